@@ -1,0 +1,15 @@
+"""Datasets as standardized train/val/test splits."""
+
+from evoprune.data.digits import load_digits
+from evoprune.data.mnist1d import load_mnist1d
+from evoprune.data.splits import DataSplits, Split, make_splits
+from evoprune.data.synthetic import load_synthetic
+
+__all__ = [
+    "DataSplits",
+    "Split",
+    "load_digits",
+    "load_mnist1d",
+    "load_synthetic",
+    "make_splits",
+]

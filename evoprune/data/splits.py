@@ -1,0 +1,192 @@
+"""Train/validation/test containers and the shared splitting + standardization logic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+# Floor for per-channel std so constant channels (e.g. always-zero digit pixels) don't divide by 0.
+_MIN_STD = 1e-8
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One labelled split: inputs ``x`` (float32, shape ``(N, *input_shape)``) and labels ``y``
+    (int64, shape ``(N,)``).
+
+    ``eq=False`` because element-wise tensor comparison has no single truth value.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.x.dtype != torch.float32:
+            raise ValueError(f"Split.x must be float32, got {self.x.dtype}")
+        if self.y.dtype != torch.int64:
+            raise ValueError(f"Split.y must be int64, got {self.y.dtype}")
+        if self.y.ndim != 1:
+            raise ValueError(f"Split.y must be 1-D, got shape {tuple(self.y.shape)}")
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(
+                f"Split.x and Split.y must have the same length, got {self.x.shape[0]} inputs "
+                f"and {self.y.shape[0]} labels"
+            )
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class DataSplits:
+    """A dataset split into train / val / test, plus the metadata models need to be built."""
+
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    input_shape: tuple[int, ...]
+    name: str
+
+
+def _check_inputs(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    split: str,
+    num_classes: int,
+    input_shape: tuple[int, ...],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate one (x, y) pair and return it as (float64 array, int64 array)."""
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"{split} inputs are empty (shape {x.shape}); need at least one sample")
+    if tuple(x.shape[1:]) != input_shape:
+        raise ValueError(
+            f"{split} inputs have per-sample shape {tuple(x.shape[1:])}, "
+            f"but input_shape is {input_shape}"
+        )
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{split} labels must be 1-D with one label per input: got labels of shape {y.shape} "
+            f"for {x.shape[0]} inputs"
+        )
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"{split} inputs must be real numbers, got dtype {x.dtype}")
+    x = x.astype(np.float64)
+    bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+    if bad:
+        raise ValueError(f"{split} inputs contain {bad} NaN/inf value(s); clean the data first")
+    if not np.issubdtype(y.dtype, np.integer):
+        # Float labels are accepted only when they hold exact integers (e.g. 3.0).
+        if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)):
+            raise ValueError(f"{split} labels must be finite integers, got dtype {y.dtype}")
+        if not np.all(y == np.round(y)):
+            raise ValueError(f"{split} labels must be integers, got non-integer values")
+    y = y.astype(np.int64)
+    out_of_range = (y < 0) | (y >= num_classes)
+    if out_of_range.any():
+        raise ValueError(
+            f"{split} labels must be in [0, {num_classes}) for num_classes={num_classes}; "
+            f"found {int(out_of_range.sum())} outside it (min {int(y.min())}, max {int(y.max())})"
+        )
+    return x, y
+
+
+def _channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean/std, channel = first per-sample axis; reduce over all other axes."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    std = x.std(axis=axes, keepdims=True)
+    return mean, np.maximum(std, _MIN_STD)
+
+
+def _to_split(x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> Split:
+    x_std = ((x - mean) / std).astype(np.float32)
+    return Split(x=torch.from_numpy(x_std), y=torch.from_numpy(y.astype(np.int64)))
+
+
+def make_splits(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    val_fraction: float,
+    seed: int,
+    num_classes: int,
+    input_shape: Sequence[int],
+    name: str,
+) -> DataSplits:
+    """Build standardized train/val/test splits.
+
+    The validation split is carved (stratified, seeded) from ``(x, y)`` only, so the test split
+    ``(x_test, y_test)`` is never seen during training or model selection.
+
+    All three splits are standardized per channel with mean/std computed on the *train part
+    only* (after carving out validation): using val/test statistics would leak information
+    about held-out data into the inputs the model trains on.
+
+    Raises:
+        ValueError: on a ``val_fraction`` outside (0, 1), NaN/inf inputs, a per-sample shape
+            different from ``input_shape``, labels outside ``[0, num_classes)``, or too few
+            samples per class to stratify.
+    """
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must be in the open interval (0, 1), got {val_fraction}")
+    if int(num_classes) < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    input_shape = tuple(int(d) for d in input_shape)
+    if not input_shape or any(d <= 0 for d in input_shape):
+        raise ValueError(f"input_shape must be non-empty with positive sizes, got {input_shape}")
+
+    x, y = _check_inputs(x, y, split="train", num_classes=num_classes, input_shape=input_shape)
+    x_test, y_test = _check_inputs(
+        x_test, y_test, split="test", num_classes=num_classes, input_shape=input_shape
+    )
+
+    try:
+        x_tr, x_val, y_tr, y_val = train_test_split(
+            x, y, test_size=val_fraction, random_state=seed, stratify=y
+        )
+    except ValueError as err:
+        # sklearn's message ("least populated class ...") doesn't say which knob to turn.
+        raise ValueError(
+            f"cannot carve a stratified validation split with val_fraction={val_fraction} from "
+            f"{len(y)} training samples of {name!r}: {err}. Use more samples or another "
+            f"val_fraction."
+        ) from err
+
+    mean, std = _channel_stats(x_tr)
+    return DataSplits(
+        train=_to_split(x_tr, y_tr, mean, std),
+        val=_to_split(x_val, y_val, mean, std),
+        test=_to_split(x_test, y_test, mean, std),
+        num_classes=int(num_classes),
+        input_shape=input_shape,
+        name=name,
+    )
+
+
+def stratified_holdout(
+    x: np.ndarray, y: np.ndarray, *, fraction: float, seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split ``(x, y)`` into (x_rest, x_held, y_rest, y_held), stratified and seeded.
+
+    Used by loaders that have no predefined test split; ``what`` names the held-out part in
+    error messages (e.g. ``"test_fraction"``).
+    """
+    if not 0.0 < float(fraction) < 1.0:
+        raise ValueError(f"{what} must be in the open interval (0, 1), got {fraction}")
+    try:
+        return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y)
+    except ValueError as err:
+        raise ValueError(
+            f"cannot hold out a stratified split with {what}={fraction} from {len(y)} samples: "
+            f"{err}"
+        ) from err

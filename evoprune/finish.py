@@ -1,0 +1,119 @@
+"""The finish step every method goes through: compact the mask, score it raw, fine-tune it
+with the same budget as every other method, and measure test accuracy, cost and latency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from evoprune.data import DataSplits
+from evoprune.evaluate.evaluator import Evaluator
+from evoprune.latency import measure_latency_ms
+from evoprune.pruning.compact import compact
+from evoprune.pruning.macs import count_params
+from evoprune.pruning.space import PruningSpace
+from evoprune.train import TrainConfig, accuracy, train_classifier
+
+
+@dataclass(frozen=True)
+class LatencySettings:
+    batch_size: int = 64
+    repeats: int = 30
+    warmup: int = 5
+
+
+@dataclass
+class FinishedMethod:
+    """One method's pruned model and its row in ``results.json``."""
+
+    model: nn.Module
+    row: dict
+
+
+def finish_mask(
+    name: str,
+    mask: np.ndarray,
+    *,
+    dense: nn.Module,
+    space: PruningSpace,
+    evaluator: Evaluator,
+    data: DataSplits,
+    finetune: TrainConfig,
+    seed: int,
+    latency: LatencySettings,
+    progress: bool = True,
+) -> FinishedMethod:
+    """Compact ``mask``, fine-tune it (mask fixed: removed units stay removed) and measure it.
+
+    ``test_acc_before_finetune`` is the compacted model as the search scored it: with the
+    evaluator's BatchNorm recalibration, if any.
+    """
+    mask = space.check(mask)
+    [objectives] = evaluator.evaluate([mask])
+    model = compact(dense, space, mask)
+    _check_cost_matches(name, model, space, mask, data.test.x[:1])
+    if evaluator.calibration_batches:
+        _recalibrate(model, evaluator.calibration_batches)
+    before = accuracy(model, data.test)
+    train_classifier(
+        model, data.train, finetune, seed=seed, description=f"fine-tune {name}", progress=progress
+    )
+    row = {
+        "val_acc": accuracy(model, data.val),
+        "test_acc": accuracy(model, data.test),
+        "test_acc_before_finetune": before,
+        "val_acc_before_finetune": objectives.val_acc,
+        "macs": objectives.macs,
+        "macs_ratio": objectives.macs_ratio,
+        "params": objectives.params,
+        "latency_ms": measure_latency_ms(
+            model, data.test.x[: latency.batch_size], repeats=latency.repeats, warmup=latency.warmup
+        ),
+        "kept_per_group": {g.name: int(k) for g, k in zip(space.groups, space.keep_counts(mask))},
+    }
+    return FinishedMethod(model=model, row=row)
+
+
+def dense_row(model: nn.Module, space: PruningSpace, data: DataSplits, latency: LatencySettings):
+    """The dense model's row: accuracies, cost and latency."""
+    return {
+        "val_acc": accuracy(model, data.val),
+        "test_acc": accuracy(model, data.test),
+        "macs": space.dense_macs,
+        "params": count_params(model),
+        "latency_ms": measure_latency_ms(
+            model, data.test.x[: latency.batch_size], repeats=latency.repeats, warmup=latency.warmup
+        ),
+    }
+
+
+def _check_cost_matches(name, model, space, mask, sample) -> None:
+    """The analytic count that guided the search must be the compacted model's real count."""
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(sample)
+    counted, analytic = counter.get_total_flops() // 2, space.macs(mask)
+    if counted != analytic or count_params(model) != space.params(mask):
+        raise RuntimeError(
+            f"{name}: compacted model has {counted} MACs / {count_params(model)} params, the "
+            f"analytic count says {analytic} / {space.params(mask)}; please report this model"
+        )
+
+
+@torch.no_grad()
+def _recalibrate(model: nn.Module, batches: list[torch.Tensor]) -> None:
+    """Same statistics the evaluator used for this mask: equal-weight average over the batches."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None
+        module.train()
+    for x in batches:
+        model(x)
+    for module, momentum in zip(norms, momenta):
+        module.momentum = momentum
+        module.eval()

@@ -1,0 +1,28 @@
+"""CPU latency of a model: median wall time of repeated forward passes."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+
+
+@torch.inference_mode()
+def measure_latency_ms(
+    model: nn.Module, inputs: torch.Tensor, *, repeats: int = 30, warmup: int = 5
+) -> float:
+    """Median milliseconds of one forward pass of ``inputs`` (the median resists the outliers
+    a shared machine produces; warm-up runs absorb allocator and dispatch first-call costs)."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"latency repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    model.eval()
+    for _ in range(warmup):
+        model(inputs)
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model(inputs)
+        timings.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(timings)

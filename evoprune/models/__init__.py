@@ -1,0 +1,6 @@
+"""Model families that the pruning search operates on."""
+
+from evoprune.models.cnn import CNN1d, CNN2d
+from evoprune.models.mlp import MLP
+
+__all__ = ["MLP", "CNN1d", "CNN2d"]

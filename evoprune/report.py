@@ -1,0 +1,56 @@
+"""Run outputs: ``results.json``, mask files, exported models, and the console table."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from rich.table import Table
+from torch import nn
+
+RESULTS_FILE = "results.json"
+
+
+def write_atomic(path: Path, write) -> None:
+    """Write a file through ``write(tmp_path)`` then rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, payload: Mapping) -> None:
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2) + "\n"))
+
+
+def export_model(path: Path, model: nn.Module, example_input: torch.Tensor) -> None:
+    """Save a standalone model: ``torch.export.load(path).module()`` rebuilds it, no pickle and
+    no evoprune needed (the pruned architecture differs from any class in the code)."""
+    program = torch.export.export(model.eval(), (example_input,))
+    write_atomic(path, lambda tmp: torch.export.save(program, str(tmp)))
+
+
+def results_table(results: Mapping, budget: float) -> Table:
+    """Dense and every method side by side; test accuracy is the headline."""
+    table = Table(title=f"evoprune results (budget: {budget:g} of dense MACs)")
+    for column in ("method", "test acc", "before FT", "val acc", "MACs", "MACs ratio",
+                   "params", "latency ms"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    dense = results["dense"]
+    table.add_row("dense", f"{dense['test_acc']:.4f}", "", f"{dense['val_acc']:.4f}",
+                  f"{dense['macs']:,}", "1.000", f"{dense['params']:,}",
+                  f"{dense['latency_ms']:.3f}")
+    for name, row in results["methods"].items():
+        table.add_row(name, f"{row['test_acc']:.4f}", f"{row['test_acc_before_finetune']:.4f}",
+                      f"{row['val_acc']:.4f}", f"{row['macs']:,}", f"{row['macs_ratio']:.3f}",
+                      f"{row['params']:,}", f"{row['latency_ms']:.3f}")
+    return table

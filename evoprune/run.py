@@ -1,0 +1,143 @@
+"""One run, wired from a Hydra config: the only module that calls ``hydra.utils.instantiate``.
+
+seed → data → dense model (trained or cached) → pruning space → evaluator → search →
+baselines at the same budget → finish every mask the same way → results.json, masks,
+exported models, console table, W&B run.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from evoprune.evaluate.evaluator import Evaluator
+from evoprune.finish import LatencySettings, dense_row, finish_mask
+from evoprune.progress import console
+from evoprune.pruning.budget import check_budget
+from evoprune.pruning.space import PruningSpace
+from evoprune.report import RESULTS_FILE, export_model, results_table, write_json
+from evoprune.search.baselines import BASELINES
+from evoprune.tracking import make_tracker
+from evoprune.train import TrainConfig, cache_key, load_or_train_dense
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch; searchers reseed their own streams from the same seed."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Refuse bad top-level values before any work starts."""
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
+        raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
+    if not isinstance(cfg.budget, (int, float)) or not 0.0 < cfg.budget <= 1.0:
+        raise ValueError(f"budget must be a fraction of dense MACs in (0, 1], got {cfg.budget!r}")
+    unknown = sorted(set(cfg.baselines) - set(BASELINES))
+    if unknown:
+        raise ValueError(f"baselines {unknown} do not exist; choose from {sorted(BASELINES)}")
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict:
+    """Run the search and baselines described by ``cfg``; write outputs to ``run_dir``."""
+    check_config(cfg)
+    start = time.perf_counter()
+    seed_everything(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    tracker = make_tracker(cfg.logger.kind, **_tracker_args(cfg, run_dir, config))
+    try:
+        data = instantiate(cfg.data)
+        model = instantiate(cfg.model)
+        _check_model_accepts(model, data)
+        key = cache_key(config["data"], config["model"], config["train"], cfg.seed)
+        model, cached = load_or_train_dense(
+            model, data, TrainConfig(**config["train"]), seed=cfg.seed,
+            cache_dir=Path(cfg.cache_dir).expanduser(), cache_key=key, progress=cfg.progress,
+        )
+        console.print(f"dense model {'loaded from cache' if cached else 'trained'} (key {key})")
+        space = PruningSpace(model, data.train.x[:2], **config["pruning"])
+        check_budget(space, cfg.budget)
+        evaluator = Evaluator(model, space, data.val, calibration=data.train, **config["evaluator"])
+        latency = LatencySettings(**config["latency"])
+        dense = dense_row(model, space, data, latency)
+        console.print(
+            f"dense: val_acc {dense['val_acc']:.4f}, test_acc {dense['test_acc']:.4f}, "
+            f"{dense['macs']:,} MACs, {len(space.groups)} prunable groups, {space.num_units} units"
+        )
+
+        searcher = instantiate(cfg.search, seed=cfg.seed)
+        fitness = instantiate(cfg.fitness)
+        result = searcher.run(space, evaluator, fitness, cfg.budget, callback=tracker.log)
+        console.print(
+            f"{searcher.name}: {result.evaluations} evaluations ({result.requests} requested), "
+            f"{result.wall_time_s:.1f} s, best val_acc {result.objectives.val_acc:.4f} at "
+            f"{result.objectives.macs_ratio:.3f} of dense MACs"
+        )
+        masks = {searcher.name: result.mask}
+        masks.update({name: BASELINES[name](space, cfg.budget) for name in cfg.baselines})
+
+        finetune = TrainConfig(**config["finetune"])
+        methods, models = {}, {}
+        for name, mask in masks.items():
+            seed_everything(cfg.seed)  # every method fine-tunes from the same RNG state
+            finished = finish_mask(
+                name, mask, dense=model, space=space, evaluator=evaluator, data=data,
+                finetune=finetune, seed=cfg.seed, latency=latency, progress=cfg.progress,
+            )
+            methods[name], models[name] = finished.row, finished.model
+        methods[searcher.name]["search"] = {
+            "evaluations": result.evaluations,
+            "requests": result.requests,
+            "wall_time_s": result.wall_time_s,
+        }
+        results = {"config": config, "dense": dense, "methods": methods, "searched": searcher.name,
+                   "wall_time_s": time.perf_counter() - start}
+        _write_outputs(run_dir, results, masks, models, space, data.test.x[:1])
+        console.print(results_table(results, cfg.budget))
+        console.print(f"outputs: {run_dir}")
+        tracker.summary({"dense": dense, "methods": methods})
+        return results
+    finally:
+        tracker.finish()
+
+
+def _write_outputs(run_dir, results, masks, models, space, example) -> None:
+    for name, mask in masks.items():
+        write_json(run_dir / f"mask_{name}.json", space.describe(mask))
+        export_model(run_dir / f"model_{name}.pt2", models[name], example)
+    write_json(run_dir / RESULTS_FILE, results)  # last: its presence means the run completed
+
+
+def _tracker_args(cfg: DictConfig, run_dir: Path, config: dict) -> dict:
+    if cfg.logger.kind == "none":
+        return {}
+    return {"project": cfg.logger.project, "run_dir": run_dir, "config": config,
+            "mode": cfg.logger.mode, "tags": list(cfg.logger.tags), "name": run_dir.name}
+
+
+def _check_model_accepts(model: torch.nn.Module, data) -> None:
+    try:
+        with torch.no_grad():
+            out = model.eval()(data.train.x[:2])
+    except RuntimeError as err:
+        raise ValueError(
+            f"model {type(model).__name__} does not accept {data.name} inputs of shape "
+            f"{list(data.input_shape)}: {err}"
+        ) from err
+    if out.shape != (2, data.num_classes):
+        raise ValueError(
+            f"model {type(model).__name__} returns shape {list(out.shape[1:])} per sample; "
+            f"{data.name} has {data.num_classes} classes"
+        )

@@ -1,0 +1,188 @@
+"""Genetic search of pruning masks with DEAP: tournament selection, crossover, mutation,
+elitism, a hall of fame and a per-generation Logbook."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+from deap import algorithms, base, tools
+
+from evoprune.evaluate.evaluator import Evaluator
+from evoprune.evaluate.fitness import Fitness
+from evoprune.progress import progress_bar
+from evoprune.pruning.budget import check_budget, shrink_to_budget, uniform_mask
+from evoprune.pruning.space import PruningSpace
+from evoprune.search.base import BestFeasible, ProgressCallback, SearchResult
+from evoprune.search.encodings import ENCODINGS
+
+
+class ScalarFitness(base.Fitness):
+    """DEAP fitness with one objective to maximise (defined once, not via ``creator``)."""
+
+    weights = (1.0,)
+
+
+class Individual(list):
+    """A genome (list of genes) with its DEAP fitness."""
+
+    def __init__(self, genes=()) -> None:
+        super().__init__(genes)
+        self.fitness = ScalarFitness()
+
+
+class GeneticSearch:
+    """Evolve masks that maximise fitness; return the best one that meets the budget.
+
+    Args:
+        encoding: ``mask`` (one bit per unit) or ``ratios`` (one keep-ratio per group).
+        population_size, generations: the usual; evaluations are at most their product.
+        crossover_prob, mutation_prob: per-offspring probabilities (DEAP's ``varAnd``).
+        mutation_indpb: per-gene mutation probability (default: about two genes per genome).
+        tournament_size: selection pressure.
+        elite: best individuals copied unchanged into the next generation.
+        magnitude_init: fraction of the first population built from magnitude masks at
+            perturbed per-group ratios around the uniform ratio that meets the budget (the rest
+            is random); 0 starts from random genomes only.
+        init_spread: half-width of that perturbation.
+        seed: seeds Python's ``random`` (DEAP's source of randomness) at the start of ``run``.
+    """
+
+    name = "ga"
+
+    def __init__(
+        self,
+        *,
+        encoding: str = "mask",
+        population_size: int = 32,
+        generations: int = 20,
+        crossover_prob: float = 0.6,
+        mutation_prob: float = 0.4,
+        mutation_indpb: float | None = None,
+        tournament_size: int = 3,
+        elite: int = 2,
+        magnitude_init: float = 0.5,
+        init_spread: float = 0.2,
+        seed: int = 0,
+    ) -> None:
+        if encoding not in ENCODINGS:
+            raise ValueError(f"search.encoding must be one of {sorted(ENCODINGS)}, got '{encoding}'")
+        if population_size < 2 or generations < 0:
+            raise ValueError(
+                f"search.population_size must be >= 2 and search.generations >= 0, "
+                f"got {population_size} and {generations}"
+            )
+        if not 0 <= elite < population_size:
+            raise ValueError(f"search.elite must be in [0, population_size), got {elite}")
+        for name, value in (("crossover_prob", crossover_prob), ("mutation_prob", mutation_prob),
+                            ("magnitude_init", magnitude_init)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"search.{name} must be in [0, 1], got {value}")
+        self.encoding_name = encoding
+        self.population_size = population_size
+        self.generations = generations
+        self.crossover_prob = crossover_prob
+        self.mutation_prob = mutation_prob
+        self.mutation_indpb = mutation_indpb
+        self.tournament_size = tournament_size
+        self.elite = elite
+        self.magnitude_init = magnitude_init
+        self.init_spread = init_spread
+        self.seed = seed
+
+    def run(
+        self,
+        space: PruningSpace,
+        evaluator: Evaluator,
+        fitness: Fitness,
+        budget: float,
+        callback: ProgressCallback | None = None,
+    ) -> SearchResult:
+        check_budget(space, budget)
+        start = time.perf_counter()
+        random.seed(self.seed)
+        encoding = ENCODINGS[self.encoding_name](space, mutation_indpb=self.mutation_indpb)
+        toolbox = base.Toolbox()
+        encoding.register(toolbox)
+        toolbox.register("select", tools.selTournament, tournsize=self.tournament_size)
+        best = BestFeasible(budget)
+        requests_before, evaluations_before = evaluator.requests, evaluator.evaluations
+
+        def score(individuals: list[Individual]) -> int:
+            todo = [ind for ind in individuals if not ind.fitness.valid]
+            masks = [encoding.decode(ind) for ind in todo]
+            for ind, mask, objectives in zip(todo, masks, evaluator.evaluate(masks)):
+                value = fitness(objectives, budget)
+                ind.fitness.values = (value,)
+                ind.objectives = objectives
+                best.offer(mask, objectives, value)
+            return len(todo)
+
+        population = self._initial_population(space, encoding, budget)
+        hall = tools.HallOfFame(max(1, self.elite))
+        logbook = tools.Logbook()
+        logbook.header = ["gen", "evals", "fit_max", "fit_avg", "feasible", "best_acc", "best_macs"]
+        with progress_bar() as progress:
+            task = progress.add_task("GA search", total=self.generations + 1)
+            for generation in range(self.generations + 1):
+                if generation:
+                    population = self._next_generation(population, hall, toolbox)
+                evaluated = score(population)
+                hall.update(population)
+                row = self._record(generation, evaluated, population, best)
+                logbook.record(**row)
+                progress.console.print(logbook.stream)
+                progress.update(task, advance=1, description=(
+                    f"GA gen {generation}: best feasible val_acc {row['best_acc']:.4f}"))
+                if callback is not None:
+                    callback(row)
+        if best.mask is None:  # nothing met the budget: shrink the fittest candidate until it does
+            mask = shrink_to_budget(space, encoding.decode(hall[0]), budget)
+            [objectives] = evaluator.evaluate([mask])
+            best.offer(mask, objectives, fitness(objectives, budget))
+        return SearchResult(
+            mask=best.mask,
+            objectives=best.objectives,
+            fitness=float(best.fitness),
+            history=list(logbook),
+            evaluations=evaluator.evaluations - evaluations_before,
+            requests=evaluator.requests - requests_before,
+            wall_time_s=time.perf_counter() - start,
+        )
+
+    def _initial_population(self, space: PruningSpace, encoding, budget: float) -> list:
+        """Genomes around the uniform keep ratio that meets the budget (see ``magnitude_init``)."""
+        uniform = space.keep_counts(uniform_mask(space, budget)) / [g.size for g in space.groups]
+        population = []
+        for index in range(self.population_size):
+            ratios = [min(1.0, max(0.0, r + random.uniform(-self.init_spread, self.init_spread)))
+                      for r in uniform] if index else list(uniform)
+            if index < round(self.magnitude_init * self.population_size):
+                population.append(Individual(encoding.from_ratios(ratios)))
+            else:
+                population.append(Individual(encoding.random_genome(ratios)))
+        return population
+
+    def _next_generation(self, population: list, hall: tools.HallOfFame, toolbox) -> list:
+        elites = [toolbox.clone(ind) for ind in hall[: self.elite]]
+        chosen = toolbox.select(population, len(population) - len(elites))
+        offspring = algorithms.varAnd(
+            [toolbox.clone(ind) for ind in chosen], toolbox, self.crossover_prob, self.mutation_prob
+        )
+        return elites + offspring
+
+    @staticmethod
+    def _record(generation: int, evaluated: int, population: list, best: BestFeasible) -> dict:
+        values = np.array([ind.fitness.values[0] for ind in population])
+        feasible = np.mean([ind.objectives.macs_ratio <= best.budget for ind in population])
+        return {
+            "gen": generation,
+            "evals": evaluated,
+            "fit_max": float(values.max()),
+            "fit_avg": float(values.mean()),
+            "feasible": float(feasible),
+            "best_acc": float(best.objectives.val_acc) if best.objectives else float("nan"),
+            "best_macs": float(best.objectives.macs_ratio) if best.objectives else float("nan"),
+        }
+

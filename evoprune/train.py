@@ -1,0 +1,260 @@
+"""Deterministic classifier training, evaluation, and a cached dense (unpruned) baseline."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+from torch.nn import functional as F
+
+from evoprune.data.splits import DataSplits, Split
+
+_OPTIMIZERS = ("adamw", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters for :func:`train_classifier`.
+
+    The defaults train CNN1d (32, 64, 64) on MNIST-1D (3200 train samples) to ~95% test accuracy
+    in about 10 s on 2 CPU cores. The learning rate follows a per-step cosine schedule to 0.
+    ``optimizer="sgd"`` uses momentum 0.9.
+    """
+
+    epochs: int = 15
+    lr: float = 3e-3
+    batch_size: int = 128
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ValueError(f"train.epochs must be an integer >= 0, got {self.epochs!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"train.lr must be a finite number > 0, got {self.lr!r}")
+        if (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or self.batch_size < 1
+        ):
+            raise ValueError(f"train.batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if not (
+            isinstance(self.weight_decay, (int, float))
+            and math.isfinite(self.weight_decay)
+            and self.weight_decay >= 0
+        ):
+            raise ValueError(
+                f"train.weight_decay must be a finite number >= 0, got {self.weight_decay!r}"
+            )
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(
+                f"train.optimizer must be one of {list(_OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay
+    )
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled index batches for one epoch.
+
+    A trailing batch of exactly one sample is dropped: BatchNorm cannot compute batch
+    statistics from a single sample and would raise mid-training.
+    """
+    perm = torch.randperm(n, generator=generator)
+    batches = list(torch.split(perm, batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches.pop()
+    return batches
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def train_classifier(
+    model: nn.Module,
+    train: Split,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    description: str = "train",
+    progress: bool = True,
+) -> list[dict]:
+    """Train ``model`` in place with cross-entropy; return per-epoch ``{"epoch", "loss"}``.
+
+    Deterministic given ``seed`` and the model's initial weights: batches are shuffled with a
+    ``torch.Generator`` seeded from ``seed`` (global RNG state is neither used nor changed).
+    ``loss`` is the sample-weighted mean training loss of that epoch. The model is left in eval
+    mode, also when training fails.
+
+    Raises:
+        TrainingDiverged: if the loss becomes NaN/inf (usually a too-high learning rate).
+        ValueError: if ``train`` is empty.
+    """
+    if len(train) == 0:
+        raise ValueError(f"cannot train {description!r} on an empty split")
+    device = _device_of(model)
+    generator = torch.Generator().manual_seed(int(seed))
+    optimizer = _make_optimizer(model, cfg)
+    steps_per_epoch = len(_batches(len(train), cfg.batch_size, torch.Generator()))
+    total_steps = cfg.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
+
+    history: list[dict] = []
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, disable=not progress) as bar:
+            task = bar.add_task(description, total=total_steps)
+            for epoch in range(cfg.epochs):
+                model.train()
+                loss_sum, seen = 0.0, 0
+                for step, idx in enumerate(_batches(len(train), cfg.batch_size, generator)):
+                    x = train.x[idx].to(device)
+                    y = train.y[idx].to(device)
+                    loss = F.cross_entropy(model(x), y)
+                    loss_value = float(loss.item())
+                    if not math.isfinite(loss_value):
+                        raise TrainingDiverged(
+                            f"{description}: loss became {loss_value} at epoch {epoch + 1}/"
+                            f"{cfg.epochs}, step {step + 1}/{steps_per_epoch} with "
+                            f"lr={cfg.lr} ({cfg.optimizer}); try lowering train.lr"
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    scheduler.step()
+                    loss_sum += loss_value * len(idx)
+                    seen += len(idx)
+                    bar.update(
+                        task,
+                        advance=1,
+                        description=f"{description} ep {epoch + 1}/{cfg.epochs} "
+                        f"loss {loss_value:.3f}",
+                    )
+                history.append({"epoch": epoch + 1, "loss": loss_sum / seen})
+    finally:
+        model.eval()
+    return history
+
+
+@torch.inference_mode()
+def accuracy(model: nn.Module, split: Split, *, batch_size: int = 1024) -> float:
+    """Fraction of ``split`` that ``model`` classifies correctly, in [0, 1].
+
+    Evaluates in eval mode (BatchNorm uses running statistics); the model's previous
+    train/eval mode is restored afterwards.
+    """
+    if len(split) == 0:
+        raise ValueError("cannot compute accuracy on an empty split")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    was_training = model.training
+    model.eval()
+    device = _device_of(model)
+    correct = 0
+    try:
+        for start in range(0, len(split), batch_size):
+            x = split.x[start : start + batch_size].to(device)
+            y = split.y[start : start + batch_size].to(device)
+            correct += int((model(x).argmax(dim=1) == y).sum().item())
+    finally:
+        model.train(was_training)
+    return correct / len(split)
+
+
+def cache_key(*parts: object) -> str:
+    """Short stable hash (16 hex chars of sha256) of ``parts``, for cache file names.
+
+    Parts are dumped as canonical JSON (dict keys sorted, non-JSON values via ``str``), so
+    equal configs give equal keys across runs; the order of ``parts`` matters.
+    """
+    blob = json.dumps(list(parts), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def _atomic_save(state: dict, path: Path) -> None:
+    """Write ``state`` to ``path`` via a temp file + rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        # Don't leave a stray temp file behind if saving fails or is interrupted.
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def load_or_train_dense(
+    model: nn.Module,
+    data: DataSplits,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    cache_dir: str | Path,
+    cache_key: str,
+    progress: bool = True,
+) -> tuple[nn.Module, bool]:
+    """Load the dense model's weights from ``<cache_dir>/dense-<cache_key>.pt`` or train them.
+
+    Returns ``(model, loaded_from_cache)``; ``model`` is the same object, in eval mode. The
+    caller must make ``cache_key`` cover everything that determines the weights (model and
+    data config, ``cfg``, ``seed``), e.g. with :func:`cache_key`. Only ``model.state_dict()``
+    is stored. An unreadable or mismatching checkpoint triggers a warning and retraining
+    (from the model's initial weights), and is then overwritten.
+    """
+    if not cache_key or "/" in cache_key or "\\" in cache_key or cache_key in (".", ".."):
+        raise ValueError(f"cache_key must be a non-empty name without path separators, "
+                         f"got {cache_key!r}")
+    path = Path(cache_dir) / f"dense-{cache_key}.pt"
+    if path.exists():
+        # load_state_dict may copy some tensors before failing on others; keep the initial
+        # weights so retraining after a bad checkpoint starts exactly as a fresh run would.
+        initial = copy.deepcopy(model.state_dict())
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as err:  # noqa: BLE001 - any load failure (corrupt, wrong keys) -> retrain
+            warnings.warn(
+                f"could not load dense checkpoint {path} ({type(err).__name__}: {err}); "
+                f"it will be retrained and overwritten",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            model.load_state_dict(initial)
+        else:
+            model.eval()
+            return model, True
+
+    train_classifier(model, data.train, cfg, seed=seed, description="dense", progress=progress)
+    _atomic_save(model.state_dict(), path)
+    return model, False
