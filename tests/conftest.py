@@ -1,0 +1,65 @@
+"""Shared fixtures: small models and data that make every test run in seconds on a CPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from evoprune.data import load_synthetic
+from evoprune.train import TrainConfig, train_classifier
+
+
+class ResidualNet(nn.Module):
+    """Two convs tied by a residual add, flatten → linear, and an output layer."""
+
+    def __init__(self, channels: int = 8, length: int = 32, classes: int = 4) -> None:
+        super().__init__()
+        self.stem = nn.Conv1d(1, channels, 5, padding=2, bias=False)
+        self.stem_bn = nn.BatchNorm1d(channels)
+        self.body = nn.Conv1d(channels, channels, 3, padding=1, bias=False)
+        self.body_bn = nn.BatchNorm1d(channels)
+        self.head = nn.Conv1d(channels, 12, 3, padding=1)
+        self.hidden = nn.Linear(12 * length, 16)
+        self.out = nn.Linear(16, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.stem_bn(self.stem(x)))
+        x = x + torch.relu(self.body_bn(self.body(x)))
+        x = torch.sigmoid(self.head(x))  # not zero-preserving: masking must still be exact
+        return self.out(torch.relu(self.hidden(x.flatten(1))))
+
+
+def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give BatchNorm layers non-trivial statistics so masking mistakes show in the outputs."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            size = module.num_features
+            module.running_mean.copy_(torch.randn(size, generator=generator))
+            module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.randn(size, generator=generator))
+            module.bias.data.copy_(torch.randn(size, generator=generator))
+    return model.eval()
+
+
+@pytest.fixture
+def residual_net() -> ResidualNet:
+    torch.manual_seed(0)
+    return randomize_batchnorm(ResidualNet())
+
+
+@pytest.fixture(scope="session")
+def synthetic_data():
+    return load_synthetic(num_samples=600, num_classes=4, input_shape=(1, 32), seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_residual(synthetic_data) -> ResidualNet:
+    """A ResidualNet trained on the synthetic data (well above chance)."""
+    torch.manual_seed(0)
+    model = ResidualNet()
+    train_classifier(
+        model, synthetic_data.train, TrainConfig(epochs=8, lr=1e-2), seed=0, progress=False
+    )
+    return model.eval()

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+
+from evoprune.evaluate.evaluator import Evaluator
+from evoprune.pruning.compact import compact
+from evoprune.pruning.space import PruningSpace
+from evoprune.train import accuracy
+
+
+@pytest.fixture
+def setup(trained_residual, synthetic_data):
+    space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
+    return trained_residual, space, synthetic_data
+
+
+def random_masks(space, n, keep=0.6, seed=0):
+    rng = np.random.default_rng(seed)
+    return [space.repair(rng.random(space.num_units) < keep) for _ in range(n)]
+
+
+def test_objectives_match_compacted_model(setup):
+    model, space, data = setup
+    evaluator = Evaluator(model, space, data.val)
+    masks = random_masks(space, 4)
+    for mask, objectives in zip(masks, evaluator.evaluate(masks)):
+        pruned = compact(model, space, mask)
+        assert objectives.val_acc == pytest.approx(accuracy(pruned, data.val), abs=1e-9)
+        assert objectives.macs == space.macs(mask)
+        assert objectives.params == space.params(mask)
+        assert objectives.macs_ratio == pytest.approx(space.macs(mask) / space.dense_macs)
+    full = evaluator.evaluate([space.full_mask()])[0]
+    assert full.val_acc == pytest.approx(accuracy(model, data.val)) and full.macs_ratio == 1.0
+    assert full.val_acc > 0.6  # the trained model is well above chance (0.25)
+
+
+def test_memoizes_identical_masks(setup):
+    model, space, data = setup
+    evaluator = Evaluator(model, space, data.val)
+    masks = random_masks(space, 3)
+    first = evaluator.evaluate(masks + [masks[0].copy()])
+    assert evaluator.evaluations == 3 and evaluator.cache_hits == 1
+    assert first[3] == first[0]
+    evaluator.evaluate(masks)
+    assert evaluator.evaluations == 3 and evaluator.cache_hits == 4
+    uncached = Evaluator(model, space, data.val, cache=False)
+    uncached.evaluate(masks + masks)
+    assert uncached.evaluations == 6
+
+
+def test_bn_recalibration_matches_compacted_model_recalibrated(setup):
+    model, space, data = setup
+    evaluator = Evaluator(model, space, data.val, calibration=data.train,
+                          bn_recalibration_batches=2, calibration_batch_size=64)
+    mask = random_masks(space, 1, keep=0.4)[0]
+    [objectives] = evaluator.evaluate([mask])
+    pruned = compact(model, space, mask)
+    for module in pruned.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.reset_running_stats()
+            module.momentum = None
+            module.train()
+    with torch.no_grad():
+        for x in data.train.x[:128].split(64):
+            pruned(x)
+    pruned.eval()
+    assert objectives.val_acc == pytest.approx(accuracy(pruned, data.val), abs=1e-9)
+    # the dense model's statistics are untouched
+    plain = Evaluator(model, space, data.val)
+    assert plain.evaluate([space.full_mask()])[0].val_acc == pytest.approx(accuracy(model, data.val))
+
+
+def test_bad_arguments(setup):
+    model, space, data = setup
+    with pytest.raises(ValueError, match="bn_recalibration_batches must be >= 0, got -1"):
+        Evaluator(model, space, data.val, bn_recalibration_batches=-1)
+    with pytest.raises(ValueError, match="needs calibration data"):
+        Evaluator(model, space, data.val, bn_recalibration_batches=1)
+    with pytest.raises(ValueError, match="shape"):
+        Evaluator(model, space, data.val).evaluate([np.ones(3, dtype=bool)])

@@ -1,0 +1,80 @@
+"""Analytic costs and masked outputs must equal those of the physically compacted model."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from evoprune.models import CNN1d, CNN2d, MLP
+from evoprune.pruning.compact import compact
+from evoprune.pruning.macs import count_params
+from evoprune.pruning.masking import ParameterMasker
+from evoprune.pruning.space import PruningSpace
+from tests.conftest import ResidualNet, randomize_batchnorm
+
+
+class DepthwiseNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.expand = nn.Conv2d(1, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.project = nn.Conv2d(8, 6, 1)
+        self.out = nn.Linear(6, 3)
+
+    def forward(self, x):
+        x = self.depthwise(torch.relu(self.bn(self.expand(x))))
+        return self.out(torch.relu(self.project(x)).mean((2, 3)))
+
+
+def flop_counter_macs(model: nn.Module, x: torch.Tensor) -> int:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    return counter.get_total_flops() // 2 // x.shape[0]
+
+
+MODELS = [
+    (lambda: ResidualNet(), (1, 32)),
+    (lambda: CNN1d((1, 40), 10), (1, 40)),
+    (lambda: CNN2d((1, 8, 8), 10), (1, 8, 8)),
+    (lambda: MLP((1, 40), 10, batch_norm=True), (1, 40)),
+    (lambda: DepthwiseNet(), (1, 6, 6)),
+]
+
+
+@pytest.mark.parametrize("make, shape", MODELS)
+def test_masked_equals_compacted(make, shape):
+    torch.manual_seed(0)
+    model = randomize_batchnorm(make())
+    space = PruningSpace(model, torch.randn(2, *shape))
+    x = torch.randn(5, *shape)
+    assert space.dense_macs == flop_counter_macs(model, x)
+    assert space.dense_params == count_params(model)
+    rng = np.random.default_rng(1)
+    for keep in (0.3, 0.6, 0.9):
+        mask = space.repair(rng.random(space.num_units) < keep)
+        pruned = compact(model, space, mask)
+        # the cost the search uses is the cost of the model that ships
+        assert space.macs(mask) == flop_counter_macs(pruned, x)
+        assert space.params(mask) == count_params(pruned)
+        masked_out = torch.func.functional_call(model, ParameterMasker(model, space)(mask), (x,))
+        torch.testing.assert_close(masked_out, pruned(x), rtol=1e-4, atol=1e-5)
+
+
+def test_batched_costs_match_single(residual_net):
+    space = PruningSpace(residual_net, torch.randn(2, 1, 32))
+    rng = np.random.default_rng(0)
+    masks = np.stack([space.repair(rng.random(space.num_units) < 0.5) for _ in range(6)])
+    assert space.macs(masks).tolist() == [space.macs(m) for m in masks]
+    assert space.params(masks).tolist() == [space.params(m) for m in masks]
+    assert space.macs_ratio(space.full_mask()) == 1.0
+
+
+def test_compact_leaves_original_untouched(residual_net):
+    space = PruningSpace(residual_net, torch.randn(2, 1, 32))
+    before = {k: v.clone() for k, v in residual_net.state_dict().items()}
+    compact(residual_net, space, space.mask_from_ratios([0.5, 0.5, 0.5]))
+    for key, value in residual_net.state_dict().items():
+        assert torch.equal(value, before[key])
+    assert residual_net.head.out_channels == 12

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from evoprune.evaluate.evaluator import Evaluator
+from evoprune.evaluate.fitness import constrained
+from evoprune.pruning.budget import uniform_mask
+from evoprune.pruning.space import PruningSpace
+from evoprune.search.ga import GeneticSearch
+
+
+@pytest.fixture
+def problem(trained_residual, synthetic_data):
+    space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
+    return space, Evaluator(trained_residual, space, synthetic_data.val)
+
+
+@pytest.mark.parametrize("encoding", ["mask", "ratios"])
+def test_search_meets_budget_and_logs_every_generation(problem, encoding):
+    space, evaluator = problem
+    rows = []
+    search = GeneticSearch(encoding=encoding, population_size=8, generations=3, seed=1)
+    result = search.run(space, evaluator, constrained, 0.4, callback=rows.append)
+    assert result.objectives.macs_ratio <= 0.4
+    assert space.macs_ratio(result.mask) == pytest.approx(result.objectives.macs_ratio)
+    space.check(result.mask)
+    assert [row["gen"] for row in result.history] == [0, 1, 2, 3] and rows == result.history
+    assert result.history[0]["evals"] == 8
+    # elitism: the best fitness in the population never gets worse
+    best = [row["fit_max"] for row in result.history]
+    assert best == sorted(best)
+    assert 0 < result.evaluations <= result.requests <= 8 * 4
+
+
+def test_same_seed_same_result(problem, trained_residual, synthetic_data):
+    space, _ = problem
+    results = []
+    for _ in range(2):
+        evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+        search = GeneticSearch(population_size=8, generations=3, seed=7)
+        results.append(search.run(space, evaluator, constrained, 0.4))
+    np.testing.assert_array_equal(results[0].mask, results[1].mask)
+    assert results[0].history == results[1].history
+    other = GeneticSearch(population_size=8, generations=3, seed=8).run(
+        space, Evaluator(trained_residual, space, synthetic_data.val), constrained, 0.4
+    )
+    assert other.history != results[0].history
+
+
+def test_answer_is_at_least_as_good_as_the_uniform_seed(problem):
+    space, evaluator = problem
+    result = GeneticSearch(population_size=8, generations=2, seed=0).run(
+        space, evaluator, constrained, 0.3
+    )
+    [uniform] = evaluator.evaluate([uniform_mask(space, 0.3)])
+    assert result.objectives.val_acc >= uniform.val_acc
+
+
+def test_random_init_only_still_returns_feasible_answer(problem):
+    space, evaluator = problem
+    search = GeneticSearch(population_size=4, generations=1, magnitude_init=0.0, seed=3)
+    result = search.run(space, evaluator, constrained, 0.15)
+    assert result.objectives.macs_ratio <= 0.15
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"encoding": "tree"}, "search.encoding must be one of \\['mask', 'ratios'\\], got 'tree'"),
+        ({"population_size": 1}, "population_size must be >= 2"),
+        ({"elite": 8, "population_size": 8}, "elite must be in"),
+        ({"crossover_prob": 1.5}, "crossover_prob must be in \\[0, 1\\], got 1.5"),
+    ],
+)
+def test_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GeneticSearch(**kwargs)

@@ -1,0 +1,83 @@
+"""Every config file composes, and what it describes instantiates."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import ConfigCompositionException, InstantiationException
+from hydra.utils import instantiate
+
+from evoprune.__main__ import CONFIG_DIR
+from tests.helpers import compose_config
+
+GROUPS = ["data", "model", "search", "fitness", "logger", "experiment", "debug"]
+PAIRS = {"mnist1d": ["cnn1d", "mlp"], "digits": ["cnn2d", "mlp"], "synthetic": ["cnn1d", "mlp"]}
+
+
+def options(group):
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
+def test_every_group_has_files():
+    for group in GROUPS:
+        assert options(group), group
+    assert set(options("data")) == set(PAIRS)
+
+
+@pytest.mark.parametrize("data", sorted(PAIRS))
+def test_data_and_models_instantiate(data):
+    for model_name in PAIRS[data]:
+        cfg = compose_config([f"data={data}", f"model={model_name}"])
+        splits = instantiate(cfg.data)
+        model = instantiate(cfg.model)
+        assert model(splits.train.x[:3]).shape == (3, splits.num_classes)
+
+
+def test_cnn1d_refuses_image_data():
+    cfg = compose_config(["data=digits", "model=cnn1d"])
+    with pytest.raises(InstantiationException, match="CNN1d expects input_shape"):
+        instantiate(cfg.model)
+
+
+@pytest.mark.parametrize("search", options("search"))
+def test_search_configs_instantiate(search):
+    cfg = compose_config([f"search={search}"])
+    searcher = instantiate(cfg.search, seed=0)
+    assert callable(searcher.run) and searcher.name
+
+
+@pytest.mark.parametrize("fitness", options("fitness"))
+def test_fitness_configs_instantiate(fitness):
+    from evoprune.evaluate.evaluator import Objectives
+
+    function = instantiate(compose_config([f"fitness={fitness}"]).fitness)
+    value = function(Objectives(val_acc=0.8, macs=10, params=1, macs_ratio=0.4), 0.5)
+    assert 0.0 < value <= 0.8
+
+
+@pytest.mark.parametrize("logger", options("logger"))
+def test_logger_configs_compose(logger):
+    assert compose_config([f"logger={logger}"]).logger.kind == logger
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_experiments_compose_and_instantiate(experiment):
+    cfg = compose_config([f"experiment={experiment}", "debug=smoke"])
+    assert cfg.search.generations == 2  # debug=smoke applies on top of any experiment
+    splits = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    instantiate(cfg.search, seed=cfg.seed)
+    with torch.no_grad():
+        assert model(splits.train.x[:2]).shape[1] == splits.num_classes
+
+
+def test_experiment_files_are_global_packages():
+    for path in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"):
+        assert path.read_text().startswith("# @package _global_"), path.name
+    for path in (Path(CONFIG_DIR) / "debug").glob("*.yaml"):
+        assert path.read_text().startswith("# @package _global_"), path.name
+
+
+def test_unknown_group_option_is_refused():
+    with pytest.raises(ConfigCompositionException, match="Could not find 'search/nope'"):
+        compose_config(["search=nope"])

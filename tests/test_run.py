@@ -1,0 +1,100 @@
+"""End-to-end runs of the app on tiny settings."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from evoprune.pruning.space import PruningSpace
+from evoprune.report import RESULTS_FILE
+from evoprune.run import run
+from evoprune.tracking_reader import read_offline_run
+from tests.helpers import FAST, compose_config
+
+ROW_KEYS = {"val_acc", "test_acc", "test_acc_before_finetune", "macs", "macs_ratio", "params",
+            "latency_ms"}
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVOPRUNE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_run_writes_results_masks_and_models(tmp_path, cache):
+    out = tmp_path / "run"
+    results = run(compose_config(FAST + ["budget=0.4"]), out)
+    on_disk = json.loads((out / RESULTS_FILE).read_text())
+    assert on_disk["methods"].keys() == results["methods"].keys() == {"ga", "uniform_magnitude"}
+    assert set(on_disk["dense"]) >= {"val_acc", "test_acc", "macs", "params"}
+    assert on_disk["config"]["budget"] == 0.4 and on_disk["config"]["data"]["num_classes"] == 4
+    for name, row in on_disk["methods"].items():
+        assert ROW_KEYS <= set(row), name
+        for key in ("val_acc", "test_acc", "test_acc_before_finetune"):
+            assert 0.0 <= row[key] <= 1.0
+        assert row["macs_ratio"] <= 0.4
+        assert row["macs_ratio"] == pytest.approx(row["macs"] / on_disk["dense"]["macs"])
+        mask = json.loads((out / f"mask_{name}.json").read_text())
+        assert sum(g["kept"] for g in mask["groups"]) < mask["num_units"]
+        # the documented one-liner loads the compacted model without evoprune
+        model = torch.export.load(str(out / f"model_{name}.pt2")).module()
+        assert model(torch.randn(1, 1, 32)).shape == (1, 4)
+    assert on_disk["methods"]["ga"]["search"]["evaluations"] > 0
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert len(list(cache.glob("dense-*.pt"))) == 1
+
+
+def test_same_seed_same_results(tmp_path, cache):
+    first = run(compose_config(FAST), tmp_path / "a")
+    second = run(compose_config(FAST), tmp_path / "b")  # second run loads the cached dense model
+    for name in first["methods"]:
+        for key in ("val_acc", "test_acc", "test_acc_before_finetune", "macs", "params"):
+            assert first["methods"][name][key] == second["methods"][name][key]
+    assert (tmp_path / "a" / "mask_ga.json").read_text() == (tmp_path / "b" / "mask_ga.json").read_text()
+
+
+def test_masks_on_disk_reproduce_reported_costs(tmp_path, cache):
+    from hydra.utils import instantiate
+
+    cfg = compose_config(FAST)
+    results = run(cfg, tmp_path / "run")
+    model = instantiate(cfg.model)
+    space = PruningSpace(model, torch.zeros(2, 1, 32))
+    description = json.loads((tmp_path / "run" / "mask_ga.json").read_text())
+    mask = space.from_description(description)
+    assert space.macs(mask) == results["methods"]["ga"]["macs"]
+    assert np.isclose(space.macs_ratio(mask), results["methods"]["ga"]["macs_ratio"])
+
+
+def test_wandb_offline_run_records_generations_and_results(tmp_path, cache, monkeypatch):
+    for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    overrides = [o for o in FAST if not o.startswith("logger")] + ["logger=wandb"]
+    results = run(compose_config(overrides), tmp_path / "run")
+    [run_path] = (tmp_path / "run" / "wandb").glob("offline-run-*")
+    history, summary = read_offline_run(run_path)
+    generations = [row for row in history if "gen" in row]
+    assert [row["gen"] for row in generations] == [0, 1, 2]
+    ga = results["methods"]["ga"]
+    assert summary["methods/ga/test_acc"] == pytest.approx(ga["test_acc"])
+    assert summary["dense/macs"] == results["dense"]["macs"]
+    assert math.isclose(generations[-1]["best_acc"], ga["val_acc_before_finetune"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("budget=1.5", "budget must be a fraction of dense MACs in \\(0, 1\\], got 1.5"),
+        ("budget=0", "budget must be a fraction of dense MACs in \\(0, 1\\], got 0"),
+        ("baselines=[nope]", "baselines \\['nope'\\] do not exist"),
+        ("budget=0.001", "cannot be met.*use budget >= "),
+    ],
+)
+def test_bad_values_stop_before_writing(tmp_path, cache, override, message):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=message):
+        run(compose_config(FAST + [override]), out)
+    assert not (out / RESULTS_FILE).exists()
