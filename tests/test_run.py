@@ -52,7 +52,8 @@ def test_same_seed_same_results(tmp_path, cache):
     for name in first["methods"]:
         for key in ("val_acc", "test_acc", "test_acc_before_finetune", "macs", "params"):
             assert first["methods"][name][key] == second["methods"][name][key]
-    assert (tmp_path / "a" / "mask_ga.json").read_text() == (tmp_path / "b" / "mask_ga.json").read_text()
+    masks = [(tmp_path / run_dir / "mask_ga.json").read_text() for run_dir in ("a", "b")]
+    assert masks[0] == masks[1]
 
 
 def test_masks_on_disk_reproduce_reported_costs(tmp_path, cache):

@@ -28,7 +28,8 @@ def constrained(objectives: Objectives, budget: float, *, penalty: float = 2.0) 
 
 
 def weighted(objectives: Objectives, budget: float, *, weight: float = 0.5) -> float:
-    """Validation accuracy minus ``weight`` times the MACs ratio (budget only selects the answer)."""
+    """Validation accuracy minus ``weight`` times the MACs ratio (the budget only picks the
+    final answer)."""
     if weight < 0:
         raise ValueError(f"fitness.weight must be >= 0, got {weight}")
     return objectives.val_acc - weight * objectives.macs_ratio

@@ -46,7 +46,8 @@ class Group:
 
 @dataclass(frozen=True)
 class Coupling:
-    """A parameter dimension whose indices follow units: ``units[i]`` owns index ``i`` (-1: none)."""
+    """A parameter dimension whose indices follow units: ``units[i]`` owns index ``i``
+    (-1: no unit, never masked)."""
 
     param: str
     dim: int
@@ -144,7 +145,8 @@ class PruningSpace:
         self.num_units = offset
         self._layer_costs = [_layer_cost(t, model, couplings) for t in traces]
         self._param_costs = [
-            (name, [couplings[(name, d)] for d in range(p.dim()) if (name, d) in couplings], p.numel())
+            (name, [couplings[(name, d)] for d in range(p.dim()) if (name, d) in couplings],
+             p.numel())
             for name, p in model.named_parameters()
         ]
         self.dense_macs = int(self.macs(self.full_mask()))

@@ -67,7 +67,9 @@ class GeneticSearch:
         seed: int = 0,
     ) -> None:
         if encoding not in ENCODINGS:
-            raise ValueError(f"search.encoding must be one of {sorted(ENCODINGS)}, got '{encoding}'")
+            raise ValueError(
+                f"search.encoding must be one of {sorted(ENCODINGS)}, got '{encoding}'"
+            )
         if population_size < 2 or generations < 0:
             raise ValueError(
                 f"search.population_size must be >= 2 and search.generations >= 0, "

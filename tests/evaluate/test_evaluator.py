@@ -67,7 +67,8 @@ def test_bn_recalibration_matches_compacted_model_recalibrated(setup):
     assert objectives.val_acc == pytest.approx(accuracy(pruned, data.val), abs=1e-9)
     # the dense model's statistics are untouched
     plain = Evaluator(model, space, data.val)
-    assert plain.evaluate([space.full_mask()])[0].val_acc == pytest.approx(accuracy(model, data.val))
+    [dense] = plain.evaluate([space.full_mask()])
+    assert dense.val_acc == pytest.approx(accuracy(model, data.val))
 
 
 def test_bad_arguments(setup):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from evoprune.models import CNN1d, CNN2d, MLP
+from evoprune.models import MLP, CNN1d, CNN2d
 from evoprune.pruning.compact import compact
 from evoprune.pruning.macs import count_params
 from evoprune.pruning.masking import ParameterMasker

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from evoprune.models import CNN1d, CNN2d, MLP
+from evoprune.models import MLP, CNN1d, CNN2d
 from evoprune.pruning.masking import ParameterMasker
 from evoprune.pruning.space import NoPrunableLayerError, PruningSpace, UnsupportedLayerError
 
