@@ -233,8 +233,9 @@ def load_or_train_dense(
     (from the model's initial weights), and is then overwritten.
     """
     if not cache_key or "/" in cache_key or "\\" in cache_key or cache_key in (".", ".."):
-        raise ValueError(f"cache_key must be a non-empty name without path separators, "
-                         f"got {cache_key!r}")
+        raise ValueError(
+            f"cache_key must be a non-empty name without path separators, got {cache_key!r}"
+        )
     path = Path(cache_dir) / f"dense-{cache_key}.pt"
     if path.exists():
         # load_state_dict may copy some tensors before failing on others; keep the initial
@@ -244,9 +245,11 @@ def load_or_train_dense(
             state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
         except Exception as err:  # noqa: BLE001 - any load failure (corrupt, wrong keys) -> retrain
+            # torch's unpickling errors span many lines; the first one says enough.
+            reason = (str(err).strip().splitlines() or [""])[0][:200]
             warnings.warn(
-                f"could not load dense checkpoint {path} ({type(err).__name__}: {err}); "
-                f"it will be retrained and overwritten",
+                f"dense checkpoint {path} could not be loaded, so the model will be retrained "
+                f"and the file overwritten ({type(err).__name__}: {reason})",
                 RuntimeWarning,
                 stacklevel=2,
             )

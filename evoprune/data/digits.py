@@ -36,12 +36,15 @@ def load_digits(
         input_shape: per-sample shape with 64 elements, e.g. (1, 8, 8) or (64,).
     """
     if num_classes != _DIGITS_CLASSES:
-        raise ValueError(f"digits has exactly {_DIGITS_CLASSES} classes, got num_classes="
-                         f"{num_classes}")
+        raise ValueError(
+            f"digits has exactly {_DIGITS_CLASSES} classes, got num_classes={num_classes}"
+        )
     shape = tuple(int(d) for d in input_shape)
     if math.prod(shape) != _DIGITS_PIXELS:
-        raise ValueError(f"digits samples have {_DIGITS_PIXELS} pixels, so input_shape must have "
-                         f"{_DIGITS_PIXELS} elements, e.g. (1, 8, 8); got {shape}")
+        raise ValueError(
+            f"digits samples have {_DIGITS_PIXELS} pixels, so input_shape must have "
+            f"{_DIGITS_PIXELS} elements, e.g. (1, 8, 8); got {shape}"
+        )
 
     bunch = _sklearn_load_digits()
     x = np.asarray(bunch.data, dtype=np.float64).reshape(-1, *shape)

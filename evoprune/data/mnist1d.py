@@ -56,15 +56,20 @@ def load_mnist1d(
         input_shape: per-sample shape; any shape with 40 elements, e.g. (1, 40) or (40,).
     """
     if num_classes != _MNIST1D_CLASSES:
-        raise ValueError(f"MNIST-1D has exactly {_MNIST1D_CLASSES} classes, got num_classes="
-                         f"{num_classes}")
+        raise ValueError(
+            f"MNIST-1D has exactly {_MNIST1D_CLASSES} classes, got num_classes={num_classes}"
+        )
     if int(num_samples) < 10 * _MNIST1D_CLASSES:
-        raise ValueError(f"num_samples must be >= {10 * _MNIST1D_CLASSES} so every class has "
-                         f"train, val and test examples, got {num_samples}")
+        raise ValueError(
+            f"num_samples must be >= {10 * _MNIST1D_CLASSES} so every class has "
+            f"train, val and test examples, got {num_samples}"
+        )
     shape = tuple(int(d) for d in input_shape)
     if math.prod(shape) != _MNIST1D_LENGTH:
-        raise ValueError(f"MNIST-1D samples have {_MNIST1D_LENGTH} values, so input_shape must "
-                         f"have {_MNIST1D_LENGTH} elements, e.g. (1, 40); got {shape}")
+        raise ValueError(
+            f"MNIST-1D samples have {_MNIST1D_LENGTH} values, so input_shape must "
+            f"have {_MNIST1D_LENGTH} elements, e.g. (1, 40); got {shape}"
+        )
 
     data = _generate(int(num_samples), int(seed))
     x = np.asarray(data["x"]).reshape(-1, *shape)

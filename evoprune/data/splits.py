@@ -9,8 +9,9 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-# Floor for per-channel std so constant channels (e.g. always-zero digit pixels) don't divide by 0.
-_MIN_STD = 1e-8
+# Channels whose train std is below this are only centred, not scaled: dividing by a ~0 std would
+# blow up any val/test value that differs from the constant train value.
+_MIN_STD = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,11 +100,14 @@ def _check_inputs(
 
 
 def _channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean/std, channel = first per-sample axis; reduce over all other axes."""
+    """Per-channel mean/std, channel = first per-sample axis; reduce over all other axes.
+
+    For a 1-D ``input_shape`` such as ``(64,)`` every feature is its own channel.
+    """
     axes = (0,) + tuple(range(2, x.ndim))
     mean = x.mean(axis=axes, keepdims=True)
     std = x.std(axis=axes, keepdims=True)
-    return mean, np.maximum(std, _MIN_STD)
+    return mean, np.where(std < _MIN_STD, 1.0, std)
 
 
 def _to_split(x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> Split:

@@ -48,8 +48,10 @@ def load_synthetic(
     # little room for small fractions.
     min_samples = 5 * int(num_classes)
     if int(num_samples) < min_samples:
-        raise ValueError(f"num_samples must be >= {min_samples} (5 per class) for "
-                         f"num_classes={num_classes}, got {num_samples}")
+        raise ValueError(
+            f"num_samples must be >= {min_samples} (5 per class) for "
+            f"num_classes={num_classes}, got {num_samples}"
+        )
 
     rng = np.random.default_rng(seed)
     dim = math.prod(shape)

@@ -19,8 +19,9 @@ def positive_ints(name: str, values: Sequence[int], owner: str) -> tuple[int, ..
         # operator.index accepts int-like values (numpy ints) but rejects floats like 2.5.
         out = tuple(operator.index(v) for v in values)
     except TypeError:
-        raise ValueError(f"{owner} {name} must be a sequence of positive integers, "
-                         f"got {values!r}") from None
+        raise ValueError(
+            f"{owner} {name} must be a sequence of positive integers, got {values!r}"
+        ) from None
     if any(isinstance(v, bool) or v <= 0 for v in out):
         raise ValueError(f"{owner} {name} must be positive integers, got {list(out)}")
     return out
