@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -12,7 +14,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console()
+# Outside a terminal (CI logs, redirected output) rich would wrap at 80 columns; results
+# tables and per-generation lines read better wider.
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def progress_bar(*, enabled: bool = True) -> Progress:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,20 +10,9 @@ import torch
 from rich.table import Table
 from torch import nn
 
+from evoprune.atomic import write_atomic
+
 RESULTS_FILE = "results.json"
-
-
-def write_atomic(path: Path, write) -> None:
-    """Write a file through ``write(tmp_path)`` then rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, payload: Mapping) -> None:

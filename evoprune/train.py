@@ -6,18 +6,17 @@ import copy
 import hashlib
 import json
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 from torch.nn import functional as F
 
+from evoprune.atomic import write_atomic
 from evoprune.data.splits import DataSplits, Split
+from evoprune.progress import progress_bar
 
 _OPTIMIZERS = ("adamw", "sgd")
 
@@ -122,14 +121,8 @@ def train_classifier(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
 
     history: list[dict] = []
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
     try:
-        with Progress(*columns, disable=not progress) as bar:
+        with progress_bar(enabled=progress) as bar:
             task = bar.add_task(description, total=total_steps)
             for epoch in range(cfg.epochs):
                 model.train()
@@ -143,7 +136,8 @@ def train_classifier(
                         raise TrainingDiverged(
                             f"{description}: loss became {loss_value} at epoch {epoch + 1}/"
                             f"{cfg.epochs}, step {step + 1}/{steps_per_epoch} with "
-                            f"lr={cfg.lr} ({cfg.optimizer}); try lowering train.lr"
+                            f"lr={cfg.lr} ({cfg.optimizer}); try a lower learning rate "
+                            f"(train.lr or finetune.lr)"
                         )
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -198,22 +192,6 @@ def cache_key(*parts: object) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-def _atomic_save(state: dict, path: Path) -> None:
-    """Write ``state`` to ``path`` via a temp file + rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        # Don't leave a stray temp file behind if saving fails or is interrupted.
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def load_or_train_dense(
     model: nn.Module,
     data: DataSplits,
@@ -259,5 +237,6 @@ def load_or_train_dense(
             return model, True
 
     train_classifier(model, data.train, cfg, seed=seed, description="dense", progress=progress)
-    _atomic_save(model.state_dict(), path)
+    state = model.state_dict()
+    write_atomic(path, lambda tmp: torch.save(state, tmp))
     return model, False

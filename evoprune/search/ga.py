@@ -124,7 +124,6 @@ class GeneticSearch:
         population = self._initial_population(space, encoding, budget)
         hall = tools.HallOfFame(max(1, self.elite))
         logbook = tools.Logbook()
-        logbook.header = ["gen", "evals", "fit_max", "fit_avg", "feasible", "best_acc", "best_macs"]
         with progress_bar() as progress:
             task = progress.add_task("GA search", total=self.generations + 1)
             for generation in range(self.generations + 1):
@@ -134,7 +133,7 @@ class GeneticSearch:
                 hall.update(population)
                 row = self._record(generation, evaluated, population, best)
                 logbook.record(**row)
-                progress.console.print(logbook.stream)
+                progress.console.print(_format_row(row))
                 progress.update(task, advance=1, description=(
                     f"GA gen {generation}: best feasible val_acc {row['best_acc']:.4f}"))
                 if callback is not None:
@@ -188,3 +187,11 @@ class GeneticSearch:
             "best_macs": float(best.objectives.macs_ratio) if best.objectives else float("nan"),
         }
 
+
+
+def _format_row(row: dict) -> str:
+    return (
+        f"gen {row['gen']:3d}  evals {row['evals']:3d}  fitness max {row['fit_max']:.4f} "
+        f"avg {row['fit_avg']:.4f}  feasible {row['feasible']:4.0%}  best feasible: val_acc "
+        f"{row['best_acc']:.4f} at {row['best_macs']:.3f} of dense MACs"
+    )
