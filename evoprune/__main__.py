@@ -15,10 +15,12 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def main(cfg: DictConfig) -> float:
-    """Run one experiment; returns the searched model's validation accuracy (for sweepers)."""
+def main(cfg: DictConfig) -> float | None:
+    """Run one experiment; returns the searched method's validation accuracy after fine-tuning
+    (the value a sweeper maximises), or None when no search ran."""
     results = run(cfg, Path(HydraConfig.get().runtime.output_dir))
-    return results["methods"][results["searched"]]["val_acc"]
+    searched = results["searched"]
+    return results["methods"][searched]["val_acc"] if searched else None
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from evoprune.progress import console
 from evoprune.pruning.budget import check_budget
 from evoprune.pruning.space import PruningSpace
 from evoprune.report import RESULTS_FILE, export_model, results_table, write_json
-from evoprune.search.baselines import BASELINES
+from evoprune.search.baselines import BASELINES, BaselineContext
 from evoprune.tracking import make_tracker
 from evoprune.train import TrainConfig, cache_key, load_or_train_dense
 
@@ -46,6 +46,9 @@ def check_config(cfg: DictConfig) -> None:
     unknown = sorted(set(cfg.baselines) - set(BASELINES))
     if unknown:
         raise ValueError(f"baselines {unknown} do not exist; choose from {sorted(BASELINES)}")
+    if not _search_enabled(cfg) and not cfg.baselines:
+        raise ValueError("nothing to run: search=none and baselines=[]; choose a search or "
+                         f"baselines from {sorted(BASELINES)}")
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
@@ -77,16 +80,23 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             f"{dense['macs']:,} MACs, {len(space.groups)} prunable groups, {space.num_units} units"
         )
 
-        searcher = instantiate(cfg.search, seed=cfg.seed)
-        fitness = instantiate(cfg.fitness)
-        result = searcher.run(space, evaluator, fitness, cfg.budget, callback=tracker.log)
-        console.print(
-            f"{searcher.name}: {result.evaluations} evaluations ({result.requests} requested), "
-            f"{result.wall_time_s:.1f} s, best val_acc {result.objectives.val_acc:.4f} at "
-            f"{result.objectives.macs_ratio:.3f} of dense MACs"
-        )
-        masks = {searcher.name: result.mask}
-        masks.update({name: BASELINES[name](space, cfg.budget) for name in cfg.baselines})
+        masks, searched = {}, {}
+        if _search_enabled(cfg):
+            searcher = instantiate(cfg.search, seed=cfg.seed)
+            fitness = instantiate(cfg.fitness)
+            result = searcher.run(space, evaluator, fitness, cfg.budget, callback=tracker.log)
+            console.print(
+                f"{searcher.name}: {result.evaluations} evaluations ({result.requests} "
+                f"requested), {result.wall_time_s:.1f} s, best val_acc "
+                f"{result.objectives.val_acc:.4f} at {result.objectives.macs_ratio:.3f} of dense "
+                f"MACs"
+            )
+            masks[searcher.name] = result.mask
+            searched[searcher.name] = {"evaluations": result.evaluations,
+                                       "requests": result.requests,
+                                       "wall_time_s": result.wall_time_s}
+        context = BaselineContext(model, space, data, cfg.budget, cfg.seed)
+        masks.update({name: BASELINES[name](context) for name in cfg.baselines})
 
         finetune = TrainConfig(**config["finetune"])
         methods, models = {}, {}
@@ -97,12 +107,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
                 finetune=finetune, seed=cfg.seed, latency=latency, progress=cfg.progress,
             )
             methods[name], models[name] = finished.row, finished.model
-        methods[searcher.name]["search"] = {
-            "evaluations": result.evaluations,
-            "requests": result.requests,
-            "wall_time_s": result.wall_time_s,
-        }
-        results = {"config": config, "dense": dense, "methods": methods, "searched": searcher.name,
+        for name, figures in searched.items():
+            methods[name]["search"] = figures
+        results = {"config": config, "dense": dense, "methods": methods,
+                   "searched": next(iter(searched), None),
                    "wall_time_s": time.perf_counter() - start}
         _write_outputs(run_dir, results, masks, models, space, data.test.x[:1])
         console.print(results_table(results, cfg.budget))
@@ -111,6 +119,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         return results
     finally:
         tracker.finish()
+
+
+def _search_enabled(cfg: DictConfig) -> bool:
+    # search=none leaves `search` null, or (under debug=smoke) holding only size overrides
+    return cfg.search is not None and cfg.search.get("_target_") is not None
 
 
 def _write_outputs(run_dir, results, masks, models, space, example) -> None:

@@ -39,11 +39,15 @@ def test_cnn1d_refuses_image_data():
         instantiate(cfg.model)
 
 
-@pytest.mark.parametrize("search", options("search"))
+@pytest.mark.parametrize("search", [s for s in options("search") if s != "none"])
 def test_search_configs_instantiate(search):
     cfg = compose_config([f"search={search}"])
     searcher = instantiate(cfg.search, seed=0)
     assert callable(searcher.run) and searcher.name
+
+
+def test_search_none_leaves_no_searcher():
+    assert compose_config(["search=none"]).search is None
 
 
 @pytest.mark.parametrize("fitness", options("fitness"))

@@ -85,6 +85,11 @@ def test_wandb_offline_run_records_generations_and_results(tmp_path, cache, monk
     assert math.isclose(generations[-1]["best_acc"], ga["val_acc_before_finetune"])
 
 
+def test_search_none_runs_only_baselines(tmp_path, cache):
+    results = run(compose_config(FAST + ["search=none"]), tmp_path / "run")
+    assert set(results["methods"]) == {"uniform_magnitude"} and results["searched"] is None
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
@@ -92,10 +97,11 @@ def test_wandb_offline_run_records_generations_and_results(tmp_path, cache, monk
         ("budget=0", "budget must be a fraction of dense MACs in \\(0, 1\\], got 0"),
         ("baselines=[nope]", "baselines \\['nope'\\] do not exist"),
         ("budget=0.001", "cannot be met.*use budget >= "),
+        ("search=none baselines=[]", "nothing to run"),
     ],
 )
 def test_bad_values_stop_before_writing(tmp_path, cache, override, message):
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=message):
-        run(compose_config(FAST + [override]), out)
+        run(compose_config(FAST + override.split()), out)
     assert not (out / RESULTS_FILE).exists()
