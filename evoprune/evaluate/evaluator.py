@@ -17,7 +17,7 @@ from torch import nn
 from torch.func import functional_call
 
 from evoprune.data import Split
-from evoprune.pruning.masking import ParameterMasker
+from evoprune.pruning.masking import make_masker
 from evoprune.pruning.space import PruningSpace
 
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -71,7 +71,7 @@ class Evaluator:
             raise ValueError(f"evaluator.val_samples must be >= 1 or null, got {val_samples}")
         self.model = model.eval()
         self.space = space
-        self.masker = ParameterMasker(model, space)
+        self.masker = make_masker(model, space)
         self.x_val, self.y_val = val.x[:val_samples], val.y[:val_samples]
         self.batch_size = batch_size
         self.bn_modules = [m for m in model.modules() if isinstance(m, _BN_TYPES)]
@@ -92,13 +92,13 @@ class Evaluator:
 
     def evaluate(self, masks: Sequence[np.ndarray]) -> list[Objectives]:
         """Objectives of each mask, in order."""
-        checked = [self.space.check(mask) for mask in masks]
+        checked = [self.space.check(mask) for mask in masks]  # masks or unstructured policies
         macs = self.space.macs(np.stack(checked)) if checked else []
         params = self.space.params(np.stack(checked)) if checked else []
         results = []
         for mask, mask_macs, mask_params in zip(checked, macs, params):
             self.requests += 1
-            key = np.packbits(mask).tobytes()
+            key = self.space.key(mask)
             if self.cache is not None and key in self.cache:
                 results.append(self.cache[key])
                 continue

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from evoprune.pruning.space import PruningSpace
+from evoprune.pruning.unstructured import UnstructuredSpace
 
 
 class ParameterMasker:
@@ -40,3 +41,22 @@ class ParameterMasker:
                 value = value * keep[units].view(shape).to(value.dtype)
             params[name] = value
         return params
+
+
+class WeightMasker:
+    """Masked parameters for unstructured policies: each layer keeps its largest weights."""
+
+    def __init__(self, model: nn.Module, space: UnstructuredSpace) -> None:
+        self.space = space
+        self.dense = {name: p.detach() for name, p in model.named_parameters()}
+
+    def __call__(self, policy: np.ndarray) -> dict[str, torch.Tensor]:
+        masks = self.space.weight_masks(policy)
+        return {**self.dense, **{name: self.dense[name] * keep for name, keep in masks.items()}}
+
+
+def make_masker(model: nn.Module, space: PruningSpace | UnstructuredSpace):
+    """The masker that matches the kind of pruning space."""
+    if space.kind == "unstructured":
+        return WeightMasker(model, space)
+    return ParameterMasker(model, space)

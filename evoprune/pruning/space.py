@@ -70,6 +70,8 @@ class PruningSpace:
         importance_p: norm of the magnitude importance (1 = L1, 2 = L2).
     """
 
+    kind = "structured"
+
     def __init__(
         self,
         model: nn.Module,
@@ -232,6 +234,10 @@ class PruningSpace:
         """Keep ``round(ratio * size)`` units of each group, chosen by magnitude."""
         counts = [round(float(r) * g.size) for r, g in zip(ratios, self.groups, strict=True)]
         return self.mask_from_counts(counts)
+
+    def key(self, mask: np.ndarray) -> bytes:
+        """A compact hashable identity of a mask (for memoisation)."""
+        return np.packbits(np.asarray(mask, dtype=bool)).tobytes()
 
     def describe(self, mask: np.ndarray) -> dict:
         """A JSON-ready description of a mask: kept unit indices per group."""
