@@ -7,7 +7,6 @@ exported models, console table, W&B run.
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from pathlib import Path
@@ -20,14 +19,12 @@ from omegaconf import DictConfig, OmegaConf
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.finish import LatencySettings, dense_row, finish_mask
 from evoprune.progress import console
+from evoprune.pruning import make_space
 from evoprune.pruning.budget import check_budget
-from evoprune.pruning.space import PruningSpace
 from evoprune.report import RESULTS_FILE, export_model, results_table, write_json
 from evoprune.search.baselines import BASELINES, BaselineContext
 from evoprune.tracking import make_tracker
 from evoprune.train import TrainConfig, cache_key, load_or_train_dense
-
-log = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> None:
@@ -70,7 +67,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             cache_dir=Path(cfg.cache_dir).expanduser(), cache_key=key, progress=cfg.progress,
         )
         console.print(f"dense model {'loaded from cache' if cached else 'trained'} (key {key})")
-        space = PruningSpace(model, data.train.x[:2], **config["pruning"])
+        space = make_space(model, data.train.x[:2], **config["pruning"])
         check_budget(space, cfg.budget)
         evaluator = Evaluator(model, space, data.val, calibration=data.train, **config["evaluator"])
         latency = LatencySettings(**config["latency"])

@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from evoprune.__main__ import CONFIG_DIR
 from tests.helpers import compose_config
 
-GROUPS = ["data", "model", "search", "fitness", "logger", "experiment", "debug"]
+GROUPS = ["data", "model", "search", "fitness", "pruning", "logger", "experiment", "debug"]
 PAIRS = {"mnist1d": ["cnn1d", "mlp"], "digits": ["cnn2d", "mlp"], "synthetic": ["cnn1d", "mlp"]}
 
 
@@ -85,3 +85,21 @@ def test_experiment_files_are_global_packages():
 def test_unknown_group_option_is_refused():
     with pytest.raises(ConfigCompositionException, match="Could not find 'search/nope'"):
         compose_config(["search=nope"])
+
+
+@pytest.mark.parametrize("pruning", options("pruning"))
+def test_pruning_configs_build_spaces(pruning):
+    from evoprune.pruning import make_space
+
+    cfg = compose_config([f"pruning={pruning}", "data=synthetic", "model=mlp"])
+    splits, model = instantiate(cfg.data), instantiate(cfg.model)
+    settings = dict(cfg.pruning)
+    space = make_space(model, splits.train.x[:2], **settings)
+    assert space.kind == pruning and space.dense_macs > 0
+
+
+def test_unknown_pruning_kind_is_refused():
+    from evoprune.pruning import make_space
+
+    with pytest.raises(ValueError, match="pruning.kind must be one of .*, got 'sparse'"):
+        make_space(torch.nn.Linear(2, 2), torch.zeros(1, 2), kind="sparse")

@@ -1,0 +1,23 @@
+"""Pruning spaces (what can be removed, what it costs), masking and physical removal."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from evoprune.pruning.space import PruningSpace
+from evoprune.pruning.unstructured import UnstructuredSpace
+
+SPACES = {"structured": PruningSpace, "unstructured": UnstructuredSpace}
+
+
+def make_space(
+    model: nn.Module, example_input: torch.Tensor, *, kind: str = "structured", **settings
+) -> PruningSpace | UnstructuredSpace:
+    """Build the pruning space of ``kind`` (``pruning.kind``) with its own settings."""
+    if kind not in SPACES:
+        raise ValueError(f"pruning.kind must be one of {sorted(SPACES)}, got '{kind}'")
+    return SPACES[kind](model, example_input, **settings)
+
+
+__all__ = ["SPACES", "PruningSpace", "UnstructuredSpace", "make_space"]
