@@ -16,7 +16,7 @@ from evoprune.latency import measure_latency_ms
 from evoprune.pruning.compact import compact
 from evoprune.pruning.macs import count_params
 from evoprune.pruning.space import PruningSpace
-from evoprune.train import TrainConfig, accuracy, train_classifier
+from evoprune.train import DistillConfig, TrainConfig, accuracy, train_classifier
 
 
 @dataclass(frozen=True)
@@ -45,31 +45,59 @@ def finish_mask(
     finetune: TrainConfig,
     seed: int,
     latency: LatencySettings,
+    distill: DistillConfig | None = None,
     progress: bool = True,
 ) -> FinishedMethod:
     """Compact ``mask``, fine-tune it (mask fixed: removed units stay removed) and measure it.
 
     ``test_acc_before_finetune`` is the compacted model as the search scored it: with the
-    evaluator's BatchNorm recalibration, if any.
+    evaluator's BatchNorm recalibration, if any. With ``distill``, fine-tuning distils from
+    ``dense`` (the teacher, never modified), the same for every method.
     """
     mask = space.check(mask)
     [objectives] = evaluator.evaluate([mask])
     model = compact(dense, space, mask)
-    _check_cost_matches(name, model, space, mask, data.test.x[:1])
+    _check_cost_matches(name, model, space, mask, data.test.x[:1])  # fail before fine-tuning
     if evaluator.calibration_batches:
         _recalibrate(model, evaluator.calibration_batches)
     before = accuracy(model, data.test)
     train_classifier(
-        model, data.train, finetune, seed=seed, description=f"fine-tune {name}", progress=progress
+        model, data.train, finetune, seed=seed, description=f"fine-tune {name}",
+        progress=progress, teacher=dense if distill is not None else None, distill=distill,
     )
+    return measure_finished(
+        name, mask, model, space=space, data=data, latency=latency,
+        test_acc_before_finetune=before, val_acc_before_finetune=objectives.val_acc,
+    )
+
+
+def measure_finished(
+    name: str,
+    mask: np.ndarray,
+    model: nn.Module,
+    *,
+    space: PruningSpace,
+    data: DataSplits,
+    latency: LatencySettings,
+    test_acc_before_finetune: float | None,
+    val_acc_before_finetune: float | None,
+) -> FinishedMethod:
+    """The row of a compacted, already fine-tuned ``model`` of ``mask``.
+
+    :func:`finish_mask` ends here; a method that fine-tunes while it prunes (gradual magnitude
+    pruning) comes straight here, with ``None`` for accuracies it has no honest value for.
+    """
+    mask = space.check(mask)
+    _check_cost_matches(name, model, space, mask, data.test.x[:1])
+    macs = int(space.macs(mask))
     row = {
         "val_acc": accuracy(model, data.val),
         "test_acc": accuracy(model, data.test),
-        "test_acc_before_finetune": before,
-        "val_acc_before_finetune": objectives.val_acc,
-        "macs": objectives.macs,
-        "macs_ratio": objectives.macs_ratio,
-        "params": objectives.params,
+        "test_acc_before_finetune": test_acc_before_finetune,
+        "val_acc_before_finetune": val_acc_before_finetune,
+        "macs": macs,
+        "macs_ratio": macs / space.dense_macs,
+        "params": int(space.params(mask)),
         "latency_ms": measure_latency_ms(
             model, data.test.x[: latency.batch_size], repeats=latency.repeats, warmup=latency.warmup
         ),

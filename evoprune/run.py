@@ -22,7 +22,7 @@ from evoprune.progress import console
 from evoprune.pruning import make_space
 from evoprune.pruning.budget import check_budget
 from evoprune.report import RESULTS_FILE, export_model, results_table, write_json
-from evoprune.search.baselines import BASELINES, BaselineContext
+from evoprune.search.baselines import BaselineContext, baselines_for
 from evoprune.tracking import make_tracker
 from evoprune.train import TrainConfig, cache_key, load_or_train_dense
 
@@ -40,12 +40,16 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
     if not isinstance(cfg.budget, (int, float)) or not 0.0 < cfg.budget <= 1.0:
         raise ValueError(f"budget must be a fraction of dense MACs in (0, 1], got {cfg.budget!r}")
-    unknown = sorted(set(cfg.baselines) - set(BASELINES))
+    available = baselines_for(cfg.pruning.kind)
+    unknown = sorted(set(cfg.baselines) - set(available))
     if unknown:
-        raise ValueError(f"baselines {unknown} do not exist; choose from {sorted(BASELINES)}")
+        raise ValueError(
+            f"baselines {unknown} do not exist for pruning={cfg.pruning.kind}; choose from "
+            f"{sorted(available)}"
+        )
     if not _search_enabled(cfg) and not cfg.baselines:
         raise ValueError("nothing to run: search=none and baselines=[]; choose a search or "
-                         f"baselines from {sorted(BASELINES)}")
+                         f"baselines from {sorted(available)}")
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
@@ -93,7 +97,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
                                        "requests": result.requests,
                                        "wall_time_s": result.wall_time_s}
         context = BaselineContext(model, space, data, cfg.budget, cfg.seed)
-        masks.update({name: BASELINES[name](context) for name in cfg.baselines})
+        available = baselines_for(space.kind)
+        masks.update({name: available[name](context) for name in cfg.baselines})
 
         finetune = TrainConfig(**config["finetune"])
         methods, models = {}, {}

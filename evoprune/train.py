@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,61 @@ class TrainConfig:
             )
 
 
+@dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation from a teacher (Hinton et al., 2015) for :func:`train_classifier`.
+
+    The loss is ``(1 - alpha) * CE(student, y) + alpha * T^2 * KL(p_teacher || p_student)``
+    with both distributions softened by temperature ``T``. The ``T^2`` factor keeps the soft
+    term's gradients on the scale of the hard term's whatever ``T`` is.
+    """
+
+    alpha: float = 0.5
+    temperature: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not (_is_real(self.alpha) and 0.0 <= self.alpha <= 1.0):
+            raise ValueError(f"distill.alpha must be a number in [0, 1], got {self.alpha!r}")
+        if not (_is_real(self.temperature) and self.temperature > 0):
+            raise ValueError(
+                f"distill.temperature must be a finite number > 0, got {self.temperature!r}"
+            )
+
+
+def _is_real(value: object) -> bool:
+    """A finite int or float (bools are ints to Python, but ``alpha: true`` is a config typo)."""
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    )
+
+
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    targets: torch.Tensor,
+    cfg: DistillConfig,
+) -> torch.Tensor:
+    """``(1 - alpha) * CE + alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))``.
+
+    The KL divergence is summed over classes and averaged over the batch ("batchmean"), the
+    reduction that matches the mathematical definition (``"mean"`` would divide by classes too).
+    """
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(
+            f"teacher logits have shape {list(teacher_logits.shape)}, the student's "
+            f"{list(student_logits.shape)}; the teacher must solve the same task"
+        )
+    hard = F.cross_entropy(student_logits, targets)
+    t = float(cfg.temperature)
+    soft = F.kl_div(
+        F.log_softmax(student_logits / t, dim=1),
+        F.log_softmax(teacher_logits / t, dim=1),
+        reduction="batchmean",
+        log_target=True,  # log-probabilities on both sides: no log(0) for tiny probabilities
+    )
+    return (1.0 - cfg.alpha) * hard + cfg.alpha * t * t * soft
+
+
 class TrainingDiverged(RuntimeError):
     """Raised when the training loss becomes NaN or infinite."""
 
@@ -99,20 +155,32 @@ def train_classifier(
     seed: int,
     description: str = "train",
     progress: bool = True,
+    teacher: nn.Module | None = None,
+    distill: DistillConfig | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> list[dict]:
     """Train ``model`` in place with cross-entropy; return per-epoch ``{"epoch", "loss"}``.
 
     Deterministic given ``seed`` and the model's initial weights: batches are shuffled with a
     ``torch.Generator`` seeded from ``seed`` (global RNG state is neither used nor changed).
-    ``loss`` is the sample-weighted mean training loss of that epoch. The model is left in eval
-    mode, also when training fails.
+    ``loss`` is the sample-weighted mean training loss of that epoch (the distillation loss
+    when distilling). The model is left in eval mode, also when training fails.
+
+    With ``teacher`` and ``distill`` (both or neither), the loss is :func:`distillation_loss`
+    against the teacher's logits on the same batch. The teacher runs in eval mode without
+    gradients and is never modified; its train/eval mode is restored afterwards.
+    ``after_step`` is called after every optimizer step, e.g. to hold pruned weights at zero.
 
     Raises:
         TrainingDiverged: if the loss becomes NaN/inf (usually a too-high learning rate).
-        ValueError: if ``train`` is empty.
+        ValueError: if ``train`` is empty, or the teacher/distill arguments do not fit.
     """
     if len(train) == 0:
         raise ValueError(f"cannot train {description!r} on an empty split")
+    _check_teacher(model, teacher, distill)
+    teacher_was_training = teacher is not None and teacher.training
+    if teacher is not None:
+        teacher.eval()  # BatchNorm must use (and not update) the teacher's running statistics
     device = _device_of(model)
     generator = torch.Generator().manual_seed(int(seed))
     optimizer = _make_optimizer(model, cfg)
@@ -130,7 +198,12 @@ def train_classifier(
                 for step, idx in enumerate(_batches(len(train), cfg.batch_size, generator)):
                     x = train.x[idx].to(device)
                     y = train.y[idx].to(device)
-                    loss = F.cross_entropy(model(x), y)
+                    if teacher is None:
+                        loss = F.cross_entropy(model(x), y)
+                    else:
+                        with torch.no_grad():
+                            teacher_logits = teacher(x)
+                        loss = distillation_loss(model(x), teacher_logits, y, distill)
                     loss_value = float(loss.item())
                     if not math.isfinite(loss_value):
                         raise TrainingDiverged(
@@ -142,6 +215,8 @@ def train_classifier(
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
+                    if after_step is not None:
+                        after_step()
                     scheduler.step()
                     loss_sum += loss_value * len(idx)
                     seen += len(idx)
@@ -154,7 +229,26 @@ def train_classifier(
                 history.append({"epoch": epoch + 1, "loss": loss_sum / seen})
     finally:
         model.eval()
+        if teacher is not None:
+            teacher.train(teacher_was_training)
     return history
+
+
+def _check_teacher(model: nn.Module, teacher: nn.Module | None, distill: object) -> None:
+    if (teacher is None) != (distill is None):
+        raise ValueError(
+            "distillation needs both a teacher and a DistillConfig, got "
+            f"teacher={'a model' if teacher is not None else None} and distill={distill!r}"
+        )
+    if teacher is None:
+        return
+    if not isinstance(distill, DistillConfig):
+        raise ValueError(f"distill must be a DistillConfig, got {type(distill).__name__}")
+    # A teacher sharing parameters with the student would be changed by the student's updates.
+    student = {id(p) for p in model.parameters()}
+    if teacher is model or any(id(p) in student for p in teacher.parameters()):
+        raise ValueError("the teacher shares parameters with the model being trained; pass a "
+                         "separate (e.g. dense, unpruned) model as teacher")
 
 
 @torch.inference_mode()

@@ -1,15 +1,24 @@
 """Training, evaluation and the dense-checkpoint cache."""
 
+import copy
+import math
+
 import pytest
 import torch
 
 from evoprune.data import load_synthetic
+from evoprune.evaluate.evaluator import Evaluator
+from evoprune.finish import LatencySettings, finish_mask
 from evoprune.models import MLP, CNN1d
+from evoprune.pruning.budget import uniform_mask
+from evoprune.pruning.space import PruningSpace
 from evoprune.train import (
+    DistillConfig,
     TrainConfig,
     TrainingDiverged,
     accuracy,
     cache_key,
+    distillation_loss,
     load_or_train_dense,
     train_classifier,
 )
@@ -170,3 +179,122 @@ def test_cache_key_stable_and_order_sensitive():
     assert cache_key(TrainConfig()) == cache_key(TrainConfig())  # non-JSON values via str()
     # Pinned value: keys must not change between runs or versions, or caches silently miss.
     assert cache_key("x", 1) == "38e37cb98808b9cc"
+
+
+# ------------------------------------------------------------------ knowledge distillation
+def test_distillation_loss_matches_hand_computation():
+    student = torch.tensor([[1.0, -0.5, 2.0], [0.2, 0.1, -1.0]])
+    teacher = torch.tensor([[0.5, 0.0, 3.0], [-1.0, 2.0, 0.0]])
+    targets = torch.tensor([2, 0])
+    cfg = DistillConfig(alpha=0.3, temperature=2.0)
+
+    def softmax(row, t):
+        exps = [math.exp(v / t) for v in row]
+        return [e / sum(exps) for e in exps]
+
+    ce = kl = 0.0
+    for s, te, y in zip(student.tolist(), teacher.tolist(), targets.tolist()):
+        ce -= math.log(softmax(s, 1.0)[y])
+        p_t, p_s = softmax(te, 2.0), softmax(s, 2.0)
+        kl += sum(pt * math.log(pt / ps) for pt, ps in zip(p_t, p_s))
+    expected = 0.7 * ce / 2 + 0.3 * 4.0 * kl / 2  # batch means, T^2 = 4
+    assert distillation_loss(student, teacher, targets, cfg).item() == pytest.approx(expected)
+    # alpha=0 is plain cross-entropy; a perfect copy of the teacher has no soft loss
+    plain = torch.nn.functional.cross_entropy(student, targets)
+    assert torch.allclose(distillation_loss(student, teacher, targets, DistillConfig(0.0)), plain)
+    assert distillation_loss(teacher, teacher, targets, DistillConfig(1.0)).abs().item() < 1e-6
+
+
+def test_distillation_with_alpha_zero_equals_plain_training(data):
+    teacher = _mlp(data, seed=3)
+    plain, distilled = _mlp(data), _mlp(data)
+    history = train_classifier(plain, data.train, FAST, seed=0, progress=False)
+    distilled_history = train_classifier(
+        distilled, data.train, FAST, seed=0, progress=False, teacher=teacher,
+        distill=DistillConfig(alpha=0.0),
+    )
+    _assert_equal_states(plain, distilled)
+    assert history == distilled_history
+
+
+def test_teacher_is_never_modified_and_its_mode_restored(data):
+    torch.manual_seed(1)
+    teacher = CNN1d(data.input_shape, data.num_classes, channels=(8,), hidden=16)  # BatchNorm
+    train_classifier(teacher, data.train, TrainConfig(epochs=2), seed=0, progress=False)
+    teacher.train()  # BatchNorm statistics would move if the teacher ran in train mode
+    teacher.zero_grad(set_to_none=True)
+    before = copy.deepcopy(teacher.state_dict())
+    student = _mlp(data)
+    train_classifier(
+        student, data.train, TrainConfig(epochs=2, batch_size=32), seed=0, progress=False,
+        teacher=teacher, distill=DistillConfig(alpha=0.7, temperature=2.0),
+    )
+    for key, value in teacher.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert teacher.training  # mode restored
+    assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_soft_targets_alone_teach_the_student(data):
+    teacher = _mlp(data, seed=3)
+    train_classifier(teacher, data.train, FAST, seed=0, progress=False)
+    student = _mlp(data)
+    train_classifier(  # alpha=1: the labels are never used
+        student, data.train, FAST, seed=1, progress=False, teacher=teacher,
+        distill=DistillConfig(alpha=1.0, temperature=4.0),
+    )
+    assert accuracy(student, data.val) > 0.8
+
+
+def test_after_step_runs_after_every_optimizer_step(data):
+    calls = []
+    cfg = TrainConfig(epochs=2, batch_size=100)
+    train_classifier(_mlp(data), data.train, cfg, seed=0, progress=False,
+                     after_step=lambda: calls.append(1))
+    assert len(calls) == 2 * math.ceil(len(data.train) / 100)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"alpha": 1.5}, r"distill.alpha must be a number in \[0, 1\], got 1.5"),
+        ({"alpha": True}, "distill.alpha"),
+        ({"temperature": 0.0}, "distill.temperature must be a finite number > 0, got 0.0"),
+        ({"temperature": float("inf")}, "distill.temperature"),
+    ],
+)
+def test_distill_config_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DistillConfig(**kwargs)
+
+
+def test_teacher_and_distill_must_come_together(data):
+    model, teacher = _mlp(data), _mlp(data, seed=1)
+    with pytest.raises(ValueError, match="both a teacher and a DistillConfig"):
+        train_classifier(model, data.train, FAST, seed=0, progress=False, teacher=teacher)
+    with pytest.raises(ValueError, match="both a teacher and a DistillConfig"):
+        train_classifier(model, data.train, FAST, seed=0, progress=False, distill=DistillConfig())
+    with pytest.raises(ValueError, match="shares parameters"):
+        train_classifier(model, data.train, FAST, seed=0, progress=False, teacher=model,
+                         distill=DistillConfig())
+    with pytest.raises(ValueError, match="teacher logits have shape"):
+        distillation_loss(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2).long(),
+                          DistillConfig())
+
+
+def test_finish_mask_distils_from_the_untouched_dense_model(trained_residual, synthetic_data):
+    space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
+    evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+    before = copy.deepcopy(trained_residual.state_dict())
+    args = dict(dense=trained_residual, space=space, evaluator=evaluator, data=synthetic_data,
+                finetune=TrainConfig(epochs=1), seed=0,
+                latency=LatencySettings(batch_size=4, repeats=1, warmup=0), progress=False)
+    mask = uniform_mask(space, 0.5)
+    plain = finish_mask("plain", mask, **args)
+    same = finish_mask("kd0", mask, distill=DistillConfig(alpha=0.0), **args)
+    distilled = finish_mask("kd", mask, distill=DistillConfig(alpha=0.9), **args)
+    _assert_equal_states(plain.model, same.model)  # alpha=0: exactly the plain fine-tuning
+    assert not torch.equal(plain.model.out.weight, distilled.model.out.weight)
+    assert distilled.row["macs"] == plain.row["macs"] == space.macs(mask)
+    for key, value in trained_residual.state_dict().items():
+        assert torch.equal(value, before[key]), key

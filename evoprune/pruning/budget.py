@@ -1,4 +1,5 @@
-"""Masks at a MACs budget: feasibility, uniform keep ratios, and greedy shrinking."""
+"""Masks at a MACs budget: feasibility, uniform keep ratios, global rankings, and greedy
+shrinking."""
 
 from __future__ import annotations
 
@@ -38,6 +39,65 @@ def uniform_mask(space: PruningSpace, budget: float) -> np.ndarray:
         else:
             high = middle
     return space.mask_from_ratios([low] * len(space.groups))
+
+
+def keep_order(space: PruningSpace, scores: np.ndarray) -> tuple[np.ndarray, int]:
+    """The order in which a global ranking keeps units, and how many of them are forced.
+
+    ``scores`` is a flat per-unit array (higher = keep first). The first ``forced`` entries of
+    the order are each group's ``min_keep`` best units by score, kept whatever the budget so no
+    layer collapses; the rest follow in decreasing score. Ties go to the lower unit index
+    (stable sorts), so the same scores always give the same order.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (space.num_units,):
+        raise ValueError(
+            f"scores must have one entry per unit, shape ({space.num_units},), got {scores.shape}"
+        )
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"scores must be finite, got {int(np.sum(~np.isfinite(scores)))} NaN/inf")
+    forced = np.zeros(space.num_units, dtype=bool)
+    for group in space.groups:
+        local = scores[space.group_slice(group)]
+        forced[group.offset + np.argsort(-local, kind="stable")[: group.min_keep]] = True
+    rest = np.flatnonzero(~forced)
+    rest = rest[np.argsort(-scores[rest], kind="stable")]
+    return np.concatenate([np.flatnonzero(forced), rest]), int(forced.sum())
+
+
+def largest_prefix_mask(space: PruningSpace, scores: np.ndarray, budget: float) -> np.ndarray:
+    """The largest prefix of :func:`keep_order` whose MACs fit the budget, as a mask.
+
+    Keeping units in a fixed order only ever adds MACs, so the cost of a prefix grows with its
+    length and a bisection over the length finds the largest one that fits with O(log units)
+    cost evaluations. The result is tight for its ranking: the next unit would break the
+    budget (or every unit is kept). Its global threshold is the score of the last unit kept.
+    """
+    check_budget(space, budget)
+    order, forced = keep_order(space, scores)
+
+    def prefix(length: int) -> np.ndarray:
+        mask = np.zeros(space.num_units, dtype=bool)
+        mask[order[:length]] = True
+        return mask
+
+    low, high = forced, space.num_units  # invariant: prefix(low) fits, prefix(high) may not
+    if space.macs_ratio(prefix(low)) > budget:
+        # MACs depend only on how many units each group keeps for the layers evoprune
+        # supports, so check_budget's minimum mask should cost the same; guard anyway.
+        raise InfeasibleBudgetError(
+            f"budget={budget} cannot be met: the per-group minimum of this ranking already "
+            f"costs {space.macs_ratio(prefix(low)):.4f} of dense MACs"
+        )
+    if space.macs_ratio(prefix(high)) <= budget:
+        return prefix(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if space.macs_ratio(prefix(middle)) <= budget:
+            low = middle
+        else:
+            high = middle
+    return prefix(low)
 
 
 def shrink_to_budget(space: PruningSpace, mask: np.ndarray, budget: float) -> np.ndarray:
