@@ -3,6 +3,7 @@ with the same budget as every other method, and measure test accuracy, cost and 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ from evoprune.evaluate.evaluator import Evaluator
 from evoprune.latency import measure_latency_ms
 from evoprune.pruning.compact import compact
 from evoprune.pruning.macs import count_params
+from evoprune.pruning.masking import MaskHold
 from evoprune.pruning.space import PruningSpace
 from evoprune.train import DistillConfig, TrainConfig, accuracy, train_classifier
 
@@ -56,14 +58,21 @@ def finish_mask(
     """
     mask = space.check(mask)
     [objectives] = evaluator.evaluate([mask])
-    model = compact(dense, space, mask)
-    _check_cost_matches(name, model, space, mask, data.test.x[:1])  # fail before fine-tuning
+    hold = None
+    if space.kind == "unstructured":  # nothing to remove: zero the weights, keep them zero
+        model = copy.deepcopy(dense)
+        hold = MaskHold(model, space, mask)
+        hold()
+    else:
+        model = compact(dense, space, mask)
+        _check_cost_matches(name, model, space, mask, data.test.x[:1])  # fail before fine-tuning
     if evaluator.calibration_batches:
         _recalibrate(model, evaluator.calibration_batches)
     before = accuracy(model, data.test)
     train_classifier(
         model, data.train, finetune, seed=seed, description=f"fine-tune {name}",
         progress=progress, teacher=dense if distill is not None else None, distill=distill,
+        after_step=hold,
     )
     return measure_finished(
         name, mask, model, space=space, data=data, latency=latency,
@@ -88,7 +97,8 @@ def measure_finished(
     pruning) comes straight here, with ``None`` for accuracies it has no honest value for.
     """
     mask = space.check(mask)
-    _check_cost_matches(name, model, space, mask, data.test.x[:1])
+    if space.kind == "structured":  # unstructured models keep dense shapes: nothing to count
+        _check_cost_matches(name, model, space, mask, data.test.x[:1])
     macs = int(space.macs(mask))
     row = {
         "val_acc": accuracy(model, data.val),

@@ -11,13 +11,14 @@ import copy
 from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
 import torch_pruning as tp
 from torch import nn
 
 from evoprune.data import DataSplits
 from evoprune.pruning.budget import check_budget
 from evoprune.pruning.compact import compact
+from evoprune.pruning.importance import pruning_groups
+from evoprune.pruning.masking import MaskHold
 from evoprune.pruning.space import PruningSpace
 from evoprune.train import DistillConfig, TrainConfig, train_classifier
 
@@ -122,34 +123,6 @@ def gradual_magnitude(
                          history=history)
 
 
-class MaskHold:
-    """Zeroes, in place, every parameter slice that a mask's dropped units own (the same slices
-    :class:`~evoprune.pruning.masking.ParameterMasker` zeroes), so the model computes what the
-    compacted model computes. Call it after each optimizer step to keep removed units removed:
-    weight decay and momentum would otherwise move them off zero."""
-
-    def __init__(self, model: nn.Module, space: PruningSpace, mask: np.ndarray) -> None:
-        keep = np.append(space.check(mask), True)  # index -1 (no unit) is always kept
-        params = dict(model.named_parameters())
-        drop: dict[str, torch.Tensor] = {}
-        for coupling in space.couplings:
-            param = params[coupling.param]
-            kept = torch.as_tensor(keep[coupling.units], device=param.device)
-            shape = [1] * param.dim()
-            shape[coupling.dim] = -1
-            dropped = ~kept.view(shape).expand_as(param)
-            if coupling.param in drop:  # a weight can follow units along two dims (in and out)
-                dropped = dropped | drop[coupling.param]
-            drop[coupling.param] = dropped
-        self._targets = [(params[name], dropped) for name, dropped in drop.items()
-                         if bool(dropped.any())]
-
-    @torch.no_grad()
-    def __call__(self) -> None:
-        for param, dropped in self._targets:
-            param.masked_fill_(dropped, 0.0)
-
-
 class _CurrentMagnitude:
     """Per-group unit magnitudes of a model's current weights, as the space computes them at
     construction. The dependency graph is traced once: it reads the weights when called, and
@@ -157,13 +130,7 @@ class _CurrentMagnitude:
 
     def __init__(self, model: nn.Module, space: PruningSpace, importance_p: int) -> None:
         model.eval()  # tracing runs a forward pass: BatchNorm statistics must not move
-        graph = tp.DependencyGraph().build_dependency(model, example_inputs=space.example_input)
-        self._groups = []
-        for group in space.groups:
-            handler = (tp.prune_conv_out_channels if group.kind == "channel"
-                       else tp.prune_linear_out_channels)
-            root = model.get_submodule(group.name)
-            self._groups.append(graph.get_pruning_group(root, handler, list(range(group.size))))
+        self._groups = pruning_groups(model, space)
         self._importance = tp.importance.GroupMagnitudeImportance(
             p=importance_p, group_reduction="mean", normalizer=None
         )

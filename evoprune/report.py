@@ -28,7 +28,8 @@ def export_model(path: Path, model: nn.Module, example_input: torch.Tensor) -> N
 
 def results_table(results: Mapping, budget: float) -> Table:
     """Dense and every method side by side; test accuracy is the headline."""
-    table = Table(title=f"evoprune results (budget: {budget:g} of dense MACs)")
+    table = Table(title=f"evoprune results (budget: {budget:g} of dense MACs)",
+                  caption=results.get("cost"))
     for column in ("method", "test acc", "before FT", "val acc", "MACs", "MACs ratio",
                    "params", "latency ms"):
         table.add_column(column, justify="left" if column == "method" else "right")
@@ -37,7 +38,8 @@ def results_table(results: Mapping, budget: float) -> Table:
                   f"{dense['macs']:,}", "1.000", f"{dense['params']:,}",
                   f"{dense['latency_ms']:.3f}")
     for name, row in results["methods"].items():
-        table.add_row(name, f"{row['test_acc']:.4f}", f"{row['test_acc_before_finetune']:.4f}",
+        before = row["test_acc_before_finetune"]  # None where a method has no one-shot model
+        table.add_row(name, f"{row['test_acc']:.4f}", "—" if before is None else f"{before:.4f}",
                       f"{row['val_acc']:.4f}", f"{row['macs']:,}", f"{row['macs_ratio']:.3f}",
                       f"{row['params']:,}", f"{row['latency_ms']:.3f}")
     return table

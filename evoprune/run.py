@@ -16,15 +16,25 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from evoprune.distill import DistillConfig
 from evoprune.evaluate.evaluator import Evaluator
-from evoprune.finish import LatencySettings, dense_row, finish_mask
+from evoprune.finish import LatencySettings, dense_row, finish_mask, measure_finished
+from evoprune.gradual import gradual_magnitude
 from evoprune.progress import console
 from evoprune.pruning import make_space
 from evoprune.pruning.budget import check_budget
 from evoprune.report import RESULTS_FILE, export_model, results_table, write_json
 from evoprune.search.baselines import BaselineContext, baselines_for
+from evoprune.sensitivity import sensitivity, write_sensitivity
 from evoprune.tracking import make_tracker
 from evoprune.train import TrainConfig, cache_key, load_or_train_dense
+
+GRADUAL = "gradual_magnitude"  # the iterative baseline (AGP): fine-tunes while it prunes
+COST_RULES = {
+    "structured": "MACs: multiply-accumulates of conv and linear layers per sample",
+    "unstructured": "MACs: each conv/linear layer's MACs per sample x its weight density "
+                    "(kept / total weights); nothing is removed, so latency stays dense",
+}
 
 
 def seed_everything(seed: int) -> None:
@@ -40,16 +50,18 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
     if not isinstance(cfg.budget, (int, float)) or not 0.0 < cfg.budget <= 1.0:
         raise ValueError(f"budget must be a fraction of dense MACs in (0, 1], got {cfg.budget!r}")
-    available = baselines_for(cfg.pruning.kind)
-    unknown = sorted(set(cfg.baselines) - set(available))
+    available = set(baselines_for(cfg.pruning.kind))
+    if cfg.pruning.kind == "structured":
+        available.add(GRADUAL)
+    unknown = sorted(set(cfg.baselines) - available)
     if unknown:
         raise ValueError(
             f"baselines {unknown} do not exist for pruning={cfg.pruning.kind}; choose from "
             f"{sorted(available)}"
         )
-    if not _search_enabled(cfg) and not cfg.baselines:
-        raise ValueError("nothing to run: search=none and baselines=[]; choose a search or "
-                         f"baselines from {sorted(available)}")
+    if not _search_enabled(cfg) and not cfg.baselines and not cfg.sensitivity.enabled:
+        raise ValueError("nothing to run: search=none, baselines=[] and sensitivity off; choose "
+                         f"a search or baselines from {sorted(available)}")
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
@@ -81,6 +93,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             f"{dense['macs']:,} MACs, {len(space.groups)} prunable groups, {space.num_units} units"
         )
 
+        if cfg.sensitivity.enabled:
+            paths = write_sensitivity(
+                sensitivity(space, evaluator, ratios=list(cfg.sensitivity.ratios)), run_dir
+            )
+            console.print(f"sensitivity: {', '.join(str(p) for p in paths)}")
+
         masks, searched = {}, {}
         if _search_enabled(cfg):
             searcher = instantiate(cfg.search, seed=cfg.seed)
@@ -98,24 +116,42 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
                                        "wall_time_s": result.wall_time_s}
         context = BaselineContext(model, space, data, cfg.budget, cfg.seed)
         available = baselines_for(space.kind)
-        masks.update({name: available[name](context) for name in cfg.baselines})
+        masks.update({name: available[name](context) for name in cfg.baselines if name != GRADUAL})
 
         finetune = TrainConfig(**config["finetune"])
+        distill = (DistillConfig(alpha=cfg.distill.alpha, temperature=cfg.distill.temperature)
+                   if cfg.distill.enabled else None)
         methods, models = {}, {}
         for name, mask in masks.items():
             seed_everything(cfg.seed)  # every method fine-tunes from the same RNG state
             finished = finish_mask(
                 name, mask, dense=model, space=space, evaluator=evaluator, data=data,
-                finetune=finetune, seed=cfg.seed, latency=latency, progress=cfg.progress,
+                finetune=finetune, seed=cfg.seed, latency=latency, distill=distill,
+                progress=cfg.progress,
             )
             methods[name], models[name] = finished.row, finished.model
+        if GRADUAL in cfg.baselines:  # prunes while it fine-tunes: its own path to a model
+            seed_everything(cfg.seed)
+            agp = gradual_magnitude(
+                model, space, data, budget=cfg.budget, finetune=finetune, seed=cfg.seed,
+                steps=cfg.gradual.steps, importance_p=cfg.pruning.importance_p, distill=distill,
+                progress=cfg.progress,
+            )
+            finished = measure_finished(
+                GRADUAL, agp.mask, agp.model, space=space, data=data, latency=latency,
+                test_acc_before_finetune=None, val_acc_before_finetune=None,
+            )
+            finished.row["gradual_steps"] = agp.history
+            masks[GRADUAL], methods[GRADUAL], models[GRADUAL] = agp.mask, finished.row, agp.model
         for name, figures in searched.items():
             methods[name]["search"] = figures
-        results = {"config": config, "dense": dense, "methods": methods,
+        results = {"config": config, "cost": COST_RULES[space.kind], "dense": dense,
+                   "methods": methods,
                    "searched": next(iter(searched), None),
                    "wall_time_s": time.perf_counter() - start}
         _write_outputs(run_dir, results, masks, models, space, data.test.x[:1])
-        console.print(results_table(results, cfg.budget))
+        if methods:
+            console.print(results_table(results, cfg.budget))
         console.print(f"outputs: {run_dir}")
         tracker.summary({"dense": dense, "methods": methods})
         return results

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from evoprune.atomic import write_atomic
 from evoprune.data.splits import DataSplits, Split
+from evoprune.distill import DistillConfig, distillation_loss
 from evoprune.progress import progress_bar
 
 _OPTIMIZERS = ("adamw", "sgd")
@@ -60,61 +61,6 @@ class TrainConfig:
             raise ValueError(
                 f"train.optimizer must be one of {list(_OPTIMIZERS)}, got {self.optimizer!r}"
             )
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    """Knowledge distillation from a teacher (Hinton et al., 2015) for :func:`train_classifier`.
-
-    The loss is ``(1 - alpha) * CE(student, y) + alpha * T^2 * KL(p_teacher || p_student)``
-    with both distributions softened by temperature ``T``. The ``T^2`` factor keeps the soft
-    term's gradients on the scale of the hard term's whatever ``T`` is.
-    """
-
-    alpha: float = 0.5
-    temperature: float = 4.0
-
-    def __post_init__(self) -> None:
-        if not (_is_real(self.alpha) and 0.0 <= self.alpha <= 1.0):
-            raise ValueError(f"distill.alpha must be a number in [0, 1], got {self.alpha!r}")
-        if not (_is_real(self.temperature) and self.temperature > 0):
-            raise ValueError(
-                f"distill.temperature must be a finite number > 0, got {self.temperature!r}"
-            )
-
-
-def _is_real(value: object) -> bool:
-    """A finite int or float (bools are ints to Python, but ``alpha: true`` is a config typo)."""
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    )
-
-
-def distillation_loss(
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor,
-    targets: torch.Tensor,
-    cfg: DistillConfig,
-) -> torch.Tensor:
-    """``(1 - alpha) * CE + alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))``.
-
-    The KL divergence is summed over classes and averaged over the batch ("batchmean"), the
-    reduction that matches the mathematical definition (``"mean"`` would divide by classes too).
-    """
-    if student_logits.shape != teacher_logits.shape:
-        raise ValueError(
-            f"teacher logits have shape {list(teacher_logits.shape)}, the student's "
-            f"{list(student_logits.shape)}; the teacher must solve the same task"
-        )
-    hard = F.cross_entropy(student_logits, targets)
-    t = float(cfg.temperature)
-    soft = F.kl_div(
-        F.log_softmax(student_logits / t, dim=1),
-        F.log_softmax(teacher_logits / t, dim=1),
-        reduction="batchmean",
-        log_target=True,  # log-probabilities on both sides: no log(0) for tiny probabilities
-    )
-    return (1.0 - cfg.alpha) * hard + cfg.alpha * t * t * soft
 
 
 class TrainingDiverged(RuntimeError):

@@ -9,7 +9,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import evoprune.gradual as gradual
 from evoprune.gradual import (
-    MaskHold,
     _uniform_subset_mask,
     agp_schedule,
     epoch_split,
@@ -18,7 +17,7 @@ from evoprune.gradual import (
 from evoprune.pruning.budget import InfeasibleBudgetError, uniform_mask
 from evoprune.pruning.compact import compact
 from evoprune.pruning.macs import count_params
-from evoprune.pruning.masking import ParameterMasker
+from evoprune.pruning.masking import MaskHold, ParameterMasker
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.unstructured import UnstructuredSpace
 from evoprune.train import DistillConfig, TrainConfig, accuracy

@@ -27,7 +27,8 @@ def test_run_writes_results_masks_and_models(tmp_path, cache):
     out = tmp_path / "run"
     results = run(compose_config(FAST + ["budget=0.4"]), out)
     on_disk = json.loads((out / RESULTS_FILE).read_text())
-    assert on_disk["methods"].keys() == results["methods"].keys() == {"ga", "uniform_magnitude"}
+    expected = {"ga", "uniform_magnitude", "global_magnitude"}
+    assert on_disk["methods"].keys() == results["methods"].keys() == expected
     assert set(on_disk["dense"]) >= {"val_acc", "test_acc", "macs", "params"}
     assert on_disk["config"]["budget"] == 0.4 and on_disk["config"]["data"]["num_classes"] == 4
     for name, row in on_disk["methods"].items():
@@ -87,7 +88,8 @@ def test_wandb_offline_run_records_generations_and_results(tmp_path, cache, monk
 
 def test_search_none_runs_only_baselines(tmp_path, cache):
     results = run(compose_config(FAST + ["search=none"]), tmp_path / "run")
-    assert set(results["methods"]) == {"uniform_magnitude"} and results["searched"] is None
+    assert set(results["methods"]) == {"uniform_magnitude", "global_magnitude"}
+    assert results["searched"] is None
 
 
 @pytest.mark.parametrize(
@@ -105,3 +107,45 @@ def test_bad_values_stop_before_writing(tmp_path, cache, override, message):
     with pytest.raises(ValueError, match=message):
         run(compose_config(FAST + override.split()), out)
     assert not (out / RESULTS_FILE).exists()
+
+
+def test_unstructured_run_reports_density_cost(tmp_path, cache):
+    out = tmp_path / "run"
+    results = run(compose_config(FAST + ["experiment=unstructured", "budget=0.3"]), out)
+    assert "weight density" in results["cost"]
+    assert set(results["methods"]) == {"ga", "uniform_magnitude", "global_magnitude"}
+    for row in results["methods"].values():
+        assert row["macs_ratio"] <= 0.3 and row["params"] < results["dense"]["params"]
+    policy = json.loads((out / "mask_global_magnitude.json").read_text())
+    assert policy["kind"] == "unstructured"
+    # pruned weights stay pruned through fine-tuning: the exported model has the kept count
+    model = torch.export.load(str(out / "model_global_magnitude.pt2")).module()
+    weights = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1]
+    nonzero = sum(int((w != 0).sum()) for w in weights)
+    assert nonzero <= sum(layer["kept"] for layer in policy["layers"])
+
+
+def test_all_baselines_gradual_and_distillation(tmp_path, cache):
+    names = "uniform_magnitude,global_magnitude,lamp,taylor,random,gradual_magnitude"
+    overrides = FAST + ["search=none", f"baselines=[{names}]", "distill.enabled=true",
+                        "budget=0.3", "finetune.epochs=2", "gradual.steps=2"]
+    results = run(compose_config(overrides), tmp_path / "run")
+    assert set(results["methods"]) == set(names.split(","))
+    for row in results["methods"].values():
+        assert row["macs_ratio"] <= 0.3
+    gradual = results["methods"]["gradual_magnitude"]
+    assert gradual["test_acc_before_finetune"] is None and len(gradual["gradual_steps"]) == 2
+    assert (tmp_path / "run" / "model_gradual_magnitude.pt2").exists()
+
+
+def test_sensitivity_experiment_writes_json_and_plot(tmp_path, cache):
+    out = tmp_path / "run"
+    results = run(compose_config(FAST + ["experiment=sensitivity"]), out)
+    assert results["methods"] == {}
+    sensitivity = json.loads((out / "sensitivity.json").read_text())
+    assert len(sensitivity["groups"]) == 2 and (out / "sensitivity.png").stat().st_size > 0
+
+
+def test_structured_only_baselines_refused_for_unstructured(tmp_path, cache):
+    with pytest.raises(ValueError, match="baselines \\['lamp'\\] do not exist for pruning="):
+        run(compose_config(FAST + ["pruning=unstructured", "baselines=[lamp]"]), tmp_path / "r")

@@ -60,3 +60,43 @@ def make_masker(model: nn.Module, space: PruningSpace | UnstructuredSpace):
     if space.kind == "unstructured":
         return WeightMasker(model, space)
     return ParameterMasker(model, space)
+
+
+def dropped_entries(model: nn.Module, space, mask: np.ndarray) -> dict[str, torch.Tensor]:
+    """For each parameter a mask prunes, a bool tensor of its shape: True where the entry is
+    removed (structured: the slices dropped units own, along in and out dims; unstructured:
+    the weights below each layer's kept count)."""
+    if space.kind == "unstructured":
+        return {name: ~keep for name, keep in space.weight_masks(mask).items()}
+    keep = np.append(space.check(mask), True)  # index -1 (no unit) is always kept
+    params = dict(model.named_parameters())
+    dropped: dict[str, torch.Tensor] = {}
+    for coupling in space.couplings:
+        param = params[coupling.param]
+        kept = torch.as_tensor(keep[coupling.units], device=param.device)
+        shape = [1] * param.dim()
+        shape[coupling.dim] = -1
+        entries = ~kept.view(shape).expand_as(param)
+        if coupling.param in dropped:  # a weight can follow units along two dims (in and out)
+            entries = entries | dropped[coupling.param]
+        dropped[coupling.param] = entries
+    return dropped
+
+
+class MaskHold:
+    """Zeroes, in place, every parameter entry a mask removes, so a dense-shaped model computes
+    what the pruned model computes. Call it after each optimizer step while fine-tuning with the
+    mask fixed: weight decay and momentum would otherwise move removed entries off zero."""
+
+    def __init__(self, model: nn.Module, space, mask: np.ndarray) -> None:
+        params = dict(model.named_parameters())
+        self._targets = [
+            (params[name], entries)
+            for name, entries in dropped_entries(model, space, mask).items()
+            if bool(entries.any())
+        ]
+
+    @torch.no_grad()
+    def __call__(self) -> None:
+        for param, entries in self._targets:
+            param.masked_fill_(entries, 0.0)
