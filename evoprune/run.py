@@ -24,12 +24,11 @@ from evoprune.progress import console
 from evoprune.pruning import make_space
 from evoprune.pruning.budget import check_budget
 from evoprune.report import RESULTS_FILE, export_model, results_table, write_json
-from evoprune.search.baselines import BaselineContext, baselines_for
+from evoprune.search.baselines import GRADUAL, BaselineContext, baseline_names, baselines_for
 from evoprune.sensitivity import sensitivity, write_sensitivity
 from evoprune.tracking import make_tracker
 from evoprune.train import TrainConfig, cache_key, load_or_train_dense
 
-GRADUAL = "gradual_magnitude"  # the iterative baseline (AGP): fine-tunes while it prunes
 COST_RULES = {
     "structured": "MACs: multiply-accumulates of conv and linear layers per sample",
     "unstructured": "MACs: each conv/linear layer's MACs per sample x its weight density "
@@ -50,10 +49,8 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
     if not isinstance(cfg.budget, (int, float)) or not 0.0 < cfg.budget <= 1.0:
         raise ValueError(f"budget must be a fraction of dense MACs in (0, 1], got {cfg.budget!r}")
-    available = set(baselines_for(cfg.pruning.kind))
-    if cfg.pruning.kind == "structured":
-        available.add(GRADUAL)
-    unknown = sorted(set(cfg.baselines) - available)
+    available = baseline_names(cfg.pruning.kind)
+    unknown = sorted(set(cfg.baselines) - set(available))
     if unknown:
         raise ValueError(
             f"baselines {unknown} do not exist for pruning={cfg.pruning.kind}; choose from "
@@ -101,7 +98,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 
         masks, searched = {}, {}
         if _search_enabled(cfg):
-            searcher = instantiate(cfg.search, seed=cfg.seed)
+            searcher = instantiate(cfg.search, seed=cfg.seed, progress=cfg.progress)
             fitness = instantiate(cfg.fitness)
             result = searcher.run(space, evaluator, fitness, cfg.budget, callback=tracker.log)
             console.print(

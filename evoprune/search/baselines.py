@@ -130,3 +130,14 @@ UNSTRUCTURED_BASELINES: dict[str, Baseline] = {
 def baselines_for(kind: str) -> dict[str, Baseline]:
     """The baselines available for a pruning kind (``pruning.kind``)."""
     return UNSTRUCTURED_BASELINES if kind == "unstructured" else BASELINES
+
+
+# Gradual magnitude pruning (evoprune.gradual) prunes while it fine-tunes, so it yields a model,
+# not a mask, and the run calls it on its own path; it is structured only.
+GRADUAL = "gradual_magnitude"
+
+
+def baseline_names(kind: str) -> list[str]:
+    """Every baseline name ``baselines=[...]`` accepts for a pruning kind."""
+    names = list(baselines_for(kind))
+    return names + [GRADUAL] if kind == "structured" else names

@@ -47,6 +47,7 @@ class GeneticSearch:
             is random); 0 starts from random genomes only.
         init_spread: half-width of that perturbation.
         seed: seeds Python's ``random`` (DEAP's source of randomness) at the start of ``run``.
+        progress: show a progress bar and one line per generation.
     """
 
     name = "ga"
@@ -65,6 +66,7 @@ class GeneticSearch:
         magnitude_init: float = 0.5,
         init_spread: float = 0.2,
         seed: int = 0,
+        progress: bool = True,
     ) -> None:
         if encoding not in ENCODINGS:
             raise ValueError(
@@ -92,6 +94,7 @@ class GeneticSearch:
         self.magnitude_init = magnitude_init
         self.init_spread = init_spread
         self.seed = seed
+        self.progress = progress
 
     def run(
         self,
@@ -124,7 +127,7 @@ class GeneticSearch:
         population = self._initial_population(space, encoding, budget)
         hall = tools.HallOfFame(max(1, self.elite))
         logbook = tools.Logbook()
-        with progress_bar() as progress:
+        with progress_bar(enabled=self.progress) as progress:
             task = progress.add_task("GA search", total=self.generations + 1)
             for generation in range(self.generations + 1):
                 if generation:
@@ -133,7 +136,8 @@ class GeneticSearch:
                 hall.update(population)
                 row = self._record(generation, evaluated, population, best)
                 logbook.record(**row)
-                progress.console.print(_format_row(row))
+                if self.progress:
+                    progress.console.print(_format_row(row))
                 progress.update(task, advance=1, description=(
                     f"GA gen {generation}: best feasible val_acc {row['best_acc']:.4f}"))
                 if callback is not None:
