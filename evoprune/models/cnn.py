@@ -42,6 +42,27 @@ def _pooled_size(size: int, num_pools: int, owner: str, input_shape: tuple[int, 
     return out
 
 
+def _conv_blocks(in_ch, channels, k, batch_norm, conv, norm, pool) -> nn.Sequential:
+    """Conv -> (BatchNorm) -> ReLU per block, MaxPool(2) between blocks."""
+    layers: list[nn.Module] = []
+    for i, out_ch in enumerate(channels):
+        # Bias is redundant before BatchNorm (BN's shift replaces it).
+        layers.append(conv(in_ch, out_ch, k, padding=k // 2, bias=not batch_norm))
+        if batch_norm:
+            layers.append(norm(out_ch))
+        layers.append(nn.ReLU())
+        if i < len(channels) - 1:
+            layers.append(pool(2))
+        in_ch = out_ch
+    return nn.Sequential(*layers)
+
+
+def _classifier(features: int, hidden: int, num_classes: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+    )
+
+
 class CNN1d(nn.Module):
     """1-D CNN for inputs of shape ``(channels, length)``, e.g. MNIST-1D's ``(1, 40)``.
 
@@ -71,24 +92,11 @@ class CNN1d(nn.Module):
         (hidden,) = positive_ints("hidden", (hidden,), "CNN1d")
 
         in_ch, length = self.input_shape
-        layers: list[nn.Module] = []
-        for i, out_ch in enumerate(channels):
-            # Bias is redundant before BatchNorm (BN's shift replaces it).
-            layers.append(nn.Conv1d(in_ch, out_ch, k, padding=k // 2, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(out_ch))
-            layers.append(nn.ReLU())
-            if i < len(channels) - 1:
-                layers.append(nn.MaxPool1d(2))
-            in_ch = out_ch
-        self.features = nn.Sequential(*layers)
-        flat = in_ch * _pooled_size(length, len(channels) - 1, "CNN1d", self.input_shape)
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(flat, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, self.num_classes),
+        self.features = _conv_blocks(
+            in_ch, channels, k, batch_norm, nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d
         )
+        flat = channels[-1] * _pooled_size(length, len(channels) - 1, "CNN1d", self.input_shape)
+        self.classifier = _classifier(flat, hidden, self.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map inputs ``(N, channels, length)`` to logits ``(N, num_classes)``."""
@@ -126,26 +134,14 @@ class CNN2d(nn.Module):
         (hidden,) = positive_ints("hidden", (hidden,), "CNN2d")
 
         in_ch, height, width = self.input_shape
-        layers: list[nn.Module] = []
-        for i, out_ch in enumerate(channels):
-            layers.append(nn.Conv2d(in_ch, out_ch, k, padding=k // 2, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(out_ch))
-            layers.append(nn.ReLU())
-            if i < len(channels) - 1:
-                layers.append(nn.MaxPool2d(2))
-            in_ch = out_ch
-        self.features = nn.Sequential(*layers)
+        self.features = _conv_blocks(
+            in_ch, channels, k, batch_norm, nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d
+        )
         num_pools = len(channels) - 1
         spatial = math.prod(
             _pooled_size(s, num_pools, "CNN2d", self.input_shape) for s in (height, width)
         )
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(in_ch * spatial, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, self.num_classes),
-        )
+        self.classifier = _classifier(channels[-1] * spatial, hidden, self.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map inputs ``(N, channels, height, width)`` to logits ``(N, num_classes)``."""
