@@ -108,12 +108,19 @@ def test_callback_aggregates_the_sweep_dir(tmp_path, capsys):
     assert "compare.md" in capsys.readouterr().out
 
 
-def test_callback_says_how_to_aggregate_after_a_failed_job(tmp_path, caplog):
-    config = OmegaConf.create({"hydra": {"job": {"num": 3}, "sweep": {"dir": str(tmp_path)}}})
+def test_callback_aggregates_after_each_job_even_a_failed_one(tmp_path, caplog):
+    sweep = write_fake_multirun(tmp_path / "sweep")  # includes a crashed and a corrupt job
+    config = OmegaConf.create({"hydra": {"job": {"num": 3}, "sweep": {"dir": str(sweep)}}})
     failed = JobReturn(status=JobStatus.FAILED, _return_value=RuntimeError("boom"))
     with caplog.at_level(logging.WARNING, logger="evoprune.hydra_callbacks"):
         AggregateOnMultirunEnd().on_job_end(config, failed)
-        AggregateOnMultirunEnd().on_job_end(config, JobReturn(status=JobStatus.COMPLETED))
     [record] = caplog.records
-    assert "job 3 failed" in record.message
-    assert f"python -m evoprune.aggregate {tmp_path}" in record.message
+    assert "job 3 failed" in record.message and "Missing runs" in record.message
+    report = (sweep / "compare.md").read_text()
+    assert "Missing runs" in report and (sweep / "compare.csv").is_file()
+    # before any job has written results there is nothing to aggregate, and no error
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    empty = OmegaConf.create({"hydra": {"job": {"num": 0}, "sweep": {"dir": str(fresh)}}})
+    AggregateOnMultirunEnd().on_job_end(empty, JobReturn(status=JobStatus.COMPLETED))
+    assert not (fresh / "compare.csv").exists()
