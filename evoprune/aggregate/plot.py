@@ -7,6 +7,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from evoprune.aggregate.collect import Aggregate, Row
 from evoprune.atomic import write_atomic
@@ -46,6 +47,10 @@ def plot(agg: Aggregate, path: Path) -> None:
                        linestyle=("--", ":", "-.")[index % 3], label=dense.method)
         if log_x:
             ax.set_xscale("log")
+            # ticks at the budgets, in plain numbers: log-scale labels like 4×10⁻¹ collide
+            ax.set_xticks(sorted(set(budgets)))
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("MACs ratio (pruned / dense multiply-accumulates per sample)")
         ax.set_title(f"test accuracy {title}")
         ax.grid(True, alpha=0.3)
