@@ -12,7 +12,8 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temp file beside ``path``, fsync it, then rename it over ``path``.
 
     The temp file keeps ``path``'s suffix (some writers check it) and is removed if ``write``
-    fails or is interrupted.
+    fails or is interrupted. The result gets the permissions a plain ``open`` would give it
+    (temp files are created private).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,7 +24,14 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
         write(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)  # reading the umask means setting it: put it straight back
+    os.umask(current)
+    return current
