@@ -48,7 +48,12 @@ def check_config(cfg: DictConfig) -> None:
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
         raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
     if not isinstance(cfg.budget, (int, float)) or not 0.0 < cfg.budget <= 1.0:
-        raise ValueError(f"budget must be a fraction of dense MACs in (0, 1], got {cfg.budget!r}")
+        hint = ""
+        if not isinstance(cfg.budget, (int, float, bool)):  # '', [] or a list from a sweep typo
+            hint = "; each run takes one budget, sweep several with budget=0.5,0.25 (multirun)"
+        raise ValueError(
+            f"budget must be a fraction of dense MACs in (0, 1], got {cfg.budget!r}{hint}"
+        )
     available = baseline_names(cfg.pruning.kind)
     unknown = sorted(set(cfg.baselines) - set(available))
     if unknown:

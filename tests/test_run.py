@@ -97,6 +97,8 @@ def test_search_none_runs_only_baselines(tmp_path, cache):
     [
         ("budget=1.5", "budget must be a fraction of dense MACs in \\(0, 1\\], got 1.5"),
         ("budget=0", "budget must be a fraction of dense MACs in \\(0, 1\\], got 0"),
+        ("budget=[]", "got \\[\\]; each run takes one budget, sweep several with budget=0.5,0.25"),
+        ("budget=''", "got ''; each run takes one budget"),
         ("baselines=[nope]", "baselines \\['nope'\\] do not exist"),
         ("budget=0.001", "cannot be met.*use budget >= "),
         ("search=none baselines=[]", "nothing to run"),
