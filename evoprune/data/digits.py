@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.datasets import load_digits as _sklearn_load_digits
 
-from evoprune.data.splits import DataSplits, make_splits, stratified_holdout
+from evoprune.data.splits import DataSplits, make_splits_with_test
 
 _DIGITS_CLASSES = 10
 _DIGITS_PIXELS = 64
@@ -49,17 +49,7 @@ def load_digits(
     bunch = _sklearn_load_digits()
     x = np.asarray(bunch.data, dtype=np.float64).reshape(-1, *shape)
     y = np.asarray(bunch.target, dtype=np.int64)
-    x_rest, x_test, y_rest, y_test = stratified_holdout(
-        x, y, fraction=test_fraction, seed=seed, what="test_fraction"
-    )
-    return make_splits(
-        x_rest,
-        y_rest,
-        x_test,
-        y_test,
-        val_fraction=val_fraction,
-        seed=seed,
-        num_classes=num_classes,
-        input_shape=shape,
-        name="digits",
+    return make_splits_with_test(
+        x, y, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed,
+        num_classes=num_classes, input_shape=shape, name="digits",
     )

@@ -194,3 +194,18 @@ def stratified_holdout(
             f"cannot hold out a stratified split with {what}={fraction} from {len(y)} samples: "
             f"{err}"
         ) from err
+
+
+def make_splits_with_test(
+    x: np.ndarray, y: np.ndarray, *, test_fraction: float, val_fraction: float, seed: int,
+    num_classes: int, input_shape: tuple[int, ...], name: str,
+) -> DataSplits:
+    """For data with no predefined test split: hold out a stratified test split, then carve
+    validation from the rest with :func:`make_splits`."""
+    x_rest, x_test, y_rest, y_test = stratified_holdout(
+        x, y, fraction=test_fraction, seed=seed, what="test_fraction"
+    )
+    return make_splits(
+        x_rest, y_rest, x_test, y_test, val_fraction=val_fraction, seed=seed,
+        num_classes=num_classes, input_shape=input_shape, name=name,
+    )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evoprune.data.splits import DataSplits, make_splits, stratified_holdout
+from evoprune.data.splits import DataSplits, make_splits_with_test
 
 
 def load_synthetic(
@@ -61,17 +61,7 @@ def load_synthetic(
     x = means[y] + noise * rng.standard_normal((num_samples, dim))
     x = x.reshape(-1, *shape)
 
-    x_rest, x_test, y_rest, y_test = stratified_holdout(
-        x, y, fraction=test_fraction, seed=seed, what="test_fraction"
-    )
-    return make_splits(
-        x_rest,
-        y_rest,
-        x_test,
-        y_test,
-        val_fraction=val_fraction,
-        seed=seed,
-        num_classes=num_classes,
-        input_shape=shape,
-        name="synthetic",
+    return make_splits_with_test(
+        x, y, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed,
+        num_classes=num_classes, input_shape=shape, name="synthetic",
     )
