@@ -162,7 +162,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 
 
 def _search_enabled(cfg: DictConfig) -> bool:
-    # search=none leaves `search` null, or (under debug=smoke) holding only size overrides
+    # search=none leaves `search` null, or holding only overrides given on the command line
     return cfg.search is not None and cfg.search.get("_target_") is not None
 
 

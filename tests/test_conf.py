@@ -67,7 +67,11 @@ def test_logger_configs_compose(logger):
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_experiments_compose_and_instantiate(experiment):
     cfg = compose_config([f"experiment={experiment}", "debug=smoke"])
-    assert cfg.search.generations == 2  # debug=smoke applies on top of any experiment
+    # debug=smoke applies on top of any experiment, with the sizes of its searcher
+    if cfg.search is not None and cfg.search.get("_target_", "").endswith("RLSearch"):
+        assert cfg.search.episodes == 6
+    elif cfg.search is not None:
+        assert cfg.search.generations == 2
     splits = instantiate(cfg.data)
     model = instantiate(cfg.model)
     instantiate(cfg.search, seed=cfg.seed)
@@ -78,7 +82,7 @@ def test_experiments_compose_and_instantiate(experiment):
 def test_experiment_files_are_global_packages():
     for path in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"):
         assert path.read_text().startswith("# @package _global_"), path.name
-    for path in (Path(CONFIG_DIR) / "debug").glob("*.yaml"):
+    for path in (Path(CONFIG_DIR) / "debug").rglob("*.yaml"):
         assert path.read_text().startswith("# @package _global_"), path.name
 
 

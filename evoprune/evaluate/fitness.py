@@ -8,6 +8,7 @@ against MACs freely.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from evoprune.evaluate.evaluator import Objectives
@@ -35,4 +36,33 @@ def weighted(objectives: Objectives, budget: float, *, weight: float = 0.5) -> f
     return objectives.val_acc - weight * objectives.macs_ratio
 
 
-FITNESS_FUNCTIONS: dict[str, Fitness] = {"constrained": constrained, "weighted": weighted}
+def amc(objectives: Objectives, budget: float) -> float:
+    """AMC's resource-aware reward: ``-(1 - val_acc) * log(MACs)`` (He et al., 2018).
+
+    The error is scaled by the log of the absolute MACs, so cheaper candidates lose less per
+    point of error; the budget is enforced elsewhere (AMC's action wall), not by this value.
+    """
+    if objectives.macs < 1:
+        raise ValueError(f"the amc fitness needs MACs >= 1, got {objectives.macs}")
+    return -(1.0 - objectives.val_acc) * math.log(objectives.macs)
+
+
+def mnasnet(objectives: Objectives, budget: float, *, w: float = -0.07) -> float:
+    """MnasNet's soft-constrained objective: ``val_acc * (macs_ratio / budget) ** w``.
+
+    With ``w < 0`` a candidate over the budget is penalised smoothly and one under it is
+    rewarded slightly (Tan et al., 2019, use ``w = -0.07`` on both sides).
+    """
+    if not (math.isfinite(w) and w <= 0):
+        raise ValueError(f"fitness.w must be a finite number <= 0, got {w}")
+    if objectives.macs_ratio <= 0:
+        raise ValueError(f"the mnasnet fitness needs macs_ratio > 0, got {objectives.macs_ratio}")
+    return objectives.val_acc * (objectives.macs_ratio / budget) ** w
+
+
+FITNESS_FUNCTIONS: dict[str, Fitness] = {
+    "constrained": constrained,
+    "weighted": weighted,
+    "amc": amc,
+    "mnasnet": mnasnet,
+}

@@ -1,0 +1,178 @@
+"""AMC-style layer-by-layer pruning as a Gymnasium environment.
+
+One episode visits the groups of a :class:`PruningSpace` in network order; at each step the
+agent picks the keep ratio of the current group. An *action wall* (He et al., AMC, 2018) caps
+each choice so that the budget can still be met with every later group at its minimum, so every
+finished episode meets the budget. The reward is 0 until the last step, then a fitness of the
+final mask's objectives, scored by the shared (memoising) :class:`Evaluator`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from torch import nn
+
+from evoprune.evaluate.evaluator import Evaluator, Objectives
+from evoprune.evaluate.fitness import FITNESS_FUNCTIONS
+from evoprune.pruning.budget import check_budget
+from evoprune.pruning.space import PruningSpace
+
+RewardFn = Callable[[Objectives, float], float]
+
+FEATURES = (
+    "group_index",  # index / number of groups
+    "is_conv",  # 1 for a conv group, 0 for a linear one
+    "size",  # units / largest group's units
+    "in_units",  # root layer's input units / largest over groups
+    "out_units",  # root layer's output units / largest over groups
+    "kernel",  # product of the kernel size / largest over groups (linear: 0)
+    "stride",  # product of the stride / largest over groups (linear: 0)
+    "macs_share",  # dense MACs this group can remove (down to its minimum) / dense MACs
+    "macs_removed",  # MACs removed by the choices so far / dense MACs
+    "macs_to_come",  # MACs this and later groups can still remove / dense MACs
+    "previous_action",  # keep ratio chosen at the previous step (1 at the first)
+)
+
+
+def resolve_reward(reward: str | RewardFn) -> RewardFn:
+    """A reward function from its name in ``FITNESS_FUNCTIONS`` (or a callable, unchanged)."""
+    if callable(reward):
+        return reward
+    if reward not in FITNESS_FUNCTIONS:
+        raise ValueError(f"reward must be one of {sorted(FITNESS_FUNCTIONS)}, got {reward!r}")
+    return FITNESS_FUNCTIONS[reward]
+
+
+class PruningEnv(gym.Env):
+    """Choose a keep ratio per group, in network order, under a MACs budget.
+
+    Observation: ``Box(0, 1, (11,), float32)``, the features in :data:`FEATURES`.
+    Action: ``Box(-1, 1, (1,), float32)``, mapped linearly to a keep ratio in
+    ``[min_keep / size, 1]`` of the current group. Actions outside [-1, 1] are clipped to it
+    (agents with Gaussian noise overshoot); a NaN action raises ValueError. The resulting keep
+    count is rounded, then capped by the action wall. Units are kept by magnitude.
+
+    Reward: 0 until the last step, then ``reward(objectives, budget)`` of the final mask.
+    ``info`` carries ``keep_ratio`` (the ratio actually kept after the wall) at every step and,
+    on the last step, ``val_acc``, ``macs_ratio``, ``objectives`` and ``mask`` (bool array).
+
+    Args:
+        space: a structured pruning space.
+        evaluator: scores the final mask of each episode (its cache makes repeats free).
+        budget: fraction of dense MACs the final mask may keep; refused (InfeasibleBudgetError)
+            if keeping every group's minimum already costs more.
+        reward: a name in ``FITNESS_FUNCTIONS`` or a ``(objectives, budget) -> float``.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        space: PruningSpace,
+        evaluator: Evaluator,
+        budget: float,
+        reward: str | RewardFn = "constrained",
+    ) -> None:
+        if getattr(space, "kind", None) != "structured":
+            raise ValueError(
+                f"PruningEnv needs a structured pruning space, got {getattr(space, 'kind', space)}"
+            )
+        check_budget(space, budget)  # before any agent trains
+        self.space, self.evaluator, self.budget = space, evaluator, float(budget)
+        self.reward_fn = resolve_reward(reward)
+        self.num_groups = len(space.groups)
+        self.minimum = [g.min_keep for g in space.groups]
+        self._static = self._static_features(evaluator.model)
+        self.observation_space = spaces.Box(0.0, 1.0, (len(FEATURES),), np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self._counts: list[int] = []
+        self._previous = 1.0
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode at the first group (the dynamics are deterministic; ``seed``
+        seeds ``self.np_random`` as Gymnasium requires)."""
+        super().reset(seed=seed)
+        self._counts, self._previous = [], 1.0
+        return self._observation(), {}
+
+    def step(self, action):
+        """Prune the current group to the ratio ``action`` asks for (clipped, walled)."""
+        if len(self._counts) >= self.num_groups:
+            raise RuntimeError("the episode is over: call reset() before step()")
+        value = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
+        if np.isnan(value):
+            raise ValueError(f"action must be a number in [-1, 1], got {action!r}")
+        group = self.space.groups[len(self._counts)]
+        low = group.min_keep / group.size
+        ratio = low + (np.clip(value, -1.0, 1.0) + 1.0) / 2.0 * (1.0 - low)
+        count = min(round(ratio * group.size), self._wall())
+        count = max(count, group.min_keep)
+        self._counts.append(count)
+        self._previous = count / group.size
+        info: dict = {"keep_ratio": self._previous}
+        terminated = len(self._counts) == self.num_groups
+        reward = 0.0
+        if terminated:
+            mask = self.space.mask_from_counts(self._counts)
+            [objectives] = self.evaluator.evaluate([mask])
+            reward = float(self.reward_fn(objectives, self.budget))
+            info.update(val_acc=objectives.val_acc, macs_ratio=objectives.macs_ratio,
+                        objectives=objectives, mask=mask)
+        return self._observation(), reward, terminated, False, info
+
+    # ------------------------------------------------------------------ internals
+    def _mask(self, counts: list[int]) -> np.ndarray:
+        """Choices so far, then ``counts`` for the next groups, the minimum for the rest."""
+        chosen = self._counts + counts
+        return self.space.mask_from_counts(chosen + self.minimum[len(chosen):])
+
+    def _wall(self) -> int:
+        """Largest keep count of the current group that leaves the budget reachable with every
+        later group at its minimum. MACs couple neighbouring groups, so whole masks are
+        costed; by induction the minimum always fits (check_budget covered step 0)."""
+        group = self.space.groups[len(self._counts)]
+        candidates = range(group.min_keep, group.size + 1)
+        ratios = self.space.macs_ratio(np.stack([self._mask([c]) for c in candidates]))
+        fits = np.flatnonzero(ratios <= self.budget)
+        return candidates[fits[-1]] if len(fits) else group.min_keep
+
+    def _static_features(self, model: nn.Module) -> np.ndarray:
+        """Per-group features that do not change during an episode, normalised to [0, 1]."""
+        space, rows = self.space, []
+        dense = space.dense_macs
+        for index, group in enumerate(space.groups):
+            layer = model.get_submodule(group.name)
+            conv = hasattr(layer, "kernel_size")
+            counts = [g.size for g in space.groups]
+            counts[index] = group.min_keep
+            share = (dense - space.macs(space.mask_from_counts(counts))) / dense
+            rows.append([
+                index / self.num_groups,
+                1.0 if conv else 0.0,
+                group.size,
+                layer.in_channels if conv else layer.in_features,
+                layer.out_channels if conv else layer.out_features,
+                float(np.prod(layer.kernel_size)) if conv else 0.0,
+                float(np.prod(layer.stride)) if conv else 0.0,
+                share,
+            ])
+        table = np.array(rows, dtype=np.float64)
+        for column in range(2, 7):  # scale by the largest value over groups
+            table[:, column] /= max(table[:, column].max(), 1.0)
+        return table
+
+    def _observation(self) -> np.ndarray:
+        step = min(len(self._counts), self.num_groups - 1)  # the last observation repeats
+        sizes = [g.size for g in self.space.groups]
+        so_far = self.space.macs(self.space.mask_from_counts(
+            self._counts + sizes[len(self._counts):]))
+        at_min = self.space.macs(self._mask([]))
+        dense = self.space.dense_macs
+        dynamic = [(dense - so_far) / dense, (so_far - at_min) / dense, self._previous]
+        features = np.concatenate([self._static[step], dynamic])
+        return np.clip(features, 0.0, 1.0).astype(np.float32)
