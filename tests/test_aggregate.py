@@ -199,3 +199,18 @@ def test_methods_without_before_finetune_accuracy(tmp_path):
     row = next(r for r in csv.DictReader(open(tmp_path / "compare.csv")) if r["method"] == "ga")
     assert row["test_acc_before_finetune_mean"] == ""
     assert (tmp_path / "compare.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_a_method_repeated_at_the_same_budget_and_seed_counts_once(tmp_path):
+    # `search=ga,rl`: every job runs the baselines again; they must not count as extra seeds
+    num = 0
+    for search in ("ga", "rl"):
+        for seed in SEEDS:
+            results = fake_results(0.5, seed)
+            results["methods"][search] = results["methods"].pop("ga")
+            write_job(tmp_path, num, [f"search={search}", "budget=0.5", f"seed={seed}"], results)
+            num += 1
+    rows = {row.method: row for row in aggregate(tmp_path).rows}
+    assert set(rows) == {"ga", "rl", "uniform_magnitude"}
+    assert rows["uniform_magnitude"].seeds == (0, 1, 2)
+    assert rows["rl"].stats["test_acc"].mean == pytest.approx(rows["ga"].stats["test_acc"].mean)

@@ -172,7 +172,11 @@ def _method_rows(jobs, labels) -> list[Row]:
         config = results["config"]
         for name, figures in results["methods"].items():
             key = (_label(name, variant), float(config["budget"]))
-            samples[key].append((int(config["seed"]), figures))
+            seed = int(config["seed"])
+            # a method run again at the same budget and seed (baselines in each job of a
+            # `search=ga,rl` sweep) is the same experiment: count it once, not as another seed
+            if all(seed != seen for seen, _ in samples[key]):
+                samples[key].append((seed, figures))
     order = list(dict.fromkeys(method for method, _ in samples))  # first seen, searched first
     keys = sorted(samples, key=lambda k: (order.index(k[0]), -k[1]))
     return [_row(method, budget, samples[(method, budget)], METRICS) for method, budget in keys]
