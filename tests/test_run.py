@@ -151,3 +151,11 @@ def test_sensitivity_experiment_writes_json_and_plot(tmp_path, cache):
 def test_structured_only_baselines_refused_for_unstructured(tmp_path, cache):
     with pytest.raises(ValueError, match="baselines \\['lamp'\\] do not exist for pruning="):
         run(compose_config(FAST + ["pruning=unstructured", "baselines=[lamp]"]), tmp_path / "r")
+
+
+def test_rl_search_run_goes_through_the_same_finish(tmp_path, cache):
+    results = run(compose_config(FAST + ["experiment=rl"]), tmp_path / "run")
+    assert results["searched"] == "rl" and results["config"]["budget"] == 0.25
+    rl = results["methods"]["rl"]
+    assert rl["macs_ratio"] <= 0.25 and rl["search"]["requests"] == 6  # smoke: 6 episodes
+    assert (tmp_path / "run" / "model_rl.pt2").exists()
