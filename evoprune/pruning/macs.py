@@ -65,3 +65,16 @@ def kept_along(masks: np.ndarray, units: np.ndarray) -> np.ndarray:
 
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def layer_cost(trace: LayerTrace, model: nn.Module, couplings: dict) -> tuple:
+    """``(MACs per kept (in, out) pair, in-units, out-units)`` of one traced layer; ``couplings``
+    maps ``(parameter name, dim)`` to its index → unit array (-1: not pruned)."""
+    module = model.get_submodule(trace.name)
+    size_out = module.weight.shape[0]  # conv out_channels or linear out_features
+    out_units = couplings.get((f"{trace.name}.weight", 0), np.full(size_out, -1, np.int64))
+    if trace.depthwise:  # one input channel per output channel: cost follows the outputs only
+        return trace.macs // size_out, None, out_units
+    size_in = module.weight.shape[1]
+    in_units = couplings.get((f"{trace.name}.weight", 1), np.full(size_in, -1, np.int64))
+    return trace.macs // (size_in * size_out), in_units, out_units

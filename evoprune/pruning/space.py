@@ -25,7 +25,7 @@ import torch_pruning as tp
 from torch import nn
 
 from evoprune.pruning.layers import ROOT_TYPES, UnsupportedLayerError, coupled_dims
-from evoprune.pruning.macs import LayerTrace, kept_along, trace_layers
+from evoprune.pruning.macs import kept_along, layer_cost, trace_layers
 
 PRUNE_OUT = "prune_out_channels"
 PRUNE_IN = "prune_in_channels"
@@ -145,7 +145,7 @@ class PruningSpace:
             Coupling(param, dim, units) for (param, dim), units in couplings.items()
         )
         self.num_units = offset
-        self._layer_costs = [_layer_cost(t, model, couplings) for t in traces]
+        self._layer_costs = [layer_cost(t, model, couplings) for t in traces]
         self._param_costs = [
             (name, [couplings[(name, d)] for d in range(p.dim()) if (name, d) in couplings],
              p.numel())
@@ -170,7 +170,8 @@ class PruningSpace:
         batch = np.atleast_2d(np.asarray(masks, dtype=bool))
         total = np.zeros(batch.shape[0], dtype=np.int64)
         for _, dims, numel in self._param_costs:
-            kept = np.full(batch.shape[0], numel // _prod(len(u) for u in dims))
+            per_cell = numel // math.prod(len(units) for units in dims)  # entries per kept cell
+            kept = np.full(batch.shape[0], per_cell)
             for units in dims:
                 kept = kept * kept_along(batch, units)
             total += kept
@@ -266,22 +267,6 @@ class PruningSpace:
         for group, entry in zip(self.groups, description["groups"]):
             mask[group.offset + np.asarray(entry["keep"], dtype=np.int64)] = True
         return self.check(mask)
-
-
-def _prod(values) -> int:
-    return int(np.prod(list(values), dtype=np.int64))
-
-
-def _layer_cost(trace: LayerTrace, model: nn.Module, couplings: dict) -> tuple:
-    """``(MACs per kept (in, out) pair, in-units, out-units)`` of one traced layer."""
-    module = model.get_submodule(trace.name)
-    size_out = _out_size(module)
-    out_units = couplings.get((f"{trace.name}.weight", 0), np.full(size_out, -1, np.int64))
-    if trace.depthwise:  # one input channel per output channel: cost follows the outputs only
-        return trace.macs // size_out, None, out_units
-    size_in = module.weight.shape[1]
-    in_units = couplings.get((f"{trace.name}.weight", 1), np.full(size_in, -1, np.int64))
-    return trace.macs // (size_in * size_out), in_units, out_units
 
 
 def _out_size(module: nn.Module) -> int:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from evoprune.evaluate.evaluator import Objectives
+
+if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
+    from evoprune.evaluate.evaluator import Evaluator
+    from evoprune.evaluate.fitness import Fitness
+    from evoprune.pruning.space import PruningSpace
 
 # Called once per generation / episode with flat, loggable numbers.
 ProgressCallback = Callable[[Mapping[str, float]], None]
@@ -24,6 +30,22 @@ class SearchResult:
     evaluations: int = 0  # masks run through the model
     requests: int = 0  # masks scored, cache hits included
     wall_time_s: float = 0.0
+
+
+class Searcher(Protocol):
+    """What ``run.py`` needs of a searcher (``search._target_``): a name for its row in
+    ``results.json`` and a ``run`` that returns the best mask meeting the budget."""
+
+    name: str
+
+    def run(
+        self,
+        space: PruningSpace,
+        evaluator: Evaluator,
+        fitness: Fitness,
+        budget: float,
+        callback: ProgressCallback | None = None,
+    ) -> SearchResult: ...
 
 
 class BestFeasible:
