@@ -20,6 +20,7 @@ from evoprune.distill import DistillConfig
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.finish import LatencySettings, dense_row, finish_mask, measure_finished
 from evoprune.gradual import gradual_magnitude
+from evoprune.pareto import write_pareto
 from evoprune.progress import console
 from evoprune.pruning import make_space
 from evoprune.pruning.budget import check_budget
@@ -119,6 +120,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         context = BaselineContext(model, space, data, cfg.budget, cfg.seed)
         available = baselines_for(space.kind)
         masks.update({name: available[name](context) for name in cfg.baselines if name != GRADUAL})
+        front = getattr(searcher, "front", None) if searched else None
+        if front:  # multi-objective search: the whole accuracy-MACs trade-off it found
+            baselines = {name: mask for name, mask in masks.items() if name not in searched}
+            _write_front(front, evaluator, space, baselines, run_dir)
 
         finetune = TrainConfig(**config["finetune"])
         distill = (DistillConfig(alpha=cfg.distill.alpha, temperature=cfg.distill.temperature)
@@ -159,6 +164,18 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         return results
     finally:
         tracker.finish()
+
+
+def _write_front(front, evaluator, space, baselines, run_dir) -> None:
+    # the dense model and baselines scored like the front (same validation subset, same
+    # BatchNorm recalibration), so that the points are comparable
+    def point(mask):
+        [objectives] = evaluator.evaluate([mask])
+        return {"val_acc": objectives.val_acc, "macs_ratio": objectives.macs_ratio}
+
+    paths = write_pareto(front, run_dir, dense=point(space.full_mask()),
+                         baselines={name: point(mask) for name, mask in baselines.items()})
+    console.print(f"pareto front: {paths['json']}, {paths['png']}")
 
 
 def _search_enabled(cfg: DictConfig) -> bool:

@@ -159,3 +159,14 @@ def test_rl_search_run_goes_through_the_same_finish(tmp_path, cache):
     rl = results["methods"]["rl"]
     assert rl["macs_ratio"] <= 0.25 and rl["search"]["requests"] == 6  # smoke: 6 episodes
     assert (tmp_path / "run" / "model_rl.pt2").exists()
+
+
+def test_nsga2_run_writes_the_pareto_front(tmp_path, cache):
+    out = tmp_path / "run"
+    results = run(compose_config(FAST + ["search=nsga2", "budget=0.4"]), out)
+    assert results["searched"] == "nsga2" and results["methods"]["nsga2"]["macs_ratio"] <= 0.4
+    pareto = json.loads((out / "pareto.json").read_text())
+    ratios = [member["macs_ratio"] for member in pareto["front"]]
+    assert ratios == sorted(ratios) and len(ratios) >= 1
+    assert set(pareto["baselines"]) == {"uniform_magnitude", "global_magnitude"}
+    assert (out / "pareto.png").read_bytes().startswith(b"\x89PNG")

@@ -2,5 +2,6 @@
 
 from evoprune.search.base import BestFeasible, SearchResult
 from evoprune.search.ga import GeneticSearch
+from evoprune.search.nsga2 import NSGA2Search
 
-__all__ = ["BestFeasible", "GeneticSearch", "SearchResult"]
+__all__ = ["BestFeasible", "GeneticSearch", "NSGA2Search", "SearchResult"]
