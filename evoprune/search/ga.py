@@ -15,7 +15,12 @@ from evoprune.progress import progress_bar
 from evoprune.pruning.budget import check_budget, shrink_to_budget, uniform_mask
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import BestFeasible, ProgressCallback, SearchResult
-from evoprune.search.encodings import ENCODINGS
+from evoprune.search.encodings import (
+    ENCODINGS,
+    check_evolution_settings,
+    initial_genome,
+    perturbed,
+)
 
 
 class ScalarFitness(base.Fitness):
@@ -68,21 +73,13 @@ class GeneticSearch:
         seed: int = 0,
         progress: bool = True,
     ) -> None:
-        if encoding not in ENCODINGS:
-            raise ValueError(
-                f"search.encoding must be one of {sorted(ENCODINGS)}, got '{encoding}'"
-            )
-        if population_size < 2 or generations < 0:
-            raise ValueError(
-                f"search.population_size must be >= 2 and search.generations >= 0, "
-                f"got {population_size} and {generations}"
-            )
+        check_evolution_settings(
+            encoding=encoding, population_size=population_size, generations=generations,
+            crossover_prob=crossover_prob, mutation_prob=mutation_prob,
+            magnitude_init=magnitude_init, init_spread=init_spread,
+        )
         if not 0 <= elite < population_size:
             raise ValueError(f"search.elite must be in [0, population_size), got {elite}")
-        for name, value in (("crossover_prob", crossover_prob), ("mutation_prob", mutation_prob),
-                            ("magnitude_init", magnitude_init)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"search.{name} must be in [0, 1], got {value}")
         self.encoding_name = encoding
         self.population_size = population_size
         self.generations = generations
@@ -161,12 +158,11 @@ class GeneticSearch:
         uniform = space.keep_counts(uniform_mask(space, budget)) / [g.size for g in space.groups]
         population = []
         for index in range(self.population_size):
-            ratios = [min(1.0, max(0.0, r + random.uniform(-self.init_spread, self.init_spread)))
-                      for r in uniform] if index else list(uniform)
-            if index < round(self.magnitude_init * self.population_size):
-                population.append(Individual(encoding.from_ratios(ratios)))
-            else:
-                population.append(Individual(encoding.random_genome(ratios)))
+            # the first individual is the uniform-magnitude mask itself
+            ratios = perturbed(uniform, self.init_spread) if index else list(uniform)
+            from_magnitude = index < round(self.magnitude_init * self.population_size)
+            population.append(Individual(initial_genome(encoding, ratios,
+                                                        from_magnitude=from_magnitude)))
         return population
 
     def _next_generation(self, population: list, hall: tools.HallOfFame, toolbox) -> list:

@@ -21,7 +21,12 @@ from evoprune.progress import progress_bar
 from evoprune.pruning.budget import check_budget, shrink_to_budget, uniform_mask
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import BestFeasible, ProgressCallback, SearchResult
-from evoprune.search.encodings import ENCODINGS
+from evoprune.search.encodings import (
+    ENCODINGS,
+    check_evolution_settings,
+    initial_genome,
+    perturbed,
+)
 
 
 class ParetoFitness(base.Fitness):
@@ -77,21 +82,11 @@ class NSGA2Search:
         seed: int = 0,
         progress: bool = True,
     ) -> None:
-        if encoding not in ENCODINGS:
-            raise ValueError(
-                f"search.encoding must be one of {sorted(ENCODINGS)}, got '{encoding}'"
-            )
-        if population_size < 2 or generations < 0:
-            raise ValueError(
-                f"search.population_size must be >= 2 and search.generations >= 0, "
-                f"got {population_size} and {generations}"
-            )
-        for name, value in (("crossover_prob", crossover_prob), ("mutation_prob", mutation_prob),
-                            ("magnitude_init", magnitude_init)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"search.{name} must be in [0, 1], got {value}")
-        if init_spread < 0:
-            raise ValueError(f"search.init_spread must be >= 0, got {init_spread}")
+        check_evolution_settings(
+            encoding=encoding, population_size=population_size, generations=generations,
+            crossover_prob=crossover_prob, mutation_prob=mutation_prob,
+            magnitude_init=magnitude_init, init_spread=init_spread,
+        )
         self.encoding_name = encoding
         self.population_size = population_size
         self.generations = generations
@@ -186,12 +181,10 @@ class NSGA2Search:
             high = smallest + (1.0 - smallest) * (index + 1) / self.population_size
             target = random.uniform(low, high)
             uniform = space.keep_counts(uniform_mask(space, target)) / sizes
-            ratios = [min(1.0, max(0.0, r + random.uniform(-self.init_spread, self.init_spread)))
-                      for r in uniform]
-            if index < round(self.magnitude_init * self.population_size):
-                population.append(ParetoIndividual(encoding.from_ratios(ratios)))
-            else:
-                population.append(ParetoIndividual(encoding.random_genome(ratios)))
+            ratios = perturbed(uniform, self.init_spread)
+            from_magnitude = index < round(self.magnitude_init * self.population_size)
+            population.append(ParetoIndividual(initial_genome(encoding, ratios,
+                                                              from_magnitude=from_magnitude)))
         return population
 
     def _offspring(self, population: list, toolbox: base.Toolbox) -> list:
