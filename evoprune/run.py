@@ -1,8 +1,9 @@
 """One run, wired from a Hydra config: the only module that calls ``hydra.utils.instantiate``.
 
-seed → data → dense model (trained or cached) → pruning space → evaluator → search →
-baselines at the same budget → finish every mask the same way → results.json, masks,
-exported models, console table, W&B run.
+config recorded (with resume=true: checked against the recorded one) → seed → data → dense
+model (trained or cached) → pruning space → evaluator → search (checkpointed) → baselines at the
+same budget → finish every mask the same way → results.json, masks, exported models, console
+table, W&B run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from evoprune.checkpoint import SearchCheckpoint, start_run
 from evoprune.distill import DistillConfig
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.finish import LatencySettings, dense_row, finish_mask, measure_finished
@@ -48,6 +50,8 @@ def check_config(cfg: DictConfig) -> None:
     """Refuse bad top-level values before any work starts."""
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
         raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
+    if not isinstance(cfg.resume, bool):
+        raise ValueError(f"resume must be true or false, got {cfg.resume!r}")
     if not isinstance(cfg.budget, (int, float)) or not 0.0 < cfg.budget <= 1.0:
         hint = ""
         if not isinstance(cfg.budget, (int, float, bool)):  # '', [] or a list from a sweep typo
@@ -75,6 +79,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     config = OmegaConf.to_container(cfg, resolve=True)
+    checkpoint = SearchCheckpoint(
+        start_run(run_dir, config, resume=cfg.resume), every=cfg.checkpoint.every,
+        every_episodes=cfg.checkpoint.every_episodes, resume=cfg.resume,
+    )
     tracker = make_tracker(cfg.logger.kind, **_tracker_args(cfg, run_dir, config))
     try:
         data = instantiate(cfg.data)
@@ -106,7 +114,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         if _search_enabled(cfg):
             searcher = instantiate(cfg.search, seed=cfg.seed, progress=cfg.progress)
             fitness = instantiate(cfg.fitness)
-            result = searcher.run(space, evaluator, fitness, cfg.budget, callback=tracker.log)
+            result = searcher.run(space, evaluator, fitness, cfg.budget, callback=tracker.log,
+                                  checkpoint=checkpoint)
             console.print(
                 f"{searcher.name}: {result.evaluations} evaluations ({result.requests} "
                 f"requested), {result.wall_time_s:.1f} s, best val_acc "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -113,6 +113,19 @@ class Evaluator:
                 self.cache[key] = objectives
             results.append(objectives)
         return results
+
+    def state_dict(self) -> dict:
+        """The memo and counters, in checkpointable form (plain values only)."""
+        cache = self.cache or {}
+        return {"keys": list(cache), "objectives": [asdict(o) for o in cache.values()],
+                "evaluations": self.evaluations, "requests": self.requests}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` saved: a resumed search sees the same cache hits."""
+        if self.cache is not None:
+            self.cache = {key: Objectives(**values)
+                          for key, values in zip(state["keys"], state["objectives"])}
+        self.evaluations, self.requests = state["evaluations"], state["requests"]
 
     @torch.inference_mode()
     def _accuracy(self, mask: np.ndarray) -> float:

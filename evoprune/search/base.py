@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+import torch
 
 from evoprune.evaluate.evaluator import Objectives
 
 if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
+    from evoprune.checkpoint import SearchCheckpoint
     from evoprune.evaluate.evaluator import Evaluator
     from evoprune.evaluate.fitness import Fitness
     from evoprune.pruning.space import PruningSpace
@@ -34,7 +36,8 @@ class SearchResult:
 
 class Searcher(Protocol):
     """What ``run.py`` needs of a searcher (``search._target_``): a name for its row in
-    ``results.json`` and a ``run`` that returns the best mask meeting the budget."""
+    ``results.json`` and a ``run`` that returns the best mask meeting the budget, saving its
+    state to ``checkpoint`` as it goes and continuing from the saved state when resuming."""
 
     name: str
 
@@ -45,6 +48,7 @@ class Searcher(Protocol):
         fitness: Fitness,
         budget: float,
         callback: ProgressCallback | None = None,
+        checkpoint: SearchCheckpoint | None = None,
     ) -> SearchResult: ...
 
 
@@ -69,3 +73,30 @@ class BestFeasible:
             self.fitness, self.objectives.val_acc, -self.objectives.macs
         ):
             self.mask, self.objectives, self.fitness = mask.copy(), objectives, fitness
+
+    def state_dict(self) -> dict:
+        return {"mask": None if self.mask is None else torch.from_numpy(self.mask),
+                "objectives": None if self.objectives is None else asdict(self.objectives),
+                "fitness": float(self.fitness)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.mask = None if state["mask"] is None else state["mask"].numpy()
+        self.objectives = None if state["objectives"] is None else Objectives(**state["objectives"])
+        self.fitness = state["fitness"]
+
+
+def individual_state(individual) -> dict:
+    """A scored DEAP individual as plain values (genes, fitness, objectives, crowding)."""
+    return {"genes": list(individual), "values": tuple(individual.fitness.values),
+            "objectives": asdict(individual.objectives),
+            "crowding_dist": getattr(individual.fitness, "crowding_dist", None)}
+
+
+def restore_individual(cls, state: dict):
+    """The individual ``individual_state`` described, as an instance of ``cls``."""
+    individual = cls(state["genes"])
+    individual.fitness.values = state["values"]
+    individual.objectives = Objectives(**state["objectives"])
+    if state["crowding_dist"] is not None:  # NSGA-II's tournament reads it
+        individual.fitness.crowding_dist = state["crowding_dist"]
+    return individual

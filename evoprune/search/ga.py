@@ -9,12 +9,19 @@ import time
 import numpy as np
 from deap import algorithms, base, tools
 
+from evoprune.checkpoint import SearchCheckpoint, restore_rng, rng_state
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import Fitness
 from evoprune.progress import progress_bar
 from evoprune.pruning.budget import check_budget, shrink_to_budget, uniform_mask
 from evoprune.pruning.space import PruningSpace
-from evoprune.search.base import BestFeasible, ProgressCallback, SearchResult
+from evoprune.search.base import (
+    BestFeasible,
+    ProgressCallback,
+    SearchResult,
+    individual_state,
+    restore_individual,
+)
 from evoprune.search.encodings import (
     ENCODINGS,
     check_evolution_settings,
@@ -100,16 +107,15 @@ class GeneticSearch:
         fitness: Fitness,
         budget: float,
         callback: ProgressCallback | None = None,
+        checkpoint: SearchCheckpoint | None = None,
     ) -> SearchResult:
         check_budget(space, budget)
         start = time.perf_counter()
-        random.seed(self.seed)
         encoding = ENCODINGS[self.encoding_name](space, mutation_indpb=self.mutation_indpb)
         toolbox = base.Toolbox()
         encoding.register(toolbox)
         toolbox.register("select", tools.selTournament, tournsize=self.tournament_size)
         best = BestFeasible(budget)
-        requests_before, evaluations_before = evaluator.requests, evaluator.evaluations
 
         def score(individuals: list[Individual]) -> int:
             todo = [ind for ind in individuals if not ind.fitness.valid]
@@ -121,12 +127,35 @@ class GeneticSearch:
                 best.offer(mask, objectives, value)
             return len(todo)
 
-        population = self._initial_population(space, encoding, budget)
         hall = tools.HallOfFame(max(1, self.elite))
         logbook = tools.Logbook()
+        saved = checkpoint.load(self.name) if checkpoint is not None else None
+        if saved is None:
+            random.seed(self.seed)
+            population = self._initial_population(space, encoding, budget)
+            first, elapsed = 0, 0.0
+            counters_before = (evaluator.requests, evaluator.evaluations)
+        else:
+            population = [restore_individual(Individual, i) for i in saved["population"]]
+            # the hall keeps its best first, and its fitness keys in ascending order
+            hall.items = [restore_individual(Individual, i) for i in saved["hall"]]
+            hall.keys = [ind.fitness for ind in reversed(hall.items)]
+            for row in saved["logbook"]:
+                logbook.record(**row)
+            best.load_state_dict(saved["best"])
+            evaluator.load_state_dict(saved["evaluator"])
+            restore_rng(saved["rng"])
+            first, elapsed = saved["generation"] + 1, saved["elapsed_s"]
+            counters_before = saved["counters_before"]
         with progress_bar(enabled=self.progress) as progress:
-            task = progress.add_task("GA search", total=self.generations + 1)
-            for generation in range(self.generations + 1):
+            task = progress.add_task("GA search", total=self.generations + 1, completed=first)
+            if saved is not None:
+                progress.console.print(f"GA resumed after generation {first - 1} from "
+                                       f"{checkpoint.path}")
+                for row in logbook:  # a fresh tracker gets the whole history
+                    if callback is not None:
+                        callback(row)
+            for generation in range(first, self.generations + 1):
                 if generation:
                     population = self._next_generation(population, hall, toolbox)
                 evaluated = score(population)
@@ -139,10 +168,24 @@ class GeneticSearch:
                     f"GA gen {generation}: best feasible val_acc {row['best_acc']:.4f}"))
                 if callback is not None:
                     callback(row)
+                if checkpoint is not None and checkpoint.due(
+                        generation, last=generation == self.generations):
+                    checkpoint.save(self.name, {
+                        "generation": generation,
+                        "population": [individual_state(ind) for ind in population],
+                        "hall": [individual_state(ind) for ind in hall],
+                        "logbook": list(logbook),
+                        "best": best.state_dict(),
+                        "evaluator": evaluator.state_dict(),
+                        "rng": rng_state(),
+                        "elapsed_s": elapsed + time.perf_counter() - start,
+                        "counters_before": counters_before,
+                    })
         if best.mask is None:  # nothing met the budget: shrink the fittest candidate until it does
             mask = shrink_to_budget(space, encoding.decode(hall[0]), budget)
             [objectives] = evaluator.evaluate([mask])
             best.offer(mask, objectives, fitness(objectives, budget))
+        requests_before, evaluations_before = counters_before
         return SearchResult(
             mask=best.mask,
             objectives=best.objectives,
@@ -150,7 +193,7 @@ class GeneticSearch:
             history=list(logbook),
             evaluations=evaluator.evaluations - evaluations_before,
             requests=evaluator.requests - requests_before,
-            wall_time_s=time.perf_counter() - start,
+            wall_time_s=elapsed + time.perf_counter() - start,
         )
 
     def _initial_population(self, space: PruningSpace, encoding, budget: float) -> list:

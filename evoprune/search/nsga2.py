@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import asdict
 
 import numpy as np
+import torch
 from deap import algorithms, base, tools
 
+from evoprune.checkpoint import SearchCheckpoint, restore_rng, rng_state
 from evoprune.evaluate.evaluator import Evaluator, Objectives
 from evoprune.evaluate.fitness import Fitness
 from evoprune.pareto import hypervolume, non_dominated
 from evoprune.progress import progress_bar
 from evoprune.pruning.budget import check_budget, shrink_to_budget, uniform_mask
 from evoprune.pruning.space import PruningSpace
-from evoprune.search.base import BestFeasible, ProgressCallback, SearchResult
+from evoprune.search.base import (
+    BestFeasible,
+    ProgressCallback,
+    SearchResult,
+    individual_state,
+    restore_individual,
+)
 from evoprune.search.encodings import (
     ENCODINGS,
     check_evolution_settings,
@@ -106,17 +115,16 @@ class NSGA2Search:
         fitness: Fitness,
         budget: float,
         callback: ProgressCallback | None = None,
+        checkpoint: SearchCheckpoint | None = None,
     ) -> SearchResult:
         check_budget(space, budget)
         start = time.perf_counter()
-        random.seed(self.seed)
         encoding = ENCODINGS[self.encoding_name](space, mutation_indpb=self.mutation_indpb)
         toolbox = base.Toolbox()
         encoding.register(toolbox)
         best = BestFeasible(budget)
         # every distinct trade-off seen so far: (mask, objectives), kept non-dominated
         archive: list[tuple[np.ndarray, Objectives]] = []
-        requests_before, evaluations_before = evaluator.requests, evaluator.evaluations
 
         def score(individuals: list[ParetoIndividual]) -> int:
             nonlocal archive
@@ -129,11 +137,34 @@ class NSGA2Search:
             archive = _pareto_archive(archive + list(zip(masks, [i.objectives for i in todo])))
             return len(todo)
 
-        population = self._initial_population(space, encoding)
         logbook = tools.Logbook()
+        saved = checkpoint.load(self.name) if checkpoint is not None else None
+        if saved is None:
+            random.seed(self.seed)
+            population = self._initial_population(space, encoding)
+            first, elapsed = 0, 0.0
+            counters_before = (evaluator.requests, evaluator.evaluations)
+        else:
+            population = [restore_individual(ParetoIndividual, i) for i in saved["population"]]
+            archive = [(mask.numpy(), Objectives(**objectives))
+                       for mask, objectives in saved["archive"]]
+            for row in saved["logbook"]:
+                logbook.record(**row)
+            best.load_state_dict(saved["best"])
+            evaluator.load_state_dict(saved["evaluator"])
+            restore_rng(saved["rng"])
+            first, elapsed = saved["generation"] + 1, saved["elapsed_s"]
+            counters_before = saved["counters_before"]
         with progress_bar(enabled=self.progress) as progress:
-            task = progress.add_task("NSGA-II search", total=self.generations + 1)
-            for generation in range(self.generations + 1):
+            task = progress.add_task("NSGA-II search", total=self.generations + 1,
+                                     completed=first)
+            if saved is not None:
+                progress.console.print(f"NSGA-II resumed after generation {first - 1} from "
+                                       f"{checkpoint.path}")
+                for row in logbook:  # a fresh tracker gets the whole history
+                    if callback is not None:
+                        callback(row)
+            for generation in range(first, self.generations + 1):
                 if generation:
                     offspring = self._offspring(population, toolbox)
                     evaluated = score(offspring)
@@ -151,6 +182,20 @@ class NSGA2Search:
                     f"NSGA-II gen {generation}: hypervolume {row['hv']:.4f}"))
                 if callback is not None:
                     callback(row)
+                if checkpoint is not None and checkpoint.due(
+                        generation, last=generation == self.generations):
+                    checkpoint.save(self.name, {
+                        "generation": generation,
+                        "population": [individual_state(ind) for ind in population],
+                        "archive": [(torch.from_numpy(mask), asdict(objectives))
+                                    for mask, objectives in archive],
+                        "logbook": list(logbook),
+                        "best": best.state_dict(),
+                        "evaluator": evaluator.state_dict(),
+                        "rng": rng_state(),
+                        "elapsed_s": elapsed + time.perf_counter() - start,
+                        "counters_before": counters_before,
+                    })
         if best.mask is None:  # nothing met the budget: shrink the most accurate candidate
             top = max(population, key=lambda ind: ind.fitness.values[0])
             mask = shrink_to_budget(space, encoding.decode(top), budget)
@@ -158,6 +203,7 @@ class NSGA2Search:
             best.offer(mask, objectives, fitness(objectives, budget))
             archive = _pareto_archive(archive + [(mask, objectives)])
         self.front = [_front_entry(space, mask, objectives) for mask, objectives in archive]
+        requests_before, evaluations_before = counters_before
         return SearchResult(
             mask=best.mask,
             objectives=best.objectives,
@@ -165,7 +211,7 @@ class NSGA2Search:
             history=list(logbook),
             evaluations=evaluator.evaluations - evaluations_before,
             requests=evaluator.requests - requests_before,
-            wall_time_s=time.perf_counter() - start,
+            wall_time_s=elapsed + time.perf_counter() - start,
         )
 
     def _initial_population(self, space: PruningSpace, encoding) -> list[ParetoIndividual]:

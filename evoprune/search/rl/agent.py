@@ -10,12 +10,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import NormalActionNoise
 
+from evoprune.checkpoint import SearchCheckpoint, restore_rng, rng_state
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import Fitness
 from evoprune.progress import progress_bar
 from evoprune.pruning.budget import check_budget
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import BestFeasible, ProgressCallback, SearchResult
+from evoprune.search.rl.agent_state import agent_state, restore_agent
 from evoprune.search.rl.env import PruningEnv, resolve_reward
 
 AGENTS = {"ddpg": DDPG, "td3": TD3, "sac": SAC, "ppo": PPO}
@@ -102,11 +104,11 @@ class RLSearch:
         fitness: Fitness,
         budget: float,
         callback: ProgressCallback | None = None,
+        checkpoint: SearchCheckpoint | None = None,
     ) -> SearchResult:
         """Train for ``episodes`` episodes; return the best feasible mask of all of them."""
         check_budget(space, budget)
         start = time.perf_counter()
-        requests_before, evaluations_before = evaluator.requests, evaluator.evaluations
         env = PruningEnv(space, evaluator, budget, fitness if self.reward is None else self.reward)
         env.reset(seed=self.seed)
         model = self._make_model(env)
@@ -114,8 +116,26 @@ class RLSearch:
         model.set_logger(Logger(folder=None, output_formats=[]))
         best = BestFeasible(budget)
         history: list[dict] = []
+        saved = checkpoint.load(self.name) if checkpoint is not None else None
+        first, elapsed = 0, 0.0
+        counters_before = (evaluator.requests, evaluator.evaluations)
+        if saved is not None:
+            history = list(saved["history"])
+            best.load_state_dict(saved["best"])
+            evaluator.load_state_dict(saved["evaluator"])
+            if saved["agent"] is not None:
+                restore_agent(model, saved["agent"])
+            restore_rng(saved["rng"])
+            first, elapsed = saved["episode"], saved["elapsed_s"]
+            counters_before = saved["counters_before"]
         with progress_bar(enabled=self.progress) as progress:
-            task = progress.add_task("RL search", total=self.episodes)
+            task = progress.add_task("RL search", total=self.episodes, completed=first)
+            if saved is not None:
+                progress.console.print(f"RL resumed after episode {first - 1} from "
+                                       f"{checkpoint.path}")
+                for row in history:  # a fresh tracker gets the whole history
+                    if callback is not None:
+                        callback(row)
 
             def on_episode(row: dict) -> None:
                 history.append(row)
@@ -124,8 +144,27 @@ class RLSearch:
                 if callback is not None:
                     callback(row)
 
-            episodes = _Episodes(self, best, fitness, budget, on_episode)
-            model.learn(total_timesteps=self.episodes * env.num_groups, callback=episodes)
+            def save(agent) -> None:
+                checkpoint.save(self.name, {
+                    "episode": len(history),
+                    "agent": agent_state(agent) if len(history) < self.episodes else None,
+                    "history": list(history),
+                    "best": best.state_dict(),
+                    "evaluator": evaluator.state_dict(),
+                    "rng": rng_state(),
+                    "elapsed_s": elapsed + time.perf_counter() - start,
+                    "counters_before": counters_before,
+                })
+
+            if first < self.episodes:
+                episodes = _Episodes(self, best, fitness, budget, on_episode,
+                                     save=save if checkpoint is not None else None,
+                                     every=checkpoint.every_episodes if checkpoint else 0,
+                                     first=first)
+                remaining = (self.episodes - first) * env.num_groups
+                model.learn(total_timesteps=remaining, callback=episodes,
+                            reset_num_timesteps=saved is None)
+        requests_before, evaluations_before = counters_before
         return SearchResult(
             mask=best.mask,
             objectives=best.objectives,
@@ -133,7 +172,7 @@ class RLSearch:
             history=history,
             evaluations=evaluator.evaluations - evaluations_before,
             requests=evaluator.requests - requests_before,
-            wall_time_s=time.perf_counter() - start,
+            wall_time_s=elapsed + time.perf_counter() - start,
         )
 
     def _make_model(self, env: PruningEnv):
@@ -156,16 +195,34 @@ class RLSearch:
 class _Episodes(BaseCallback):
     """At each episode end: offer the mask to BestFeasible, report a row, decay the action
     noise (AMC), and stop training after the requested number of episodes (PPO would
-    otherwise finish its rollout)."""
+    otherwise finish its rollout).
+
+    Checkpoints are taken at the start of a rollout that follows an episode end: the last
+    transition is stored and the agent has trained on it, so a resumed agent continues with
+    exactly the next action an uninterrupted one would take. (PPO's rollouts end on episode
+    boundaries, so it saves every rollout at most.) After the last episode only the result is
+    saved.
+    """
 
     def __init__(self, search: RLSearch, best: BestFeasible, fitness: Fitness, budget: float,
-                 report) -> None:
+                 report, *, save=None, every: int = 0, first: int = 0) -> None:
         super().__init__()
         self.search, self.best, self.fitness, self.budget = search, best, fitness, budget
-        self.report = report
-        self.episode = 0
+        self.report, self.save, self.every = report, save, every
+        self.episode = self.saved_episode = first
+        self.at_episode_end = False
+
+    def _on_training_start(self) -> None:
+        self._set_noise()  # a resumed agent starts with the noise it had when saved
+
+    def _on_rollout_start(self) -> None:
+        if (self.save is not None and self.every and self.at_episode_end
+                and self.episode - self.saved_episode >= self.every):
+            self.save(self.model)
+            self.saved_episode = self.episode
 
     def _on_step(self) -> bool:
+        self.at_episode_end = False
         for done, info, reward in zip(self.locals["dones"], self.locals["infos"],
                                       self.locals["rewards"]):
             if not done:
@@ -180,9 +237,17 @@ class _Episodes(BaseCallback):
                 "best_acc": float(self.best.objectives.val_acc),
             })
             self.episode += 1
-            noise = getattr(self.model, "action_noise", None)
-            if noise is not None:
-                past_warmup = max(0, self.episode - self.search.warmup_episodes)
-                noise._sigma = np.full(1, self.search.noise_sigma
-                                       * self.search.noise_decay ** past_warmup)
-        return self.episode < self.search.episodes
+            self.at_episode_end = True
+            self._set_noise()
+        if self.episode >= self.search.episodes:
+            if self.save is not None:
+                self.save(self.model)
+            return False
+        return True
+
+    def _set_noise(self) -> None:
+        noise = getattr(self.model, "action_noise", None)
+        if noise is not None:
+            past_warmup = max(0, self.episode - self.search.warmup_episodes)
+            noise._sigma = np.full(1, self.search.noise_sigma
+                                   * self.search.noise_decay ** past_warmup)

@@ -1,0 +1,106 @@
+"""``kill -9`` a run, resume it with ``resume=true``: the results equal an uninterrupted run's."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers import FAST
+
+REPO = Path(__file__).resolve().parent.parent
+# long enough that a checkpoint is seen well before the search ends
+OVERRIDES = [*FAST, "search.population_size=16", "search.generations=40"]
+# figures that are timings, and the one key that differs by design
+NOT_COMPARED = {"wall_time_s", "latency_ms", "resume"}
+
+
+def app(run_dir: Path, cache: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "EVOPRUNE_CACHE": str(cache), "WANDB_MODE": "disabled",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "evoprune", *OVERRIDES, f"hydra.run.dir={run_dir}", *extra],
+        cwd=run_dir.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def finish(process: subprocess.Popen) -> str:
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-4000:]
+    return output
+
+
+def without_timings(tree):
+    if isinstance(tree, dict):
+        return {k: without_timings(v) for k, v in tree.items() if k not in NOT_COMPARED}
+    if isinstance(tree, list):
+        return [without_timings(v) for v in tree]
+    return tree
+
+
+def outputs(run_dir: Path) -> dict:
+    """results.json without timings, and every mask file."""
+    files = {path.name: json.loads(path.read_text()) for path in run_dir.glob("mask_*.json")}
+    return {"results": without_timings(json.loads((run_dir / "results.json").read_text())),
+            **files}
+
+
+def saved_generation(path: Path) -> int | None:
+    try:
+        return torch.load(path, weights_only=True)["state"]["generation"]
+    except (FileNotFoundError, RuntimeError, EOFError, KeyError):
+        return None
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reference")
+    cache = root / "cache"
+    finish(app(root / "run", cache))
+    return outputs(root / "run"), cache
+
+
+def kill_when(process: subprocess.Popen, ready, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "the run never reached the point to kill it at"
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.slow
+def test_killed_mid_search_resumes_to_the_same_results(tmp_path, reference):
+    expected, cache = reference
+    run_dir = tmp_path / "run"
+    state = run_dir / "checkpoint" / "search.pt"
+    process = app(run_dir, cache)
+    kill_when(process, lambda: (saved_generation(state) or 0) >= 3)
+    assert process.returncode == -signal.SIGKILL
+    assert not (run_dir / "results.json").exists()
+    assert 3 <= saved_generation(state) < 40  # killed mid-search
+
+    output = finish(app(run_dir, cache, "resume=true"))
+    assert "GA resumed after generation" in output
+    assert outputs(run_dir) == expected
+
+
+@pytest.mark.slow
+def test_killed_before_the_first_checkpoint_resumes_from_the_start(tmp_path, reference):
+    expected, cache = reference
+    run_dir = tmp_path / "run"
+    process = app(run_dir, cache)
+    kill_when(process, (run_dir / "checkpoint" / "config.json").exists)
+    assert not (run_dir / "checkpoint" / "search.pt").exists()
+
+    output = finish(app(run_dir, cache, "resume=true"))
+    assert "resumed" not in output
+    assert outputs(run_dir) == expected
