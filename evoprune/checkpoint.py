@@ -91,6 +91,29 @@ def load_checkpoint(path: str | Path) -> Any:
         ) from err
 
 
+def load_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load a user's trained weights (a ``state_dict`` file) into ``model``, refusing anything
+    else: whole pickled models, corrupt files, and state dicts of another architecture."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"weights={path}: no such file (expected a state_dict saved "
+                                "with torch.save(model.state_dict(), path))")
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(
+            f"weights={path} is not a state_dict (a mapping of parameter names to tensors); "
+            "save one with torch.save(model.state_dict(), path)"
+        )
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"weights={path} does not fit {type(model).__name__}: "
+            + " ".join(str(err).split())[:400]
+        ) from err
+
+
 def start_run(run_dir: Path, config: dict, *, resume: bool) -> Path:
     """Record ``config`` for a new run, or check that a resumed run has the same config.
 

@@ -17,7 +17,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from evoprune.checkpoint import SearchCheckpoint, start_run
+from evoprune.checkpoint import SearchCheckpoint, load_weights, start_run
 from evoprune.distill import DistillConfig
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.finish import LatencySettings, dense_row, finish_mask, measure_finished
@@ -88,12 +88,19 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         data = instantiate(cfg.data)
         model = instantiate(cfg.model)
         _check_model_accepts(model, data)
-        key = cache_key(config["data"], config["model"], config["train"], cfg.seed)
-        model, cached = load_or_train_dense(
-            model, data, TrainConfig(**config["train"]), seed=cfg.seed,
-            cache_dir=Path(cfg.cache_dir).expanduser(), cache_key=key, progress=cfg.progress,
-        )
-        console.print(f"dense model {'loaded from cache' if cached else 'trained'} (key {key})")
+        if cfg.weights:
+            load_weights(model, cfg.weights)
+            model.eval()
+            console.print(f"dense model loaded from {cfg.weights}")
+        else:
+            key = cache_key(config["data"], config["model"], config["train"], cfg.seed)
+            model, cached = load_or_train_dense(
+                model, data, TrainConfig(**config["train"]), seed=cfg.seed,
+                cache_dir=Path(cfg.cache_dir).expanduser(), cache_key=key,
+                progress=cfg.progress,
+            )
+            console.print(f"dense model {'loaded from cache' if cached else 'trained'} "
+                          f"(key {key})")
         space = make_space(model, data.train.x[:2], **config["pruning"])
         check_budget(space, cfg.budget)
         evaluator = Evaluator(model, space, data.val, calibration=data.train, **config["evaluator"])

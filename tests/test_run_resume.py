@@ -12,8 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
-from tests.helpers import FAST
+from evoprune.checkpoint import CheckpointError
+from evoprune.report import RESULTS_FILE
+from evoprune.run import run
+from tests.helpers import FAST, compose_config
 
 REPO = Path(__file__).resolve().parent.parent
 # long enough that a checkpoint is seen well before the search ends
@@ -104,3 +108,59 @@ def test_killed_before_the_first_checkpoint_resumes_from_the_start(tmp_path, ref
     output = finish(app(run_dir, cache, "resume=true"))
     assert "resumed" not in output
     assert outputs(run_dir) == expected
+
+
+# bad input around resuming and loading files (README "Bad input"), in-process
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVOPRUNE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_resume_in_a_directory_that_never_ran_is_refused(tmp_path, cache):
+    with pytest.raises(CheckpointError, match="resume=true but .* holds no checkpoint"):
+        run(compose_config([*FAST, "resume=true"]), tmp_path / "fresh")
+    assert not (tmp_path / "fresh" / RESULTS_FILE).exists()
+
+
+def test_resume_with_a_different_config_is_refused_showing_it(tmp_path, cache):
+    run_dir = tmp_path / "run"
+    run(compose_config(FAST), run_dir)
+    with pytest.raises(CheckpointError, match=r"config differs.*\n  budget: 0.5 -> 0.3"):
+        run(compose_config([*FAST, "resume=true", "budget=0.3"]), run_dir)
+    # logger, progress and resume itself may change
+    run(compose_config([*FAST, "resume=true", "progress=true"]), run_dir)
+
+
+def test_resume_from_a_corrupt_checkpoint_is_refused(tmp_path, cache):
+    run_dir = tmp_path / "run"
+    run(compose_config(FAST), run_dir)
+    state = run_dir / "checkpoint" / "search.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="cannot load checkpoint .*search.pt"):
+        run(compose_config([*FAST, "resume=true"]), run_dir)
+
+
+def test_user_weights_are_pruned_instead_of_training(tmp_path, cache):
+    cfg = compose_config(FAST)
+    model = instantiate(cfg.model)
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    results = run(compose_config([*FAST, f"weights={tmp_path / 'weights.pt'}"]), tmp_path / "r")
+    assert results["methods"] and not cache.exists()  # nothing trained, nothing cached
+
+
+@pytest.mark.parametrize("saved, message", [
+    ("model", "holds more than tensors and plain values"),
+    ("other", "does not fit MLP"),
+    ("missing", "no such file"),
+])
+def test_unsafe_or_unfit_weights_are_refused(tmp_path, cache, saved, message):
+    path = tmp_path / "weights.pt"
+    if saved == "model":  # a whole pickled module: never unpickled
+        torch.save(torch.nn.Linear(2, 2), path)
+    elif saved == "other":
+        torch.save(torch.nn.Linear(2, 2).state_dict(), path)
+    with pytest.raises((CheckpointError, FileNotFoundError), match=message):
+        run(compose_config([*FAST, f"weights={path}"]), tmp_path / "r")
