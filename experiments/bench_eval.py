@@ -1,0 +1,195 @@
+"""How close candidate scoring gets to the cost of the arithmetic alone.
+
+    python experiments/bench_eval.py                      # cnn1d on MNIST-1D, 32 masks, 512 samples
+    python experiments/bench_eval.py --model cnn2d --data digits --population 16 --samples 256
+    python experiments/bench_eval.py --device cuda --override train.epochs=1
+
+Prints one JSON object. Every figure is measured in this process, on the same masks:
+
+- ``limit_ms``: median over the candidates of one bare forward pass of the validation subset
+  through the candidate's network, compacted beforehand (untimed): the arithmetic alone.
+- ``dense_ms``: the same through the dense model.
+- ``evoprune_ms_per_candidate``: the evaluator scoring the population (distinct random masks at
+  ``--budget``, memo off, no BatchNorm recalibration: the same arithmetic as ``limit_ms``).
+- ``evoprune_bn_ms_per_candidate`` / ``limit_bn_ms``: the same with the configured BatchNorm
+  recalibration, and its own limit (a forward pass of the calibration inputs as well).
+- ``naive_ms_per_candidate``: what most pruning-search code does: deep-copy the model, remove
+  the channels with torch-pruning, run the validation subset through it.
+- ``ratio_to_limit``, ``speedup_vs_naive``; ``search``: a short GA's wall time, evaluations and
+  memo hit rate.
+
+The model and data come from the app's config groups (``--model``, ``--data``, any other key
+with ``--override``); the dense model is trained, or loaded from the cache as in a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from evoprune.evaluate.evaluator import Evaluator
+from evoprune.evaluate.fitness import constrained
+from evoprune.pruning import make_space
+from evoprune.pruning.budget import shrink_to_budget
+from evoprune.pruning.compact import compact
+from evoprune.search.ga import GeneticSearch
+from evoprune.train import TrainConfig, cache_key, load_or_train_dense
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="cnn1d", help="a conf/model option")
+    parser.add_argument("--data", default="mnist1d", help="a conf/data option")
+    parser.add_argument("--population", type=int, default=32, help="distinct masks scored")
+    parser.add_argument("--samples", type=int, default=512, help="validation samples per mask")
+    parser.add_argument("--budget", type=float, default=0.5, help="MACs ratio of the masks")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--repeats", type=int, default=5, help="timings per figure (median)")
+    parser.add_argument("--generations", type=int, default=5, help="GA generations (0: skip)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--override", action="append", default=[],
+                        help="any other config override, e.g. train.epochs=1 (repeatable)")
+    args = parser.parse_args(argv)
+    for name in ("population", "samples", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if not 0 < args.budget <= 1:
+        parser.error(f"--budget must be in (0, 1], got {args.budget}")
+    return args
+
+
+def timed(function, repeats: int, sync) -> float:
+    """Median wall time of ``function()`` in ms, after one untimed warm-up call."""
+    function()
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        function()
+        sync()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def distinct_masks(space, count: int, budget: float, rng: np.random.Generator) -> list:
+    """Random masks (each group kept at a random ratio, random units) shrunk to the budget."""
+    masks, seen = [], set()
+    while len(masks) < count:
+        ratios = rng.uniform(np.sqrt(budget), 1.0, size=len(space.groups))
+        bits = np.concatenate([rng.random(g.size) < r for g, r in zip(space.groups, ratios)])
+        mask = shrink_to_budget(space, space.repair(bits), budget)
+        if space.key(mask) not in seen:
+            seen.add(space.key(mask))
+            masks.append(mask)
+    return masks
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            f"model={args.model}", f"data={args.data}", f"seed={args.seed}", *args.override])
+    config = OmegaConf.to_container(cfg, resolve=True)
+    torch.manual_seed(args.seed)
+    data = instantiate(cfg.data)
+    model, _ = load_or_train_dense(
+        instantiate(cfg.model), data, TrainConfig(**config["train"]), seed=args.seed,
+        cache_dir=Path(cfg.cache_dir).expanduser(), progress=False,
+        cache_key=cache_key(config["data"], config["model"], config["train"], args.seed))
+    model = model.to(device).eval()
+    val = data.val
+    x_val = val.x[: args.samples].to(device)
+    space = make_space(model, x_val[:2], **config["pruning"])
+    masks = distinct_masks(space, args.population, args.budget, np.random.default_rng(args.seed))
+
+    def forward(network, inputs):
+        def call():
+            with torch.inference_mode():
+                network(inputs)
+        return call
+
+    compacted = [compact(model, space, mask) for mask in masks]
+    limit_ms = statistics.median(timed(forward(m, x_val), args.repeats, sync) for m in compacted)
+    dense_ms = timed(forward(model, x_val), args.repeats, sync)
+    calibration = data.train
+    settings = dict(val_samples=args.samples, batch_size=max(args.samples, 1), cache=False,
+                    calibration=calibration)
+
+    def per_candidate(evaluator):
+        return timed(lambda: evaluator.evaluate(masks), args.repeats, sync) / len(masks)
+
+    plain = Evaluator(model, space, val, bn_recalibration_batches=0, **settings)
+    evoprune_ms = per_candidate(plain)
+    bn_batches = cfg.evaluator.bn_recalibration_batches
+    with_bn = Evaluator(model, space, val, bn_recalibration_batches=bn_batches,
+                        calibration_batch_size=cfg.evaluator.calibration_batch_size, **settings)
+    evoprune_bn_ms = per_candidate(with_bn)
+    x_cal = torch.cat(with_bn.calibration_batches) if with_bn.calibration_batches else x_val[:0]
+    limit_bn_ms = statistics.median(
+        timed(forward(m, x_val), args.repeats, sync) + timed(forward(m, x_cal), args.repeats, sync)
+        for m in compacted[: min(8, len(compacted))])
+
+    def naive():
+        for mask in masks:
+            network = compact(model, space, mask)  # torch-pruning traces with autograd on
+            with torch.inference_mode():
+                network(x_val).argmax(1)
+
+    naive_ms = timed(naive, max(1, args.repeats // 2), sync) / len(masks)
+    result = {
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "model": args.model, "data": args.data, "population": args.population,
+        "samples": int(len(x_val)), "budget": args.budget,
+        "groups": len(space.groups), "units": space.num_units, "dense_macs": space.dense_macs,
+        "mean_macs_ratio": float(np.mean([space.macs_ratio(m) for m in masks])),
+        "limit_ms": limit_ms,
+        "dense_ms": dense_ms,
+        "evoprune_ms_per_candidate": evoprune_ms,
+        "naive_ms_per_candidate": naive_ms,
+        "ratio_to_limit": evoprune_ms / limit_ms,
+        "speedup_vs_naive": naive_ms / evoprune_ms,
+        "bn_recalibration_batches": bn_batches,
+        "limit_bn_ms": limit_bn_ms,
+        "evoprune_bn_ms_per_candidate": evoprune_bn_ms,
+        "ratio_to_limit_bn": evoprune_bn_ms / limit_bn_ms if limit_bn_ms else None,
+    }
+    if args.generations:
+        search_evaluator = Evaluator(model, space, val, bn_recalibration_batches=bn_batches,
+                                     calibration_batch_size=cfg.evaluator.calibration_batch_size,
+                                     **{**settings, "cache": True})
+        searcher = GeneticSearch(population_size=args.population, generations=args.generations,
+                                 seed=args.seed, progress=False)
+        found = searcher.run(space, search_evaluator, constrained, args.budget)
+        result["search"] = {
+            "searcher": "ga", "generations": args.generations,
+            "wall_time_s": found.wall_time_s, "evaluations": found.evaluations,
+            "requests": found.requests,
+            "cache_hit_rate": 1 - found.evaluations / found.requests,
+            "ms_per_evaluation": 1e3 * found.wall_time_s / found.evaluations,
+        }
+    json.dump(result, sys.stdout, indent=1)
+    print()
+    return result
+
+
+if __name__ == "__main__":
+    main()
