@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evoprune.checkpoint import SearchCheckpoint, load_weights, start_run
 from evoprune.distill import DistillConfig
-from evoprune.evaluate.evaluator import Evaluator
+from evoprune.evaluate.evaluator import Evaluator, check_backend
 from evoprune.finish import LatencySettings, dense_row, finish_mask, measure_finished
 from evoprune.gradual import gradual_magnitude
 from evoprune.pareto import write_pareto
@@ -69,6 +69,13 @@ def check_config(cfg: DictConfig) -> None:
     if not _search_enabled(cfg) and not cfg.baselines and not cfg.sensitivity.enabled:
         raise ValueError("nothing to run: search=none, baselines=[] and sensitivity off; choose "
                          f"a search or baselines from {sorted(available)}")
+    settings = cfg.evaluator
+    check_backend(settings.backend, settings.workers, settings.ray_address,
+                  settings.worker_threads)
+    if settings.backend == "ray":  # fail now, not after training the dense model
+        from evoprune.evaluate.ray_backend import import_ray
+
+        import_ray()
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
@@ -84,6 +91,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         every_episodes=cfg.checkpoint.every_episodes, resume=cfg.resume,
     )
     tracker = make_tracker(cfg.logger.kind, **_tracker_args(cfg, run_dir, config))
+    evaluator = None
     try:
         data = instantiate(cfg.data)
         model = instantiate(cfg.model)
@@ -179,7 +187,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         tracker.summary({"dense": dense, "methods": methods})
         return results
     finally:
-        tracker.finish()
+        try:
+            if evaluator is not None:
+                evaluator.close()  # stops Ray workers (and Ray, if the evaluator started it)
+        finally:
+            tracker.finish()
 
 
 def _write_front(front, evaluator, space, baselines, run_dir) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -102,6 +103,10 @@ def test_search_none_runs_only_baselines(tmp_path, cache):
         ("baselines=[nope]", "baselines \\['nope'\\] do not exist"),
         ("budget=0.001", "cannot be met.*use budget >= "),
         ("search=none baselines=[]", "nothing to run"),
+        ("evaluator.backend=dask",
+         "evaluator.backend must be one of \\['ray', 'serial'\\], got 'dask'"),
+        ("evaluator.backend=ray evaluator.workers=0",
+         "evaluator.workers must be an integer >= 1, got 0"),
     ],
 )
 def test_bad_values_stop_before_writing(tmp_path, cache, override, message):
@@ -109,6 +114,37 @@ def test_bad_values_stop_before_writing(tmp_path, cache, override, message):
     with pytest.raises(ValueError, match=message):
         run(compose_config(FAST + override.split()), out)
     assert not (out / RESULTS_FILE).exists()
+
+
+def test_ray_backend_without_ray_stops_before_writing(tmp_path, cache, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if not installed
+    out = tmp_path / "run"
+    message = 'evaluator.backend=ray needs Ray.*install it with pip install -e ".\\[ray\\]"'
+    with pytest.raises(ImportError, match=message):
+        run(compose_config(FAST + ["evaluator.backend=ray"]), out)
+    assert not out.exists() and not cache.exists()  # stopped before training anything
+
+
+def test_ray_backend_run_finds_the_serial_mask(tmp_path, cache, capsys):
+    import ray
+
+    threads = torch.get_num_threads()
+    try:  # one torch thread on both sides, as in each Ray worker
+        serial = run(compose_config(FAST + ["threads=1"]), tmp_path / "serial")
+        distributed = run(compose_config(FAST + ["threads=1", "evaluator.backend=ray",
+                                                 "evaluator.workers=2"]), tmp_path / "ray")
+    finally:
+        torch.set_num_threads(threads)
+    assert "ray: 2 evaluation workers (1 torch thread each) on Ray at" in (
+        capsys.readouterr().out)
+    assert not ray.is_initialized()  # the run started Ray, and shut it down
+    masks = [(tmp_path / name / "mask_ga.json").read_text() for name in ("serial", "ray")]
+    assert masks[0] == masks[1]
+    ga, ray_ga = serial["methods"]["ga"], distributed["methods"]["ga"]
+    assert ga["val_acc_before_finetune"] == ray_ga["val_acc_before_finetune"]
+    assert ga["test_acc"] == ray_ga["test_acc"] and ga["macs"] == ray_ga["macs"]
+    for counter in ("evaluations", "requests"):
+        assert ga["search"][counter] == ray_ga["search"][counter]
 
 
 def test_unstructured_run_reports_density_cost(tmp_path, cache):

@@ -3,6 +3,10 @@
 It holds the dense model's parameters and the validation data once, scores each mask through
 ``torch.func.functional_call`` with masked parameters (no model copies), and memoises results by
 mask, so the identical candidates that elitism and crossover produce are scored once.
+
+The accuracy of a mask is computed by one :class:`MaskScorer`. The ``serial`` backend runs it in
+this process; the ``ray`` backend (``ray_backend.py``) gives a copy to each Ray worker and sends
+them the masks the cache does not hold, so both backends return the same numbers.
 """
 
 from __future__ import annotations
@@ -10,17 +14,22 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from evoprune.data import Split
 from evoprune.pruning.masking import make_masker
-from evoprune.pruning.space import PruningSpace
+
+if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in scikit-learn)
+    from evoprune.data import Split
+    from evoprune.pruning.space import PruningSpace
 
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+BACKENDS = ("serial", "ray")
 
 
 @dataclass(frozen=True)
@@ -33,86 +42,64 @@ class Objectives:
     macs_ratio: float
 
 
-class Evaluator:
-    """Scores masks of one model on the validation split.
+def check_backend(
+    backend: str, workers: int, ray_address: str | None, worker_threads: int
+) -> None:
+    """Refuse bad ``evaluator.backend`` settings, naming the value and what is allowed."""
+    if backend not in BACKENDS:
+        raise ValueError(f"evaluator.backend must be one of {sorted(BACKENDS)}, got {backend!r}")
+    for key, value in (("workers", workers), ("worker_threads", worker_threads)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"evaluator.{key} must be an integer >= 1, got {value!r}")
+    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address.strip()):
+        raise ValueError(
+            "evaluator.ray_address must be null (start a local Ray), 'auto' (join the cluster "
+            "started on this machine with `ray start`) or an address such as host:6379 or "
+            f"ray://host:10001, got {ray_address!r}"
+        )
+
+
+class MaskScorer:
+    """Validation accuracy of masks: the only code that runs the model during search.
 
     Args:
-        model: the trained dense model (not modified).
-        space: the model's pruning space.
-        val: validation split; ``val_samples`` takes its first N samples (all by default).
-        calibration: training data for BatchNorm recalibration.
-        bn_recalibration_batches: before scoring a mask, re-estimate BatchNorm statistics of the
-            masked model on this many calibration batches (0 = use the dense statistics).
-            Pruning shifts the statistics later layers see; recalibrating makes the validation
-            accuracy of a mask a much better predictor of its fine-tuned accuracy.
-        cache: memoise results by mask.
+        model: the trained dense model (not modified; put in eval mode).
+        space: its pruning space.
+        x_val, y_val: the validation inputs and labels the accuracy is measured on.
+        calibration_batches: inputs to re-estimate BatchNorm statistics of each masked model
+            on (empty: keep the dense statistics).
+        batch_size: evaluation batch size.
+
+    It pickles as its constructor arguments, so a Ray worker rebuilds it from the model and
+    the data alone.
     """
 
     def __init__(
         self,
         model: nn.Module,
         space: PruningSpace,
-        val: Split,
-        *,
-        calibration: Split | None = None,
-        bn_recalibration_batches: int = 0,
-        calibration_batch_size: int = 256,
-        val_samples: int | None = None,
+        x_val: torch.Tensor,
+        y_val: torch.Tensor,
+        calibration_batches: Sequence[torch.Tensor] = (),
         batch_size: int = 1024,
-        cache: bool = True,
     ) -> None:
-        if bn_recalibration_batches < 0:
-            raise ValueError(
-                f"evaluator.bn_recalibration_batches must be >= 0, got {bn_recalibration_batches}"
-            )
-        if bn_recalibration_batches and calibration is None:
-            raise ValueError("BatchNorm recalibration needs calibration data")
-        if val_samples is not None and val_samples < 1:
-            raise ValueError(f"evaluator.val_samples must be >= 1 or null, got {val_samples}")
         self.model = model.eval()
         self.space = space
-        self.masker = make_masker(model, space)
-        self.x_val, self.y_val = val.x[:val_samples], val.y[:val_samples]
+        self.x_val, self.y_val = x_val, y_val
+        self.calibration_batches = list(calibration_batches)
         self.batch_size = batch_size
+        self.masker = make_masker(model, space)
         self.bn_modules = [m for m in model.modules() if isinstance(m, _BN_TYPES)]
-        self.calibration_batches: list[torch.Tensor] = []
-        if bn_recalibration_batches and self.bn_modules:
-            # a fixed slice of training data: every mask is recalibrated on the same inputs
-            size = min(calibration_batch_size * bn_recalibration_batches, len(calibration))
-            inputs = calibration.x[:size]
-            self.calibration_batches = list(inputs.split(calibration_batch_size))
         self.buffers = dict(model.named_buffers())
-        self.cache: dict[bytes, Objectives] | None = {} if cache else None
-        self.evaluations = 0  # masks actually run through the model
-        self.requests = 0  # masks asked for, cache hits included
 
-    @property
-    def cache_hits(self) -> int:
-        return self.requests - self.evaluations
+    def __reduce__(self):
+        # slices are cloned so that they do not drag their whole source tensor along
+        return (MaskScorer, (self.model, self.space, self.x_val.clone(), self.y_val.clone(),
+                             [x.clone() for x in self.calibration_batches], self.batch_size))
 
-    def evaluate(self, masks: Sequence[np.ndarray]) -> list[Objectives]:
-        """Objectives of each mask, in order."""
-        checked = [self.space.check(mask) for mask in masks]  # masks or unstructured policies
-        macs = self.space.macs(np.stack(checked)) if checked else []
-        params = self.space.params(np.stack(checked)) if checked else []
-        results = []
-        for mask, mask_macs, mask_params in zip(checked, macs, params):
-            self.requests += 1
-            key = self.space.key(mask)
-            if self.cache is not None and key in self.cache:
-                results.append(self.cache[key])
-                continue
-            self.evaluations += 1
-            objectives = Objectives(
-                val_acc=self._accuracy(mask),
-                macs=int(mask_macs),
-                params=int(mask_params),
-                macs_ratio=float(mask_macs) / self.space.dense_macs,
-            )
-            if self.cache is not None:
-                self.cache[key] = objectives
-            results.append(objectives)
-        return results
+    def accuracies(self, masks: Sequence[np.ndarray]) -> list[float]:
+        """Validation accuracy of each mask, in order."""
+        return [self.accuracy(mask) for mask in masks]
 
     def state_dict(self) -> dict:
         """The memo and counters, in checkpointable form (plain values only)."""
@@ -128,7 +115,7 @@ class Evaluator:
         self.evaluations, self.requests = state["evaluations"], state["requests"]
 
     @torch.inference_mode()
-    def _accuracy(self, mask: np.ndarray) -> float:
+    def accuracy(self, mask: np.ndarray) -> float:
         params = self.masker(mask)
         buffers = self._recalibrated_buffers(params) if self.calibration_batches else self.buffers
         state = {**params, **buffers}
@@ -150,6 +137,141 @@ class Evaluator:
             for x in self.calibration_batches:
                 functional_call(self.model, {**params, **buffers}, (x,))
         return buffers
+
+
+class Evaluator:
+    """Scores masks of one model on the validation split.
+
+    Args:
+        model: the trained dense model (not modified).
+        space: the model's pruning space.
+        val: validation split; ``val_samples`` takes its first N samples (all by default).
+        calibration: training data for BatchNorm recalibration.
+        bn_recalibration_batches: before scoring a mask, re-estimate BatchNorm statistics of the
+            masked model on this many calibration batches (0 = use the dense statistics).
+            Pruning shifts the statistics later layers see; recalibrating makes the validation
+            accuracy of a mask a much better predictor of its fine-tuned accuracy.
+        cache: memoise results by mask.
+        backend: ``serial`` (score masks in this process) or ``ray`` (on Ray workers, which
+            each hold the model and data once; the cache and counters stay here).
+        workers: Ray workers (``ray`` only).
+        ray_address: null: start a local Ray (unless ``RAY_ADDRESS`` or a cluster started with
+            ``ray start`` on this machine says otherwise, as for ``ray.init()``); ``auto`` or an
+            address: join that cluster (``ray`` only; a Ray session already initialised in this
+            process is used as is, and left running).
+        worker_threads: torch threads of each Ray worker (``ray`` only).
+
+    With ``backend="ray"``, call :meth:`close` (or use the evaluator as a context manager) to
+    stop the workers, and the Ray session if the evaluator started it.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        space: PruningSpace,
+        val: Split,
+        *,
+        calibration: Split | None = None,
+        bn_recalibration_batches: int = 0,
+        calibration_batch_size: int = 256,
+        val_samples: int | None = None,
+        batch_size: int = 1024,
+        cache: bool = True,
+        backend: str = "serial",
+        workers: int = 2,
+        ray_address: str | None = None,
+        worker_threads: int = 1,
+    ) -> None:
+        if bn_recalibration_batches < 0:
+            raise ValueError(
+                f"evaluator.bn_recalibration_batches must be >= 0, got {bn_recalibration_batches}"
+            )
+        if bn_recalibration_batches and calibration is None:
+            raise ValueError("BatchNorm recalibration needs calibration data")
+        if val_samples is not None and val_samples < 1:
+            raise ValueError(f"evaluator.val_samples must be >= 1 or null, got {val_samples}")
+        check_backend(backend, workers, ray_address, worker_threads)
+        self.model = model.eval()
+        self.space = space
+        self.calibration_batches: list[torch.Tensor] = []
+        if bn_recalibration_batches and any(isinstance(m, _BN_TYPES) for m in model.modules()):
+            # a fixed slice of training data: every mask is recalibrated on the same inputs
+            size = min(calibration_batch_size * bn_recalibration_batches, len(calibration))
+            inputs = calibration.x[:size]
+            self.calibration_batches = list(inputs.split(calibration_batch_size))
+        self.scorer = MaskScorer(model, space, val.x[:val_samples], val.y[:val_samples],
+                                 self.calibration_batches, batch_size)
+        self.backend = backend
+        self.cache: dict[bytes, Objectives] | None = {} if cache else None
+        self.evaluations = 0  # masks actually run through the model
+        self.requests = 0  # masks asked for, cache hits included
+        self._pool = None
+        if backend == "ray":
+            from evoprune.evaluate.ray_backend import RayPool
+
+            self._pool = RayPool(self.scorer, workers=workers, address=ray_address,
+                                 threads=worker_threads)
+        self._closed = False
+
+    @property
+    def cache_hits(self) -> int:
+        return self.requests - self.evaluations
+
+    def evaluate(self, masks: Sequence[np.ndarray]) -> list[Objectives]:
+        """Objectives of each mask, in order."""
+        if self._closed:
+            raise RuntimeError(f"this evaluator ({self.backend} backend) is closed")
+        checked = [self.space.check(mask) for mask in masks]  # masks or unstructured policies
+        keys = [self.space.key(mask) for mask in checked]
+        # each slot holds a known result (a cache hit) or the position of its mask in `todo`
+        slots: list[Objectives | int] = []
+        todo: list[int] = []
+        pending: dict[bytes, int] = {}  # a mask repeated within the batch is scored once
+        for index, key in enumerate(keys):
+            if self.cache is not None:
+                if key in self.cache:
+                    slots.append(self.cache[key])
+                    continue
+                if key in pending:
+                    slots.append(pending[key])
+                    continue
+                pending[key] = len(todo)
+            slots.append(len(todo))
+            todo.append(index)
+        scored: list[Objectives] = []
+        if todo:
+            stacked = np.stack([checked[index] for index in todo])
+            macs, params = self.space.macs(stacked), self.space.params(stacked)
+            accuracies = self._accuracies([checked[index] for index in todo])
+            scored = [
+                Objectives(val_acc=accuracy, macs=int(mask_macs), params=int(mask_params),
+                           macs_ratio=float(mask_macs) / self.space.dense_macs)
+                for accuracy, mask_macs, mask_params in zip(accuracies, macs, params)
+            ]
+            if self.cache is not None:
+                self.cache.update((keys[index], result) for index, result in zip(todo, scored))
+        self.evaluations += len(todo)
+        self.requests += len(checked)
+        return [slot if isinstance(slot, Objectives) else scored[slot] for slot in slots]
+
+    def _accuracies(self, masks: list[np.ndarray]) -> list[float]:
+        if self._pool is not None:
+            return self._pool.accuracies(masks)
+        return self.scorer.accuracies(masks)
+
+    def close(self) -> None:
+        """Stop the Ray workers, and the Ray session if this evaluator started it (a no-op for
+        the serial backend, and when already closed)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            self._closed = True
+            pool.close()
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 @contextlib.contextmanager
