@@ -101,19 +101,6 @@ class MaskScorer:
         """Validation accuracy of each mask, in order."""
         return [self.accuracy(mask) for mask in masks]
 
-    def state_dict(self) -> dict:
-        """The memo and counters, in checkpointable form (plain values only)."""
-        cache = self.cache or {}
-        return {"keys": list(cache), "objectives": [asdict(o) for o in cache.values()],
-                "evaluations": self.evaluations, "requests": self.requests}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore what ``state_dict`` saved: a resumed search sees the same cache hits."""
-        if self.cache is not None:
-            self.cache = {key: Objectives(**values)
-                          for key, values in zip(state["keys"], state["objectives"])}
-        self.evaluations, self.requests = state["evaluations"], state["requests"]
-
     @torch.inference_mode()
     def accuracy(self, mask: np.ndarray) -> float:
         params = self.masker(mask)
@@ -253,6 +240,19 @@ class Evaluator:
         self.evaluations += len(todo)
         self.requests += len(checked)
         return [slot if isinstance(slot, Objectives) else scored[slot] for slot in slots]
+
+    def state_dict(self) -> dict:
+        """The memo and counters, in checkpointable form (plain values only)."""
+        cache = self.cache or {}
+        return {"keys": list(cache), "objectives": [asdict(o) for o in cache.values()],
+                "evaluations": self.evaluations, "requests": self.requests}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` saved: a resumed search sees the same cache hits."""
+        if self.cache is not None:
+            self.cache = {key: Objectives(**values)
+                          for key, values in zip(state["keys"], state["objectives"])}
+        self.evaluations, self.requests = state["evaluations"], state["requests"]
 
     def _accuracies(self, masks: list[np.ndarray]) -> list[float]:
         if self._pool is not None:
