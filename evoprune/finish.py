@@ -13,19 +13,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from evoprune.data import DataSplits
 from evoprune.evaluate.evaluator import Evaluator
-from evoprune.latency import measure_latency_ms
+from evoprune.latency import LatencySettings, measure_latency_ms
 from evoprune.pruning.compact import compact
 from evoprune.pruning.macs import count_params
 from evoprune.pruning.masking import MaskHold
 from evoprune.pruning.space import PruningSpace
 from evoprune.train import DistillConfig, TrainConfig, accuracy, train_classifier
-
-
-@dataclass(frozen=True)
-class LatencySettings:
-    batch_size: int = 64
-    repeats: int = 30
-    warmup: int = 5
 
 
 @dataclass

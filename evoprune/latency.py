@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class LatencySettings:
+    """How latency is measured (the ``latency`` config group): the median of ``repeats`` timed
+    forward passes of ``batch_size`` samples, after ``warmup`` untimed ones."""
+
+    batch_size: int = 64
+    repeats: int = 30
+    warmup: int = 5
 
 
 @torch.inference_mode()
