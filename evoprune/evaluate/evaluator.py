@@ -1,4 +1,5 @@
-"""The evaluator: validation accuracy, MACs and parameters of a batch of masks.
+"""The evaluator: validation accuracy, MACs and parameters of a batch of masks (and, with
+``cost="latency"``, the measured CPU latency of each compacted mask).
 
 It holds the dense model's parameters and the validation data once, scores each mask through
 ``torch.func.functional_call`` with masked parameters (no model copies), and memoises results by
@@ -17,20 +18,36 @@ from torch import nn
 from torch.func import functional_call
 
 from evoprune.data import Split
+from evoprune.latency import LatencySettings, measure_latency_ms
+from evoprune.pruning.compact import compact
 from evoprune.pruning.masking import make_masker
 from evoprune.pruning.space import PruningSpace
 
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
+# what a search's budget limits (``fitness.cost``): analytic MACs, or measured CPU latency
+COSTS = ("macs", "latency")
+
 
 @dataclass(frozen=True)
 class Objectives:
-    """What the search knows about one candidate (validation split only)."""
+    """What the search knows about one candidate (validation split only).
+
+    ``cost_ratio`` is what the budget limits and what searches compare to it: ``macs_ratio``
+    by default, ``latency_ms / dense latency`` when the evaluator measures latency
+    (``latency_ms`` is None otherwise).
+    """
 
     val_acc: float
     macs: int
     params: int
     macs_ratio: float
+    latency_ms: float | None = None
+    cost_ratio: float | None = None  # None: the MACs ratio
+
+    def __post_init__(self) -> None:
+        if self.cost_ratio is None:
+            object.__setattr__(self, "cost_ratio", self.macs_ratio)
 
 
 class Evaluator:
@@ -46,6 +63,11 @@ class Evaluator:
             Pruning shifts the statistics later layers see; recalibrating makes the validation
             accuracy of a mask a much better predictor of its fine-tuned accuracy.
         cache: memoise results by mask.
+        cost: ``macs`` (the cost ratio is the MACs ratio) or ``latency``: each mask is also
+            compacted and timed on CPU (``latency``: the median of ``repeats`` forward passes of
+            the first ``batch_size`` validation samples, after ``warmup``), and its cost ratio
+            is its latency over the dense model's, measured the same way at construction.
+            Structured pruning only: unstructured masks remove nothing.
     """
 
     def __init__(
@@ -60,7 +82,16 @@ class Evaluator:
         val_samples: int | None = None,
         batch_size: int = 1024,
         cache: bool = True,
+        cost: str = "macs",
+        latency: LatencySettings | None = None,
     ) -> None:
+        if cost not in COSTS:
+            raise ValueError(f"fitness.cost must be one of {sorted(COSTS)}, got {cost!r}")
+        if cost == "latency" and space.kind != "structured":
+            raise ValueError(
+                f"fitness.cost=latency needs pruning=structured: pruning={space.kind} removes "
+                "nothing, so every mask runs at dense latency; use fitness.cost=macs"
+            )
         if bn_recalibration_batches < 0:
             raise ValueError(
                 f"evaluator.bn_recalibration_batches must be >= 0, got {bn_recalibration_batches}"
@@ -85,6 +116,11 @@ class Evaluator:
         self.cache: dict[bytes, Objectives] | None = {} if cache else None
         self.evaluations = 0  # masks actually run through the model
         self.requests = 0  # masks asked for, cache hits included
+        self.cost = cost
+        self.latency = latency or LatencySettings()
+        self.latency_inputs = val.x[: self.latency.batch_size]
+        # the dense model timed exactly as every candidate is
+        self.dense_latency_ms = self._latency(space.full_mask()) if cost == "latency" else None
 
     @property
     def cache_hits(self) -> int:
@@ -103,16 +139,26 @@ class Evaluator:
                 results.append(self.cache[key])
                 continue
             self.evaluations += 1
+            latency_ms = self._latency(mask) if self.cost == "latency" else None
             objectives = Objectives(
                 val_acc=self._accuracy(mask),
                 macs=int(mask_macs),
                 params=int(mask_params),
                 macs_ratio=float(mask_macs) / self.space.dense_macs,
+                latency_ms=latency_ms,
+                cost_ratio=None if latency_ms is None else latency_ms / self.dense_latency_ms,
             )
             if self.cache is not None:
                 self.cache[key] = objectives
             results.append(objectives)
         return results
+
+    def _latency(self, mask: np.ndarray) -> float:
+        """Median milliseconds of the compacted model (units removed, not just zeroed)."""
+        return measure_latency_ms(
+            compact(self.model, self.space, mask), self.latency_inputs,
+            repeats=self.latency.repeats, warmup=self.latency.warmup,
+        )
 
     @torch.inference_mode()
     def _accuracy(self, mask: np.ndarray) -> float:

@@ -12,9 +12,15 @@ from deap import algorithms, base, tools
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import Fitness
 from evoprune.progress import progress_bar
-from evoprune.pruning.budget import check_budget, shrink_to_budget, uniform_mask
 from evoprune.pruning.space import PruningSpace
-from evoprune.search.base import BestFeasible, ProgressCallback, SearchResult
+from evoprune.search.base import (
+    BestFeasible,
+    ProgressCallback,
+    SearchResult,
+    best_cost_fields,
+    best_cost_text,
+)
+from evoprune.search.cost import check_search_budget, shrink_within, uniform_mask_within
 from evoprune.search.encodings import (
     ENCODINGS,
     check_evolution_settings,
@@ -53,9 +59,13 @@ class GeneticSearch:
         init_spread: half-width of that perturbation.
         seed: seeds Python's ``random`` (DEAP's source of randomness) at the start of ``run``.
         progress: show a progress bar and one line per generation.
+
+    The budget limits the evaluator's cost (``Objectives.cost_ratio``): MACs, or measured
+    latency.
     """
 
     name = "ga"
+    costs = ("macs", "latency")
 
     def __init__(
         self,
@@ -101,15 +111,15 @@ class GeneticSearch:
         budget: float,
         callback: ProgressCallback | None = None,
     ) -> SearchResult:
-        check_budget(space, budget)
         start = time.perf_counter()
+        requests_before, evaluations_before = evaluator.requests, evaluator.evaluations
+        check_search_budget(space, evaluator, budget)  # in latency: times the smallest mask
         random.seed(self.seed)
         encoding = ENCODINGS[self.encoding_name](space, mutation_indpb=self.mutation_indpb)
         toolbox = base.Toolbox()
         encoding.register(toolbox)
         toolbox.register("select", tools.selTournament, tournsize=self.tournament_size)
         best = BestFeasible(budget)
-        requests_before, evaluations_before = evaluator.requests, evaluator.evaluations
 
         def score(individuals: list[Individual]) -> int:
             todo = [ind for ind in individuals if not ind.fitness.valid]
@@ -121,7 +131,8 @@ class GeneticSearch:
                 best.offer(mask, objectives, value)
             return len(todo)
 
-        population = self._initial_population(space, encoding, budget)
+        population = self._initial_population(space, encoding,
+                                              uniform_mask_within(space, evaluator, budget))
         hall = tools.HallOfFame(max(1, self.elite))
         logbook = tools.Logbook()
         with progress_bar(enabled=self.progress) as progress:
@@ -131,7 +142,7 @@ class GeneticSearch:
                     population = self._next_generation(population, hall, toolbox)
                 evaluated = score(population)
                 hall.update(population)
-                row = self._record(generation, evaluated, population, best)
+                row = self._record(generation, evaluated, population, best, evaluator.cost)
                 logbook.record(**row)
                 if self.progress:
                     progress.console.print(_format_row(row))
@@ -140,8 +151,7 @@ class GeneticSearch:
                 if callback is not None:
                     callback(row)
         if best.mask is None:  # nothing met the budget: shrink the fittest candidate until it does
-            mask = shrink_to_budget(space, encoding.decode(hall[0]), budget)
-            [objectives] = evaluator.evaluate([mask])
+            mask, objectives = shrink_within(space, evaluator, encoding.decode(hall[0]), budget)
             best.offer(mask, objectives, fitness(objectives, budget))
         return SearchResult(
             mask=best.mask,
@@ -153,9 +163,10 @@ class GeneticSearch:
             wall_time_s=time.perf_counter() - start,
         )
 
-    def _initial_population(self, space: PruningSpace, encoding, budget: float) -> list:
-        """Genomes around the uniform keep ratio that meets the budget (see ``magnitude_init``)."""
-        uniform = space.keep_counts(uniform_mask(space, budget)) / [g.size for g in space.groups]
+    def _initial_population(self, space: PruningSpace, encoding, start: np.ndarray) -> list:
+        """Genomes around the keep ratios of ``start``, the uniform mask that meets the budget
+        (see ``magnitude_init``)."""
+        uniform = space.keep_counts(start) / [g.size for g in space.groups]
         population = []
         for index in range(self.population_size):
             # the first individual is the uniform-magnitude mask itself
@@ -174,9 +185,10 @@ class GeneticSearch:
         return elites + offspring
 
     @staticmethod
-    def _record(generation: int, evaluated: int, population: list, best: BestFeasible) -> dict:
+    def _record(generation: int, evaluated: int, population: list, best: BestFeasible,
+                cost: str) -> dict:
         values = np.array([ind.fitness.values[0] for ind in population])
-        feasible = np.mean([ind.objectives.macs_ratio <= best.budget for ind in population])
+        feasible = np.mean([ind.objectives.cost_ratio <= best.budget for ind in population])
         return {
             "gen": generation,
             "evals": evaluated,
@@ -184,14 +196,13 @@ class GeneticSearch:
             "fit_avg": float(values.mean()),
             "feasible": float(feasible),
             "best_acc": float(best.objectives.val_acc) if best.objectives else float("nan"),
-            "best_macs": float(best.objectives.macs_ratio) if best.objectives else float("nan"),
+            **best_cost_fields(best, cost),
         }
-
 
 
 def _format_row(row: dict) -> str:
     return (
         f"gen {row['gen']:3d}  evals {row['evals']:3d}  fitness max {row['fit_max']:.4f} "
         f"avg {row['fit_avg']:.4f}  feasible {row['feasible']:4.0%}  best feasible: val_acc "
-        f"{row['best_acc']:.4f} at {row['best_macs']:.3f} of dense MACs"
+        f"{row['best_acc']:.4f} at {best_cost_text(row)}"
     )
