@@ -63,3 +63,25 @@ def trained_residual(synthetic_data) -> ResidualNet:
         model, synthetic_data.train, TrainConfig(epochs=8, lr=1e-2), seed=0, progress=False
     )
     return model.eval()
+
+
+@pytest.fixture
+def fake_latency(monkeypatch):
+    """Deterministic stand-in for the evaluator's CPU timings (which are noisy): 0.5 ms of fixed
+    overhead plus 1 ms per 1,000 parameters of the model timed."""
+    from evoprune.evaluate import evaluator
+    from evoprune.pruning.macs import count_params
+
+    def fake(model: nn.Module, inputs: torch.Tensor, *, repeats: int, warmup: int) -> float:
+        return 0.5 + count_params(model) / 1000
+
+    monkeypatch.setattr(evaluator, "measure_latency_ms", fake)
+
+
+@pytest.fixture
+def one_thread():
+    """Steadier real timings on a shared machine: one torch thread, restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
