@@ -127,6 +127,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         )
         if evaluator.dense_latency_ms is not None:
             console.print(f"search cost: latency, dense {evaluator.dense_latency_ms:.3f} ms")
+            _warn_if_unsteady(evaluator.dense_latency_ms, dense["latency_ms"])
 
         if cfg.sensitivity.enabled:
             paths = write_sensitivity(
@@ -218,6 +219,17 @@ def _write_front(front, evaluator, space, baselines, run_dir, cost) -> None:
                          baselines={name: point(mask) for name, mask in baselines.items()},
                          cost_key="latency_ratio" if cost == "latency" else "macs_ratio")
     console.print(f"pareto front: {paths['json']}, {paths['png']}")
+
+
+def _warn_if_unsteady(search_ms: float, report_ms: float, factor: float = 1.5) -> None:
+    """Two timings of the dense model, seconds apart, should agree: if they do not, the
+    machine is too busy for the search's latency ratios to mean much."""
+    if max(search_ms, report_ms) > factor * min(search_ms, report_ms):
+        console.print(
+            f"[yellow]warning: the dense model timed {search_ms:.3f} ms for the search and "
+            f"{report_ms:.3f} ms for the results: CPU timings are unsteady on this machine "
+            "(busy cores); threads=1 and more latency.repeats give steadier ones[/yellow]"
+        )
 
 
 def search_cost(cfg: DictConfig) -> str:

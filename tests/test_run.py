@@ -213,3 +213,14 @@ def test_nsga2_run_writes_the_pareto_front(tmp_path, cache):
     assert ratios == sorted(ratios) and len(ratios) >= 1
     assert set(pareto["baselines"]) == {"uniform_magnitude", "global_magnitude"}
     assert (out / "pareto.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_unsteady_dense_timings_are_flagged(capsys):
+    from evoprune.run import _warn_if_unsteady
+
+    _warn_if_unsteady(1.40, 1.70)  # within a factor 1.5: quiet
+    assert "warning" not in capsys.readouterr().out
+    _warn_if_unsteady(155.0, 6.7)  # a busy machine
+    out = " ".join(capsys.readouterr().out.split())
+    assert "timed 155.000 ms for the search and 6.700 ms for the results" in out
+    assert "threads=1" in out
