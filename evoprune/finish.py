@@ -102,7 +102,8 @@ def measure_finished(
         "macs_ratio": macs / space.dense_macs,
         "params": int(space.params(mask)),
         "latency_ms": measure_latency_ms(
-            model, data.test.x[: latency.batch_size], repeats=latency.repeats, warmup=latency.warmup
+            model, data.test.x[: latency.batch_size], repeats=latency.repeats,
+            warmup=latency.warmup, threads=latency.threads,
         ),
         "kept_per_group": {g.name: int(k) for g, k in zip(space.groups, space.keep_counts(mask))},
     }
@@ -117,7 +118,8 @@ def dense_row(model: nn.Module, space: PruningSpace, data: DataSplits, latency: 
         "macs": space.dense_macs,
         "params": count_params(model),
         "latency_ms": measure_latency_ms(
-            model, data.test.x[: latency.batch_size], repeats=latency.repeats, warmup=latency.warmup
+            model, data.test.x[: latency.batch_size], repeats=latency.repeats,
+            warmup=latency.warmup, threads=latency.threads,
         ),
     }
 

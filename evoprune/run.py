@@ -228,7 +228,8 @@ def _warn_if_unsteady(search_ms: float, report_ms: float, factor: float = 1.5) -
         console.print(
             f"[yellow]warning: the dense model timed {search_ms:.3f} ms for the search and "
             f"{report_ms:.3f} ms for the results: CPU timings are unsteady on this machine "
-            "(busy cores); threads=1 and more latency.repeats give steadier ones[/yellow]"
+            "(busy cores); latency.threads=1 and more latency.repeats give steadier ones"
+            "[/yellow]"
         )
 
 

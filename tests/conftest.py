@@ -72,16 +72,7 @@ def fake_latency(monkeypatch):
     from evoprune.evaluate import evaluator
     from evoprune.pruning.macs import count_params
 
-    def fake(model: nn.Module, inputs: torch.Tensor, *, repeats: int, warmup: int) -> float:
+    def fake(model: nn.Module, inputs: torch.Tensor, **settings) -> float:
         return 0.5 + count_params(model) / 1000
 
     monkeypatch.setattr(evaluator, "measure_latency_ms", fake)
-
-
-@pytest.fixture
-def one_thread():
-    """Steadier real timings on a shared machine: one torch thread, restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -130,7 +130,7 @@ def test_bad_cost_settings_stop_before_writing(tmp_path, cache, override, messag
 
 
 @pytest.mark.parametrize("searcher", ["ga", "nsga2"])
-def test_latency_cost_run(tmp_path, cache, one_thread, searcher):
+def test_latency_cost_run(tmp_path, cache, searcher):
     # wide layers, so that compute rather than overhead sets the latency; real timings
     overrides = FAST + ["fitness.cost=latency", "model.hidden=[256,256]", "budget=0.8",
                         "latency.repeats=3", "latency.warmup=1", f"search={searcher}"]

@@ -65,7 +65,8 @@ class Evaluator:
         cache: memoise results by mask.
         cost: ``macs`` (the cost ratio is the MACs ratio) or ``latency``: each mask is also
             compacted and timed on CPU (``latency``: the median of ``repeats`` forward passes of
-            the first ``batch_size`` validation samples, after ``warmup``), and its cost ratio
+            the first ``batch_size`` validation samples, after ``warmup``, on ``threads``), and
+            its cost ratio
             is its latency over the dense model's, measured the same way at construction.
             Structured pruning only: unstructured masks remove nothing.
     """
@@ -157,7 +158,7 @@ class Evaluator:
         """Median milliseconds of the compacted model (units removed, not just zeroed)."""
         return measure_latency_ms(
             compact(self.model, self.space, mask), self.latency_inputs,
-            repeats=self.latency.repeats, warmup=self.latency.warmup,
+            repeats=self.latency.repeats, warmup=self.latency.warmup, threads=self.latency.threads,
         )
 
     @torch.inference_mode()

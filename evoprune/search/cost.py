@@ -36,6 +36,13 @@ def check_search_budget(space: PruningSpace, evaluator: Evaluator, budget: float
     if evaluator.cost != "latency":
         return
     [smallest] = evaluator.evaluate([smallest_mask(space)])
+    if smallest.cost_ratio >= 1.0:
+        raise InfeasibleBudgetError(
+            f"with fitness.cost=latency, the smallest mask timed {smallest.latency_ms:.3f} ms, "
+            f"no faster than the dense model ({evaluator.dense_latency_ms:.3f} ms): CPU timings "
+            "are unsteady on this machine (busy cores) or pruning cannot speed this model up; "
+            "use latency.threads=1, more latency.repeats, or fitness.cost=macs"
+        )
     if smallest.cost_ratio > budget:
         raise InfeasibleBudgetError(
             f"budget={budget} cannot be met with fitness.cost=latency: keeping the minimum of "

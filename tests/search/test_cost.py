@@ -64,3 +64,14 @@ def test_shrink_meets_the_latency_budget(space, timed):
     assert objectives.cost_ratio <= 0.4 < timed.evaluate([space.full_mask()])[0].cost_ratio
     assert timed.evaluate([mask]) == [objectives]
     assert space.macs_ratio(mask) > space.macs_ratio(smallest_mask(space))  # not the last resort
+
+
+def test_smallest_mask_no_faster_than_dense_refused(space, trained_residual, synthetic_data,
+                                                    monkeypatch):
+    from evoprune.evaluate import evaluator as evaluator_module
+
+    monkeypatch.setattr(evaluator_module, "measure_latency_ms", lambda *args, **kwargs: 2.0)
+    flat = Evaluator(trained_residual, space, synthetic_data.val, cost="latency", latency=QUICK)
+    with pytest.raises(InfeasibleBudgetError, match="the smallest mask timed 2.000 ms, no faster "
+                       "than the dense model \\(2.000 ms\\): CPU timings are unsteady"):
+        check_search_budget(space, flat, 1.0)

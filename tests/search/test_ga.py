@@ -66,7 +66,7 @@ def test_random_init_only_still_returns_feasible_answer(problem):
     assert result.objectives.macs_ratio <= 0.15
 
 
-def test_latency_cost_search_meets_the_latency_budget(synthetic_data, one_thread):
+def test_latency_cost_search_meets_the_latency_budget(synthetic_data):
     # real CPU timings; wide layers, so that compute rather than overhead sets the latency
     model = MLP((1, 32), 4, hidden=(256, 256)).eval()
     space = PruningSpace(model, synthetic_data.train.x[:2])
