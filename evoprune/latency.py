@@ -31,8 +31,7 @@ def measure_latency_ms(
     a shared machine produces; warm-up runs absorb allocator and dispatch first-call costs).
 
     ``threads`` sets torch's thread count while timing (restored afterwards). One thread is
-    steadier on busy cores: a multi-threaded pass can wait on a descheduled worker at every
-    layer, and take many times longer.
+    steadier on busy cores, where multi-threaded passes were seen to take many times longer.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"latency repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")

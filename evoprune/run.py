@@ -41,10 +41,12 @@ COST_RULES = {
 
 def latency_cost_rule(latency: LatencySettings) -> str:
     """What the budget meant with ``fitness.cost=latency``: for the search, and for baselines."""
+    threads = "the run's" if latency.threads is None else latency.threads
     return (
         f"search: latency, the median of {latency.repeats} CPU timings (after "
-        f"{latency.warmup} warm-up) of the compacted model on {latency.batch_size} samples, as "
-        f"a fraction of the dense model's; baselines: {COST_RULES['structured']}"
+        f"{latency.warmup} warm-up, {threads} torch threads) of the compacted model on "
+        f"{latency.batch_size} samples, as a fraction of the dense model's; baselines: "
+        f"{COST_RULES['structured']}"
     )
 
 
