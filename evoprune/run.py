@@ -41,10 +41,11 @@ COST_RULES = {
 
 def latency_cost_rule(latency: LatencySettings) -> str:
     """What the budget meant with ``fitness.cost=latency``: for the search, and for baselines."""
-    threads = "the run's" if latency.threads is None else latency.threads
+    threads = {None: "the run's torch threads", 1: "1 torch thread"}.get(
+        latency.threads, f"{latency.threads} torch threads")
     return (
         f"search: latency, the median of {latency.repeats} CPU timings (after "
-        f"{latency.warmup} warm-up, {threads} torch threads) of the compacted model on "
+        f"{latency.warmup} warm-up, on {threads}) of the compacted model on "
         f"{latency.batch_size} samples, as a fraction of the dense model's; baselines: "
         f"{COST_RULES['structured']}"
     )
@@ -119,7 +120,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         space = make_space(model, data.train.x[:2], **config["pruning"])
         check_budget(space, cfg.budget)
         latency = LatencySettings(**config["latency"])
-        cost = search_cost(cfg)
+        # with no search, nothing is budgeted in latency: baselines prune to MACs
+        cost = search_cost(cfg) if _search_enabled(cfg) else "macs"
         evaluator = Evaluator(model, space, data.val, calibration=data.train, cost=cost,
                               latency=latency, **config["evaluator"])
         dense = dense_row(model, space, data, latency)
@@ -161,7 +163,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         available = baselines_for(space.kind)
         masks.update({name: available[name](context) for name in cfg.baselines if name != GRADUAL})
         front = getattr(searcher, "front", None) if searched else None
-        if front:  # multi-objective search: the whole accuracy-MACs trade-off it found
+        if front:  # multi-objective search: the whole accuracy-cost trade-off it found
             baselines = {name: mask for name, mask in masks.items() if name not in searched}
             _write_front(front, evaluator, space, baselines, run_dir, cost)
 

@@ -215,6 +215,11 @@ def test_nsga2_run_writes_the_pareto_front(tmp_path, cache):
     assert (out / "pareto.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_latency_cost_without_a_search_leaves_baselines_on_macs(tmp_path, cache):
+    results = run(compose_config(FAST + ["search=none", "fitness.cost=latency"]), tmp_path / "r")
+    assert results["cost"].startswith("MACs") and results["searched"] is None
+
+
 def test_unsteady_dense_timings_are_flagged(capsys):
     from evoprune.run import _warn_if_unsteady
 
