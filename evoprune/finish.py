@@ -13,19 +13,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from evoprune.data import DataSplits
 from evoprune.evaluate.evaluator import Evaluator
-from evoprune.latency import measure_latency_ms
+from evoprune.latency import LatencySettings, measure_latency_ms
 from evoprune.pruning.compact import compact
 from evoprune.pruning.macs import count_params
 from evoprune.pruning.masking import MaskHold
 from evoprune.pruning.space import PruningSpace
 from evoprune.train import DistillConfig, TrainConfig, accuracy, train_classifier
-
-
-@dataclass(frozen=True)
-class LatencySettings:
-    batch_size: int = 64
-    repeats: int = 30
-    warmup: int = 5
 
 
 @dataclass
@@ -109,7 +102,8 @@ def measure_finished(
         "macs_ratio": macs / space.dense_macs,
         "params": int(space.params(mask)),
         "latency_ms": measure_latency_ms(
-            model, data.test.x[: latency.batch_size], repeats=latency.repeats, warmup=latency.warmup
+            model, data.test.x[: latency.batch_size], repeats=latency.repeats,
+            warmup=latency.warmup, threads=latency.threads,
         ),
         "kept_per_group": {g.name: int(k) for g, k in zip(space.groups, space.keep_counts(mask))},
     }
@@ -124,7 +118,8 @@ def dense_row(model: nn.Module, space: PruningSpace, data: DataSplits, latency: 
         "macs": space.dense_macs,
         "params": count_params(model),
         "latency_ms": measure_latency_ms(
-            model, data.test.x[: latency.batch_size], repeats=latency.repeats, warmup=latency.warmup
+            model, data.test.x[: latency.batch_size], repeats=latency.repeats,
+            warmup=latency.warmup, threads=latency.threads,
         ),
     }
 

@@ -4,25 +4,51 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 
+@dataclass(frozen=True)
+class LatencySettings:
+    """How latency is measured (the ``latency`` config group): the median of ``repeats`` timed
+    forward passes of ``batch_size`` samples, after ``warmup`` untimed ones, on ``threads``
+    torch threads (None: the process's setting)."""
+
+    batch_size: int = 64
+    repeats: int = 30
+    warmup: int = 5
+    threads: int | None = 1
+
+
 @torch.inference_mode()
 def measure_latency_ms(
-    model: nn.Module, inputs: torch.Tensor, *, repeats: int = 30, warmup: int = 5
+    model: nn.Module, inputs: torch.Tensor, *, repeats: int = 30, warmup: int = 5,
+    threads: int | None = None,
 ) -> float:
     """Median milliseconds of one forward pass of ``inputs`` (the median resists the outliers
-    a shared machine produces; warm-up runs absorb allocator and dispatch first-call costs)."""
+    a shared machine produces; warm-up runs absorb allocator and dispatch first-call costs).
+
+    ``threads`` sets torch's thread count while timing (restored afterwards). One thread is
+    steadier on busy cores, where multi-threaded passes were seen to take many times longer.
+    """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"latency repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
-    model.eval()
-    for _ in range(warmup):
-        model(inputs)
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model(inputs)
-        timings.append((time.perf_counter() - start) * 1e3)
+    if threads is not None and threads < 1:
+        raise ValueError(f"latency.threads must be >= 1 or null, got {threads}")
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        model.eval()
+        for _ in range(warmup):
+            model(inputs)
+        timings = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(inputs)
+            timings.append((time.perf_counter() - start) * 1e3)
+    finally:
+        torch.set_num_threads(before)
     return statistics.median(timings)

@@ -1,9 +1,10 @@
-"""Accuracy / MACs trade-offs: Pareto fronts, their 2-D hypervolume, and ``pareto.json`` /
+"""Accuracy / cost trade-offs: Pareto fronts, their 2-D hypervolume, and ``pareto.json`` /
 ``pareto.png``.
 
-A point is ``(val_acc, macs_ratio)``: accuracy is maximised, the MACs ratio minimised. Both
-functions here are exact and take plain pairs, so they can be checked against hand computations
-and reused on any searcher's candidates, not only NSGA-II's.
+A point is ``(val_acc, macs_ratio)``: accuracy is maximised, the MACs ratio minimised (or the
+latency ratio, when latency is the search's cost). Both functions here are exact and take plain
+pairs, so they can be checked against hand computations and reused on any searcher's
+candidates, not only NSGA-II's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from evoprune.atomic import write_atomic
 REFERENCE = (0.0, 1.0 + 1e-6)
 
 Point = Sequence[float]  # (val_acc, macs_ratio)
+
+# the cost axis of pareto.json / pareto.png, by the key front entries carry it under
+COST_AXES = {
+    "macs_ratio": ("MACs", "MACs ratio (pruned / dense multiply-accumulates per sample)"),
+    "latency_ratio": ("latency", "latency ratio (pruned / dense median CPU latency)"),
+}
 
 
 def dominates(a: Point, b: Point) -> bool:
@@ -74,32 +81,36 @@ def write_pareto(
     *,
     dense: Mapping | None = None,
     baselines: Mapping[str, Mapping] | None = None,
+    cost_key: str = "macs_ratio",
 ) -> dict[str, Path]:
     """Write ``pareto.json`` and ``pareto.png`` into ``out_dir`` (each atomically).
 
     Args:
-        front: front members, each a mapping with at least ``val_acc`` and ``macs_ratio``
-            (e.g. ``NSGA2Search.front``); written in order of MACs ratio.
-        dense: the dense model's ``{"val_acc", "macs_ratio"}`` (shown as a star), if known.
-        baselines: ``{name: {"val_acc", "macs_ratio", ...}}``, plotted as labelled points so the
+        front: front members, each a mapping with at least ``val_acc`` and ``cost_key``
+            (e.g. ``NSGA2Search.front``); written in order of that cost.
+        dense: the dense model's ``{"val_acc", cost_key}`` (shown as a star), if known.
+        baselines: ``{name: {"val_acc", cost_key, ...}}``, plotted as labelled points so the
             front can be compared with single-budget methods.
+        cost_key: the cost objective, ``macs_ratio`` or ``latency_ratio``.
 
     Returns the paths written, by name (``json``, ``png``).
     """
+    if cost_key not in COST_AXES:
+        raise ValueError(f"cost_key must be one of {sorted(COST_AXES)}, got {cost_key!r}")
     if not front:
         raise ValueError("write_pareto needs a non-empty front")
     for where, entries in (("front", list(front)), ("dense", [dense] if dense else []),
                            ("baselines", list((baselines or {}).values()))):
         for entry in entries:
-            missing = {"val_acc", "macs_ratio"} - set(entry)
+            missing = {"val_acc", cost_key} - set(entry)
             if missing:
-                raise ValueError(f"every {where} entry needs val_acc and macs_ratio; "
+                raise ValueError(f"every {where} entry needs val_acc and {cost_key}; "
                                  f"missing {sorted(missing)} in {dict(entry)}")
-    front = sorted(front, key=lambda e: (e["macs_ratio"], -e["val_acc"]))
-    points = [(e["val_acc"], e["macs_ratio"]) for e in front]
+    front = sorted(front, key=lambda e: (e[cost_key], -e["val_acc"]))
+    points = [(e["val_acc"], e[cost_key]) for e in front]
     out_dir = Path(out_dir)
     payload = {
-        "objectives": {"val_acc": "max", "macs_ratio": "min"},
+        "objectives": {"val_acc": "max", cost_key: "min"},
         "reference": list(REFERENCE),
         "hypervolume": hypervolume(points),
         "front": [dict(entry) for entry in front],
@@ -110,13 +121,13 @@ def write_pareto(
     # allow_nan=False: a NaN here is a bug upstream, and strict JSON readers would choke on it
     text = json.dumps(payload, indent=2, allow_nan=False, default=_jsonable)
     write_atomic(paths["json"], lambda tmp: tmp.write_text(text + "\n"))
-    _plot(points, dense, baselines or {}, paths["png"])
+    _plot(points, dense, baselines or {}, paths["png"], cost_key)
     return paths
 
 
 def _plot(points: list[tuple], dense: Mapping | None, baselines: Mapping[str, Mapping],
-          path: Path) -> None:
-    """The front as a step line (the best accuracy reachable at each MACs ratio), the dense
+          path: Path, cost_key: str) -> None:
+    """The front as a step line (the best accuracy reachable at each cost ratio), the dense
     model as a star, and each baseline as a labelled point."""
     # the Agg canvas directly, not pyplot: no global backend switch, safe inside Hydra jobs
     figure = Figure(figsize=(6.5, 4.5), layout="constrained")
@@ -127,16 +138,17 @@ def _plot(points: list[tuple], dense: Mapping | None, baselines: Mapping[str, Ma
     # where="post": between two members, the cheaper one's accuracy is what is attainable
     ax.step(macs, accs, where="post", marker="o", label=f"Pareto front ({len(points)})")
     if dense:
-        ax.plot([dense["macs_ratio"]], [dense["val_acc"]], marker="*", markersize=12,
+        ax.plot([dense[cost_key]], [dense["val_acc"]], marker="*", markersize=12,
                 color="black", linestyle="none", label="dense")
     for name, point in baselines.items():
-        ax.plot([point["macs_ratio"]], [point["val_acc"]], marker="s", linestyle="none",
+        ax.plot([point[cost_key]], [point["val_acc"]], marker="s", linestyle="none",
                 color="tab:red", alpha=0.8)
-        ax.annotate(name, (point["macs_ratio"], point["val_acc"]), textcoords="offset points",
+        ax.annotate(name, (point[cost_key], point["val_acc"]), textcoords="offset points",
                     xytext=(4, 4), fontsize="small")
-    ax.set_xlabel("MACs ratio (pruned / dense multiply-accumulates per sample)")
+    unit, label = COST_AXES[cost_key]
+    ax.set_xlabel(label)
     ax.set_ylabel("validation accuracy")
-    ax.set_title(f"accuracy / MACs trade-off: hypervolume {hypervolume(points):.4f}",
+    ax.set_title(f"accuracy / {unit} trade-off: hypervolume {hypervolume(points):.4f}",
                  fontsize="medium")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")

@@ -26,10 +26,13 @@ def export_model(path: Path, model: nn.Module, example_input: torch.Tensor) -> N
     write_atomic(path, lambda tmp: torch.export.save(program, str(tmp)))
 
 
-def results_table(results: Mapping, budget: float) -> Table:
-    """Dense and every method side by side; test accuracy is the headline."""
-    table = Table(title=f"evoprune results (budget: {budget:g} of dense MACs)",
-                  caption=results.get("cost"))
+def results_table(results: Mapping, budget: float, cost: str = "macs") -> Table:
+    """Dense and every method side by side; test accuracy is the headline. ``cost``: what the
+    budget limited for the search (``macs`` or ``latency``; baselines are always at MACs)."""
+    title = f"budget: {budget:g} of dense MACs"
+    if cost == "latency":
+        title = f"budget: {budget:g} of dense latency for the search, of dense MACs for baselines"
+    table = Table(title=f"evoprune results ({title})", caption=results.get("cost"))
     for column in ("method", "test acc", "before FT", "val acc", "MACs", "MACs ratio",
                    "params", "latency ms"):
         table.add_column(column, justify="left" if column == "method" else "right")

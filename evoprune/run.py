@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from evoprune.checkpoint import SearchCheckpoint, load_weights, start_run
 from evoprune.distill import DistillConfig
-from evoprune.evaluate.evaluator import Evaluator, check_backend
+from evoprune.evaluate.evaluator import COSTS, Evaluator, check_backend
+from evoprune.evaluate.fitness import Fitness
 from evoprune.finish import LatencySettings, dense_row, finish_mask, measure_finished
 from evoprune.gradual import gradual_magnitude
 from evoprune.pareto import write_pareto
@@ -28,6 +29,7 @@ from evoprune.pruning import make_space
 from evoprune.pruning.budget import check_budget
 from evoprune.report import RESULTS_FILE, export_model, results_table, write_json
 from evoprune.search.baselines import GRADUAL, BaselineContext, baseline_names, baselines_for
+from evoprune.search.cost import COST_UNITS
 from evoprune.sensitivity import sensitivity, write_sensitivity
 from evoprune.tracking import make_tracker
 from evoprune.train import TrainConfig, cache_key, load_or_train_dense
@@ -37,6 +39,18 @@ COST_RULES = {
     "unstructured": "MACs: each conv/linear layer's MACs per sample x its weight density "
                     "(kept / total weights); nothing is removed, so latency stays dense",
 }
+
+
+def latency_cost_rule(latency: LatencySettings) -> str:
+    """What the budget meant with ``fitness.cost=latency``: for the search, and for baselines."""
+    threads = {None: "the run's torch threads", 1: "1 torch thread"}.get(
+        latency.threads, f"{latency.threads} torch threads")
+    return (
+        f"search: latency, the median of {latency.repeats} CPU timings (after "
+        f"{latency.warmup} warm-up, on {threads}) of the compacted model on "
+        f"{latency.batch_size} samples, as a fraction of the dense model's; baselines: "
+        f"{COST_RULES['structured']}"
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -52,13 +66,30 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
     if not isinstance(cfg.resume, bool):
         raise ValueError(f"resume must be true or false, got {cfg.resume!r}")
+    cost = search_cost(cfg)
+    if cost not in COSTS:
+        raise ValueError(f"fitness.cost must be one of {sorted(COSTS)}, got {cost!r}")
     if not isinstance(cfg.budget, (int, float)) or not 0.0 < cfg.budget <= 1.0:
         hint = ""
         if not isinstance(cfg.budget, (int, float, bool)):  # '', [] or a list from a sweep typo
             hint = "; each run takes one budget, sweep several with budget=0.5,0.25 (multirun)"
         raise ValueError(
-            f"budget must be a fraction of dense MACs in (0, 1], got {cfg.budget!r}{hint}"
+            f"budget must be a fraction of dense {COST_UNITS[cost]} in (0, 1], got "
+            f"{cfg.budget!r}{hint}"
         )
+    if cost == "latency" and cfg.pruning.kind != "structured":
+        raise ValueError(
+            f"fitness.cost=latency needs pruning=structured: pruning={cfg.pruning.kind} removes "
+            "nothing, so every mask runs at dense latency; use fitness.cost=macs"
+        )
+    if cost == "latency" and _search_enabled(cfg):
+        searcher = get_class(cfg.search._target_)
+        if cost not in getattr(searcher, "costs", ("macs",)):
+            name = getattr(searcher, "name", searcher.__name__)
+            raise ValueError(
+                f"fitness.cost=latency is not supported by search={name}, which budgets MACs "
+                "analytically; use search=ga or search=nsga2, or fitness.cost=macs"
+            )
     available = baseline_names(cfg.pruning.kind)
     unknown = sorted(set(cfg.baselines) - set(available))
     if unknown:
@@ -111,13 +142,19 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
                           f"(key {key})")
         space = make_space(model, data.train.x[:2], **config["pruning"])
         check_budget(space, cfg.budget)
-        evaluator = Evaluator(model, space, data.val, calibration=data.train, **config["evaluator"])
         latency = LatencySettings(**config["latency"])
+        # with no search, nothing is budgeted in latency: baselines prune to MACs
+        cost = search_cost(cfg) if _search_enabled(cfg) else "macs"
+        evaluator = Evaluator(model, space, data.val, calibration=data.train, cost=cost,
+                              latency=latency, **config["evaluator"])
         dense = dense_row(model, space, data, latency)
         console.print(
             f"dense: val_acc {dense['val_acc']:.4f}, test_acc {dense['test_acc']:.4f}, "
             f"{dense['macs']:,} MACs, {len(space.groups)} prunable groups, {space.num_units} units"
         )
+        if evaluator.dense_latency_ms is not None:
+            console.print(f"search cost: latency, dense {evaluator.dense_latency_ms:.3f} ms")
+            _warn_if_unsteady(evaluator.dense_latency_ms, dense["latency_ms"])
 
         if cfg.sensitivity.enabled:
             paths = write_sensitivity(
@@ -128,26 +165,31 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         masks, searched = {}, {}
         if _search_enabled(cfg):
             searcher = instantiate(cfg.search, seed=cfg.seed, progress=cfg.progress)
-            fitness = instantiate(cfg.fitness)
+            fitness = make_fitness(cfg.fitness)
             result = searcher.run(space, evaluator, fitness, cfg.budget, callback=tracker.log,
                                   checkpoint=checkpoint)
             console.print(
                 f"{searcher.name}: {result.evaluations} evaluations ({result.requests} "
                 f"requested), {result.wall_time_s:.1f} s, best val_acc "
-                f"{result.objectives.val_acc:.4f} at {result.objectives.macs_ratio:.3f} of dense "
-                f"MACs"
+                f"{result.objectives.val_acc:.4f} at {result.objectives.cost_ratio:.3f} of dense "
+                f"{COST_UNITS[cost]}"
             )
             masks[searcher.name] = result.mask
             searched[searcher.name] = {"evaluations": result.evaluations,
                                        "requests": result.requests,
-                                       "wall_time_s": result.wall_time_s}
+                                       "wall_time_s": result.wall_time_s,
+                                       "cost": cost,
+                                       "cost_ratio": result.objectives.cost_ratio}
+            if cost == "latency":  # as the search measured them (validation inputs)
+                searched[searcher.name].update(latency_ms=result.objectives.latency_ms,
+                                               dense_latency_ms=evaluator.dense_latency_ms)
         context = BaselineContext(model, space, data, cfg.budget, cfg.seed)
         available = baselines_for(space.kind)
         masks.update({name: available[name](context) for name in cfg.baselines if name != GRADUAL})
         front = getattr(searcher, "front", None) if searched else None
-        if front:  # multi-objective search: the whole accuracy-MACs trade-off it found
+        if front:  # multi-objective search: the whole accuracy-cost trade-off it found
             baselines = {name: mask for name, mask in masks.items() if name not in searched}
-            _write_front(front, evaluator, space, baselines, run_dir)
+            _write_front(front, evaluator, space, baselines, run_dir, cost)
 
         finetune = TrainConfig(**config["finetune"])
         distill = (DistillConfig(alpha=cfg.distill.alpha, temperature=cfg.distill.temperature)
@@ -176,13 +218,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             masks[GRADUAL], methods[GRADUAL], models[GRADUAL] = agp.mask, finished.row, agp.model
         for name, figures in searched.items():
             methods[name]["search"] = figures
-        results = {"config": config, "cost": COST_RULES[space.kind], "dense": dense,
+        rule = latency_cost_rule(latency) if cost == "latency" else COST_RULES[space.kind]
+        results = {"config": config, "cost": rule, "dense": dense,
                    "methods": methods,
                    "searched": next(iter(searched), None),
                    "wall_time_s": time.perf_counter() - start}
         _write_outputs(run_dir, results, masks, models, space, data.test.x[:1])
         if methods:
-            console.print(results_table(results, cfg.budget))
+            console.print(results_table(results, cfg.budget, cost=cost))
         console.print(f"outputs: {run_dir}")
         tracker.summary({"dense": dense, "methods": methods})
         return results
@@ -194,16 +237,45 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             tracker.finish()
 
 
-def _write_front(front, evaluator, space, baselines, run_dir) -> None:
+def _write_front(front, evaluator, space, baselines, run_dir, cost) -> None:
     # the dense model and baselines scored like the front (same validation subset, same
-    # BatchNorm recalibration), so that the points are comparable
+    # BatchNorm recalibration, same latency timing), so that the points are comparable
     def point(mask):
         [objectives] = evaluator.evaluate([mask])
-        return {"val_acc": objectives.val_acc, "macs_ratio": objectives.macs_ratio}
+        figures = {"val_acc": objectives.val_acc, "macs_ratio": objectives.macs_ratio}
+        if cost == "latency":
+            figures.update(latency_ms=objectives.latency_ms, latency_ratio=objectives.cost_ratio)
+        return figures
 
     paths = write_pareto(front, run_dir, dense=point(space.full_mask()),
-                         baselines={name: point(mask) for name, mask in baselines.items()})
+                         baselines={name: point(mask) for name, mask in baselines.items()},
+                         cost_key="latency_ratio" if cost == "latency" else "macs_ratio")
     console.print(f"pareto front: {paths['json']}, {paths['png']}")
+
+
+def _warn_if_unsteady(search_ms: float, report_ms: float, factor: float = 1.5) -> None:
+    """Two timings of the dense model, seconds apart, should agree: if they do not, the
+    machine is too busy for the search's latency ratios to mean much."""
+    if max(search_ms, report_ms) > factor * min(search_ms, report_ms):
+        console.print(
+            f"[yellow]warning: the dense model timed {search_ms:.3f} ms for the search and "
+            f"{report_ms:.3f} ms for the results: CPU timings are unsteady on this machine "
+            "(busy cores); latency.threads=1 and more latency.repeats give steadier ones"
+            "[/yellow]"
+        )
+
+
+def search_cost(cfg: DictConfig) -> str:
+    """What the search's budget limits: ``fitness.cost``, ``macs`` (default) or ``latency``."""
+    return cfg.fitness.get("cost", "macs") if cfg.get("fitness") is not None else "macs"
+
+
+def make_fitness(fitness_cfg: DictConfig) -> Fitness:
+    """The fitness function ``fitness_cfg`` describes. Its ``cost`` key is for the evaluator
+    (what the budget limits), not an argument of the function."""
+    node = OmegaConf.to_container(fitness_cfg, resolve=True)
+    node.pop("cost", None)
+    return instantiate(node)
 
 
 def _search_enabled(cfg: DictConfig) -> bool:

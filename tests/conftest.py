@@ -63,3 +63,16 @@ def trained_residual(synthetic_data) -> ResidualNet:
         model, synthetic_data.train, TrainConfig(epochs=8, lr=1e-2), seed=0, progress=False
     )
     return model.eval()
+
+
+@pytest.fixture
+def fake_latency(monkeypatch):
+    """Deterministic stand-in for the evaluator's CPU timings (which are noisy): 0.5 ms of fixed
+    overhead plus 1 ms per 1,000 parameters of the model timed."""
+    from evoprune.evaluate import evaluator
+    from evoprune.pruning.macs import count_params
+
+    def fake(model: nn.Module, inputs: torch.Tensor, **settings) -> float:
+        return 0.5 + count_params(model) / 1000
+
+    monkeypatch.setattr(evaluator, "measure_latency_ms", fake)

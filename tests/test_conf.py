@@ -53,10 +53,14 @@ def test_search_none_leaves_no_searcher():
 @pytest.mark.parametrize("fitness", options("fitness"))
 def test_fitness_configs_instantiate(fitness):
     from evoprune.evaluate.evaluator import Objectives
+    from evoprune.run import make_fitness, search_cost
 
-    function = instantiate(compose_config([f"fitness={fitness}"]).fitness)
+    cfg = compose_config([f"fitness={fitness}"])
+    assert search_cost(cfg) == "macs"  # every fitness has a cost, MACs unless told otherwise
+    function = make_fitness(cfg.fitness)  # as run.py does: `cost` is no argument of it
     value = function(Objectives(val_acc=0.8, macs=10, params=1, macs_ratio=0.4), 0.5)
     assert 0.0 < value <= 0.8
+    assert search_cost(compose_config([f"fitness={fitness}", "fitness.cost=latency"])) == "latency"
 
 
 @pytest.mark.parametrize("logger", options("logger"))

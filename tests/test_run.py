@@ -147,6 +147,49 @@ def test_ray_backend_run_finds_the_serial_mask(tmp_path, cache, capsys):
         assert ga["search"][counter] == ray_ga["search"][counter]
 
 
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("fitness.cost=flops", "fitness.cost must be one of \\['latency', 'macs'\\], got 'flops'"),
+        ("pruning=unstructured fitness.cost=latency",
+         "fitness.cost=latency needs pruning=structured: pruning=unstructured removes nothing"),
+        ("search=rl fitness.cost=latency",
+         "fitness.cost=latency is not supported by search=rl.*use search=ga or search=nsga2"),
+        ("fitness.cost=latency budget=2", "budget must be a fraction of dense latency in"),
+    ],
+)
+def test_bad_cost_settings_stop_before_writing(tmp_path, cache, override, message):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=message):
+        run(compose_config(FAST + override.split()), out)
+    assert not (out / RESULTS_FILE).exists() and not cache.exists()  # not even a dense model
+
+
+@pytest.mark.parametrize("searcher", ["ga", "nsga2"])
+def test_latency_cost_run(tmp_path, cache, searcher):
+    # wide layers, so that compute rather than overhead sets the latency; real timings
+    overrides = FAST + ["fitness.cost=latency", "model.hidden=[256,256]", "budget=0.8",
+                        "latency.repeats=3", "latency.warmup=1", f"search={searcher}"]
+    out = tmp_path / "run"
+    results = run(compose_config(overrides), out)
+    assert results["config"]["fitness"]["cost"] == "latency"
+    search = results["methods"][searcher]["search"]
+    assert search["cost"] == "latency" and 0 < search["cost_ratio"] <= 0.8
+    assert search["cost_ratio"] == pytest.approx(search["latency_ms"] / search["dense_latency_ms"])
+    assert results["cost"].startswith("search: latency, the median of 3 CPU timings")
+    assert "baselines: MACs" in results["cost"]
+    for name, row in results["methods"].items():
+        assert row["latency_ms"] > 0, name
+        if name != searcher:  # baselines prune to the MACs budget
+            assert row["macs_ratio"] <= 0.8
+    if searcher != "nsga2":
+        return
+    pareto = json.loads((out / "pareto.json").read_text())
+    assert pareto["objectives"] == {"val_acc": "max", "latency_ratio": "min"}
+    assert {"latency_ms", "latency_ratio"} <= set(pareto["dense"])
+    assert all("latency_ratio" in point for point in pareto["baselines"].values())
+
+
 def test_unstructured_run_reports_density_cost(tmp_path, cache):
     out = tmp_path / "run"
     results = run(compose_config(FAST + ["experiment=unstructured", "budget=0.3"]), out)
@@ -206,3 +249,19 @@ def test_nsga2_run_writes_the_pareto_front(tmp_path, cache):
     assert ratios == sorted(ratios) and len(ratios) >= 1
     assert set(pareto["baselines"]) == {"uniform_magnitude", "global_magnitude"}
     assert (out / "pareto.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_latency_cost_without_a_search_leaves_baselines_on_macs(tmp_path, cache):
+    results = run(compose_config(FAST + ["search=none", "fitness.cost=latency"]), tmp_path / "r")
+    assert results["cost"].startswith("MACs") and results["searched"] is None
+
+
+def test_unsteady_dense_timings_are_flagged(capsys):
+    from evoprune.run import _warn_if_unsteady
+
+    _warn_if_unsteady(1.40, 1.70)  # within a factor 1.5: quiet
+    assert "warning" not in capsys.readouterr().out
+    _warn_if_unsteady(155.0, 6.7)  # a busy machine
+    out = " ".join(capsys.readouterr().out.split())
+    assert "timed 155.000 ms for the search and 6.700 ms for the results" in out
+    assert "threads=1" in out

@@ -4,42 +4,54 @@ It holds the dense model's parameters and the validation data once, scores each 
 ``torch.func.functional_call`` with masked parameters (no model copies), and memoises results by
 mask, so the identical candidates that elitism and crossover produce are scored once.
 
-The accuracy of a mask is computed by one :class:`MaskScorer`. The ``serial`` backend runs it in
-this process; the ``ray`` backend (``ray_backend.py``) gives a copy to each Ray worker and sends
-them the masks the cache does not hold, so both backends return the same numbers.
+The accuracy of a mask is computed by one :class:`~evoprune.evaluate.scorer.MaskScorer`. The
+``serial`` backend runs it in this process; the ``ray`` backend (``ray_backend.py``) gives a copy
+to each Ray worker and sends them the masks the cache does not hold, so both backends return the
+same numbers. With ``cost="latency"`` the evaluator also compacts and times each new mask here,
+in the driver (timings on busy workers would not compare).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call
 
-from evoprune.pruning.masking import make_masker
+from evoprune.evaluate.scorer import BN_TYPES, MaskScorer
+from evoprune.latency import LatencySettings, measure_latency_ms
 
 if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in scikit-learn)
     from evoprune.data import Split
     from evoprune.pruning.space import PruningSpace
 
-_BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-
 BACKENDS = ("serial", "ray")
+# what a search's budget limits (``fitness.cost``): analytic MACs, or measured CPU latency
+COSTS = ("macs", "latency")
 
 
 @dataclass(frozen=True)
 class Objectives:
-    """What the search knows about one candidate (validation split only)."""
+    """What the search knows about one candidate (validation split only).
+
+    ``cost_ratio`` is what the budget limits and what searches compare to it: ``macs_ratio``
+    by default, ``latency_ms / dense latency`` when the evaluator measures latency
+    (``latency_ms`` is None otherwise).
+    """
 
     val_acc: float
     macs: int
     params: int
     macs_ratio: float
+    latency_ms: float | None = None
+    cost_ratio: float | None = None  # None: the MACs ratio
+
+    def __post_init__(self) -> None:
+        if self.cost_ratio is None:
+            object.__setattr__(self, "cost_ratio", self.macs_ratio)
 
 
 def check_backend(
@@ -57,73 +69,6 @@ def check_backend(
             "started on this machine with `ray start`) or an address such as host:6379 or "
             f"ray://host:10001, got {ray_address!r}"
         )
-
-
-class MaskScorer:
-    """Validation accuracy of masks: the only code that runs the model during search.
-
-    Args:
-        model: the trained dense model (not modified; put in eval mode).
-        space: its pruning space.
-        x_val, y_val: the validation inputs and labels the accuracy is measured on.
-        calibration_batches: inputs to re-estimate BatchNorm statistics of each masked model
-            on (empty: keep the dense statistics).
-        batch_size: evaluation batch size.
-
-    It pickles as its constructor arguments, so a Ray worker rebuilds it from the model and
-    the data alone.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        space: PruningSpace,
-        x_val: torch.Tensor,
-        y_val: torch.Tensor,
-        calibration_batches: Sequence[torch.Tensor] = (),
-        batch_size: int = 1024,
-    ) -> None:
-        self.model = model.eval()
-        self.space = space
-        self.x_val, self.y_val = x_val, y_val
-        self.calibration_batches = list(calibration_batches)
-        self.batch_size = batch_size
-        self.masker = make_masker(model, space)
-        self.bn_modules = [m for m in model.modules() if isinstance(m, _BN_TYPES)]
-        self.buffers = dict(model.named_buffers())
-
-    def __reduce__(self):
-        # slices are cloned so that they do not drag their whole source tensor along
-        return (MaskScorer, (self.model, self.space, self.x_val.clone(), self.y_val.clone(),
-                             [x.clone() for x in self.calibration_batches], self.batch_size))
-
-    def accuracies(self, masks: Sequence[np.ndarray]) -> list[float]:
-        """Validation accuracy of each mask, in order."""
-        return [self.accuracy(mask) for mask in masks]
-
-    @torch.inference_mode()
-    def accuracy(self, mask: np.ndarray) -> float:
-        params = self.masker(mask)
-        buffers = self._recalibrated_buffers(params) if self.calibration_batches else self.buffers
-        state = {**params, **buffers}
-        correct = 0
-        for x, y in zip(self.x_val.split(self.batch_size), self.y_val.split(self.batch_size)):
-            correct += int((functional_call(self.model, state, (x,)).argmax(1) == y).sum())
-        return correct / len(self.y_val)
-
-    def _recalibrated_buffers(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Fresh BatchNorm statistics of the masked model: a cumulative average over the
-        calibration batches, written into copies (the dense buffers stay untouched)."""
-        buffers = {name: value.clone() for name, value in self.buffers.items()}
-        for name, value in buffers.items():
-            if name.endswith(("running_mean", "num_batches_tracked")):
-                value.zero_()
-            elif name.endswith("running_var"):
-                value.fill_(1.0)
-        with _batchnorm_in_cumulative_train_mode(self.bn_modules):
-            for x in self.calibration_batches:
-                functional_call(self.model, {**params, **buffers}, (x,))
-        return buffers
 
 
 class Evaluator:
@@ -147,6 +92,12 @@ class Evaluator:
             address: join that cluster (``ray`` only; a Ray session already initialised in this
             process is used as is, and left running).
         worker_threads: torch threads of each Ray worker (``ray`` only).
+        cost: ``macs`` (the cost ratio is the MACs ratio) or ``latency``: each new mask is also
+            compacted and timed on CPU (the median of ``latency.repeats`` forward passes of the
+            first ``latency.batch_size`` validation samples, after ``latency.warmup``, on
+            ``latency.threads``), and its cost ratio is its latency over the dense model's,
+            measured the same way at construction. Structured pruning only: unstructured masks
+            remove nothing.
 
     With ``backend="ray"``, call :meth:`close` (or use the evaluator as a context manager) to
     stop the workers, and the Ray session if the evaluator started it.
@@ -168,7 +119,16 @@ class Evaluator:
         workers: int = 2,
         ray_address: str | None = None,
         worker_threads: int = 1,
+        cost: str = "macs",
+        latency: LatencySettings | None = None,
     ) -> None:
+        if cost not in COSTS:
+            raise ValueError(f"fitness.cost must be one of {sorted(COSTS)}, got {cost!r}")
+        if cost == "latency" and space.kind != "structured":
+            raise ValueError(
+                f"fitness.cost=latency needs pruning=structured: pruning={space.kind} removes "
+                "nothing, so every mask runs at dense latency; use fitness.cost=macs"
+            )
         if bn_recalibration_batches < 0:
             raise ValueError(
                 f"evaluator.bn_recalibration_batches must be >= 0, got {bn_recalibration_batches}"
@@ -181,7 +141,7 @@ class Evaluator:
         self.model = model.eval()
         self.space = space
         self.calibration_batches: list[torch.Tensor] = []
-        if bn_recalibration_batches and any(isinstance(m, _BN_TYPES) for m in model.modules()):
+        if bn_recalibration_batches and any(isinstance(m, BN_TYPES) for m in model.modules()):
             # a fixed slice of training data: every mask is recalibrated on the same inputs
             size = min(calibration_batch_size * bn_recalibration_batches, len(calibration))
             inputs = calibration.x[:size]
@@ -199,6 +159,11 @@ class Evaluator:
             self._pool = RayPool(self.scorer, workers=workers, address=ray_address,
                                  threads=worker_threads)
         self._closed = False
+        self.cost = cost
+        self.latency = latency or LatencySettings()
+        self.latency_inputs = val.x[: self.latency.batch_size]
+        # the dense model timed exactly as every candidate is
+        self.dense_latency_ms = self._latency(space.full_mask()) if cost == "latency" else None
 
     @property
     def cache_hits(self) -> int:
@@ -230,10 +195,16 @@ class Evaluator:
             stacked = np.stack([checked[index] for index in todo])
             macs, params = self.space.macs(stacked), self.space.params(stacked)
             accuracies = self._accuracies([checked[index] for index in todo])
+            latencies = ([self._latency(checked[index]) for index in todo]
+                         if self.cost == "latency" else [None] * len(todo))
             scored = [
                 Objectives(val_acc=accuracy, macs=int(mask_macs), params=int(mask_params),
-                           macs_ratio=float(mask_macs) / self.space.dense_macs)
-                for accuracy, mask_macs, mask_params in zip(accuracies, macs, params)
+                           macs_ratio=float(mask_macs) / self.space.dense_macs,
+                           latency_ms=latency_ms,
+                           cost_ratio=(None if latency_ms is None
+                                       else latency_ms / self.dense_latency_ms))
+                for accuracy, mask_macs, mask_params, latency_ms
+                in zip(accuracies, macs, params, latencies)
             ]
             if self.cache is not None:
                 self.cache.update((keys[index], result) for index, result in zip(todo, scored))
@@ -254,6 +225,15 @@ class Evaluator:
                           for key, values in zip(state["keys"], state["objectives"])}
         self.evaluations, self.requests = state["evaluations"], state["requests"]
 
+    def _latency(self, mask: np.ndarray) -> float:
+        """Median milliseconds of the compacted model (units removed, not just zeroed)."""
+        from evoprune.pruning.compact import compact  # torch-pruning: only for latency costs
+
+        return measure_latency_ms(
+            compact(self.model, self.space, mask), self.latency_inputs,
+            repeats=self.latency.repeats, warmup=self.latency.warmup, threads=self.latency.threads,
+        )
+
     def _accuracies(self, masks: list[np.ndarray]) -> list[float]:
         if self._pool is not None:
             return self._pool.accuracies(masks)
@@ -272,18 +252,3 @@ class Evaluator:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-
-@contextlib.contextmanager
-def _batchnorm_in_cumulative_train_mode(modules: list[nn.Module]) -> Iterator[None]:
-    """BatchNorm layers update running statistics as an equal-weight average, then restore."""
-    saved = [(m, m.training, m.momentum) for m in modules]
-    try:
-        for module in modules:
-            module.train()
-            module.momentum = None
-        yield
-    finally:
-        for module, training, momentum in saved:
-            module.train(training)
-            module.momentum = momentum

@@ -3,7 +3,10 @@
 Each takes ``(objectives, budget)`` plus its own keyword parameters (bound with
 ``functools.partial`` or Hydra's ``_partial_``) and returns a value to maximise. Searches report
 the best candidate that meets the budget, whatever the fitness, so a fitness may trade accuracy
-against MACs freely.
+against cost freely.
+
+The cost is ``objectives.cost_ratio``: the MACs ratio by default, the measured latency ratio
+with ``fitness.cost=latency``. ``amc`` is the exception: it is defined on absolute MACs.
 """
 
 from __future__ import annotations
@@ -17,23 +20,23 @@ Fitness = Callable[[Objectives, float], float]
 
 
 def constrained(objectives: Objectives, budget: float, *, penalty: float = 2.0) -> float:
-    """Validation accuracy, minus ``penalty`` per unit of relative MACs excess over the budget.
+    """Validation accuracy, minus ``penalty`` per unit of relative cost excess over the budget.
 
-    Within budget the fitness is the accuracy; a candidate with ``macs_ratio = budget * (1 + e)``
+    Within budget the fitness is the accuracy; a candidate with ``cost_ratio = budget * (1 + e)``
     loses ``penalty * e``, so slightly infeasible candidates still guide the search.
     """
     if penalty < 0:
         raise ValueError(f"fitness.penalty must be >= 0, got {penalty}")
-    excess = max(0.0, objectives.macs_ratio - budget) / budget
+    excess = max(0.0, objectives.cost_ratio - budget) / budget
     return objectives.val_acc - penalty * excess
 
 
 def weighted(objectives: Objectives, budget: float, *, weight: float = 0.5) -> float:
-    """Validation accuracy minus ``weight`` times the MACs ratio (the budget only picks the
+    """Validation accuracy minus ``weight`` times the cost ratio (the budget only picks the
     final answer)."""
     if weight < 0:
         raise ValueError(f"fitness.weight must be >= 0, got {weight}")
-    return objectives.val_acc - weight * objectives.macs_ratio
+    return objectives.val_acc - weight * objectives.cost_ratio
 
 
 def amc(objectives: Objectives, budget: float) -> float:
@@ -41,6 +44,7 @@ def amc(objectives: Objectives, budget: float) -> float:
 
     The error is scaled by the log of the absolute MACs, so cheaper candidates lose less per
     point of error; the budget is enforced elsewhere (AMC's action wall), not by this value.
+    It uses absolute MACs by definition, whatever ``fitness.cost`` says.
     """
     if objectives.macs < 1:
         raise ValueError(f"the amc fitness needs MACs >= 1, got {objectives.macs}")
@@ -48,16 +52,17 @@ def amc(objectives: Objectives, budget: float) -> float:
 
 
 def mnasnet(objectives: Objectives, budget: float, *, w: float = -0.07) -> float:
-    """MnasNet's soft-constrained objective: ``val_acc * (macs_ratio / budget) ** w``.
+    """MnasNet's soft-constrained objective: ``val_acc * (cost_ratio / budget) ** w``.
 
     With ``w < 0`` a candidate over the budget is penalised smoothly and one under it is
-    rewarded slightly (Tan et al., 2019, use ``w = -0.07`` on both sides).
+    rewarded slightly (Tan et al., 2019, use ``w = -0.07`` on both sides, with measured
+    latency as the cost).
     """
     if not (math.isfinite(w) and w <= 0):
         raise ValueError(f"fitness.w must be a finite number <= 0, got {w}")
-    if objectives.macs_ratio <= 0:
-        raise ValueError(f"the mnasnet fitness needs macs_ratio > 0, got {objectives.macs_ratio}")
-    return objectives.val_acc * (objectives.macs_ratio / budget) ** w
+    if objectives.cost_ratio <= 0:
+        raise ValueError(f"the mnasnet fitness needs cost_ratio > 0, got {objectives.cost_ratio}")
+    return objectives.val_acc * (objectives.cost_ratio / budget) ** w
 
 
 FITNESS_FUNCTIONS: dict[str, Fitness] = {

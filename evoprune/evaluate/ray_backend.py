@@ -1,6 +1,6 @@
 """The ``ray`` evaluator backend: masks scored by Ray workers (actors).
 
-Each worker receives the :class:`~evoprune.evaluate.evaluator.MaskScorer` (the model, the
+Each worker receives the :class:`~evoprune.evaluate.scorer.MaskScorer` (the model, the
 validation data and the BatchNorm calibration inputs) once, at construction, from one copy put
 in Ray's object store, and then only ever receives masks. The evaluator keeps the memo cache and
 counters and sends the masks it has not scored; they are split into contiguous chunks, one per

@@ -37,7 +37,12 @@ class SearchResult:
 class Searcher(Protocol):
     """What ``run.py`` needs of a searcher (``search._target_``): a name for its row in
     ``results.json`` and a ``run`` that returns the best mask meeting the budget, saving its
-    state to ``checkpoint`` as it goes and continuing from the saved state when resuming."""
+    state to ``checkpoint`` as it goes and continuing from the saved state when resuming.
+
+    A searcher that budgets whatever the evaluator's cost is (``Objectives.cost_ratio``) says
+    so with a class attribute ``costs = ("macs", "latency")``; without one, ``run.py`` allows
+    only ``fitness.cost=macs``.
+    """
 
     name: str
 
@@ -53,10 +58,11 @@ class Searcher(Protocol):
 
 
 class BestFeasible:
-    """Tracks the best candidate that meets the budget, over every candidate scored.
+    """Tracks the best candidate that meets the budget (``cost_ratio <= budget``), over every
+    candidate scored.
 
-    Ties on fitness go to higher accuracy, then fewer MACs, so the answer does not depend on
-    the order candidates were scored in.
+    Ties on fitness go to higher accuracy, then lower cost, then fewer MACs, so the answer does
+    not depend on the order candidates were scored in.
     """
 
     def __init__(self, budget: float) -> None:
@@ -66,12 +72,10 @@ class BestFeasible:
         self.fitness = -np.inf
 
     def offer(self, mask: np.ndarray, objectives: Objectives, fitness: float) -> None:
-        if objectives.macs_ratio > self.budget + 1e-12:
+        if objectives.cost_ratio > self.budget + 1e-12:
             return
-        key = (fitness, objectives.val_acc, -objectives.macs)
-        if self.objectives is None or key > (
-            self.fitness, self.objectives.val_acc, -self.objectives.macs
-        ):
+        if self.objectives is None or _rank(objectives, fitness) > _rank(self.objectives,
+                                                                         self.fitness):
             self.mask, self.objectives, self.fitness = mask.copy(), objectives, fitness
 
     def state_dict(self) -> dict:
@@ -100,3 +104,25 @@ def restore_individual(cls, state: dict):
     if state["crowding_dist"] is not None:  # NSGA-II's tournament reads it
         individual.fitness.crowding_dist = state["crowding_dist"]
     return individual
+
+
+def _rank(objectives: Objectives, fitness: float) -> tuple:
+    return (fitness, objectives.val_acc, -objectives.cost_ratio, -objectives.macs)
+
+
+def best_cost_fields(best: BestFeasible, cost: str) -> dict[str, float]:
+    """A progress row's cost of the best feasible candidate so far (NaN before there is one):
+    ``best_macs``, its MACs ratio, and with latency as the cost ``best_latency``, its latency
+    ratio (what the budget limits)."""
+    objectives = best.objectives
+    fields = {"best_macs": float(objectives.macs_ratio) if objectives else float("nan")}
+    if cost == "latency":
+        fields["best_latency"] = float(objectives.cost_ratio) if objectives else float("nan")
+    return fields
+
+
+def best_cost_text(row: Mapping[str, float]) -> str:
+    """``0.441 of dense MACs`` (or ``of dense latency``) for a row with :func:`best_cost_fields`."""
+    if "best_latency" in row:
+        return f"{row['best_latency']:.3f} of dense latency"
+    return f"{row['best_macs']:.3f} of dense MACs"

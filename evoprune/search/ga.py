@@ -13,15 +13,17 @@ from evoprune.checkpoint import SearchCheckpoint, restore_rng, rng_state
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import Fitness
 from evoprune.progress import progress_bar
-from evoprune.pruning.budget import check_budget, shrink_to_budget, uniform_mask
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import (
     BestFeasible,
     ProgressCallback,
     SearchResult,
+    best_cost_fields,
+    best_cost_text,
     individual_state,
     restore_individual,
 )
+from evoprune.search.cost import check_search_budget, shrink_within, uniform_mask_within
 from evoprune.search.encodings import (
     ENCODINGS,
     check_evolution_settings,
@@ -60,9 +62,13 @@ class GeneticSearch:
         init_spread: half-width of that perturbation.
         seed: seeds Python's ``random`` (DEAP's source of randomness) at the start of ``run``.
         progress: show a progress bar and one line per generation.
+
+    The budget limits the evaluator's cost (``Objectives.cost_ratio``): MACs, or measured
+    latency.
     """
 
     name = "ga"
+    costs = ("macs", "latency")
 
     def __init__(
         self,
@@ -109,8 +115,9 @@ class GeneticSearch:
         callback: ProgressCallback | None = None,
         checkpoint: SearchCheckpoint | None = None,
     ) -> SearchResult:
-        check_budget(space, budget)
         start = time.perf_counter()
+        counters_before = (evaluator.requests, evaluator.evaluations)
+        check_search_budget(space, evaluator, budget)  # in latency: times the smallest mask
         encoding = ENCODINGS[self.encoding_name](space, mutation_indpb=self.mutation_indpb)
         toolbox = base.Toolbox()
         encoding.register(toolbox)
@@ -131,10 +138,10 @@ class GeneticSearch:
         logbook = tools.Logbook()
         saved = checkpoint.load(self.name) if checkpoint is not None else None
         if saved is None:
+            uniform = uniform_mask_within(space, evaluator, budget)
             random.seed(self.seed)
-            population = self._initial_population(space, encoding, budget)
+            population = self._initial_population(space, encoding, uniform)
             first, elapsed = 0, 0.0
-            counters_before = (evaluator.requests, evaluator.evaluations)
         else:
             population = [restore_individual(Individual, i) for i in saved["population"]]
             # the hall keeps its best first, and its fitness keys in ascending order
@@ -160,7 +167,7 @@ class GeneticSearch:
                     population = self._next_generation(population, hall, toolbox)
                 evaluated = score(population)
                 hall.update(population)
-                row = self._record(generation, evaluated, population, best)
+                row = self._record(generation, evaluated, population, best, evaluator.cost)
                 logbook.record(**row)
                 if self.progress:
                     progress.console.print(_format_row(row))
@@ -182,8 +189,7 @@ class GeneticSearch:
                         "counters_before": counters_before,
                     })
         if best.mask is None:  # nothing met the budget: shrink the fittest candidate until it does
-            mask = shrink_to_budget(space, encoding.decode(hall[0]), budget)
-            [objectives] = evaluator.evaluate([mask])
+            mask, objectives = shrink_within(space, evaluator, encoding.decode(hall[0]), budget)
             best.offer(mask, objectives, fitness(objectives, budget))
         requests_before, evaluations_before = counters_before
         return SearchResult(
@@ -196,9 +202,10 @@ class GeneticSearch:
             wall_time_s=elapsed + time.perf_counter() - start,
         )
 
-    def _initial_population(self, space: PruningSpace, encoding, budget: float) -> list:
-        """Genomes around the uniform keep ratio that meets the budget (see ``magnitude_init``)."""
-        uniform = space.keep_counts(uniform_mask(space, budget)) / [g.size for g in space.groups]
+    def _initial_population(self, space: PruningSpace, encoding, start: np.ndarray) -> list:
+        """Genomes around the keep ratios of ``start``, the uniform mask that meets the budget
+        (see ``magnitude_init``)."""
+        uniform = space.keep_counts(start) / [g.size for g in space.groups]
         population = []
         for index in range(self.population_size):
             # the first individual is the uniform-magnitude mask itself
@@ -217,9 +224,10 @@ class GeneticSearch:
         return elites + offspring
 
     @staticmethod
-    def _record(generation: int, evaluated: int, population: list, best: BestFeasible) -> dict:
+    def _record(generation: int, evaluated: int, population: list, best: BestFeasible,
+                cost: str) -> dict:
         values = np.array([ind.fitness.values[0] for ind in population])
-        feasible = np.mean([ind.objectives.macs_ratio <= best.budget for ind in population])
+        feasible = np.mean([ind.objectives.cost_ratio <= best.budget for ind in population])
         return {
             "gen": generation,
             "evals": evaluated,
@@ -227,14 +235,13 @@ class GeneticSearch:
             "fit_avg": float(values.mean()),
             "feasible": float(feasible),
             "best_acc": float(best.objectives.val_acc) if best.objectives else float("nan"),
-            "best_macs": float(best.objectives.macs_ratio) if best.objectives else float("nan"),
+            **best_cost_fields(best, cost),
         }
-
 
 
 def _format_row(row: dict) -> str:
     return (
         f"gen {row['gen']:3d}  evals {row['evals']:3d}  fitness max {row['fit_max']:.4f} "
         f"avg {row['fit_avg']:.4f}  feasible {row['feasible']:4.0%}  best feasible: val_acc "
-        f"{row['best_acc']:.4f} at {row['best_macs']:.3f} of dense MACs"
+        f"{row['best_acc']:.4f} at {best_cost_text(row)}"
     )

@@ -1,6 +1,6 @@
 """Multi-objective search of pruning masks with DEAP's NSGA-II: validation accuracy (maximised)
-against MACs ratio (minimised), so one run yields a whole accuracy / cost trade-off (the Pareto
-front) instead of one mask per budget.
+against cost ratio (minimised: MACs, or measured latency with ``fitness.cost=latency``), so one
+run yields a whole accuracy / cost trade-off (the Pareto front) instead of one mask per budget.
 
 The answer for the configured budget is still picked by the fitness function, from every
 candidate scored (``BestFeasible``); the front is exposed as ``NSGA2Search.front`` after ``run``.
@@ -21,15 +21,18 @@ from evoprune.evaluate.evaluator import Evaluator, Objectives
 from evoprune.evaluate.fitness import Fitness
 from evoprune.pareto import hypervolume, non_dominated
 from evoprune.progress import progress_bar
-from evoprune.pruning.budget import check_budget, shrink_to_budget, uniform_mask
+from evoprune.pruning.budget import uniform_mask
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import (
     BestFeasible,
     ProgressCallback,
     SearchResult,
+    best_cost_fields,
+    best_cost_text,
     individual_state,
     restore_individual,
 )
+from evoprune.search.cost import check_search_budget, shrink_within
 from evoprune.search.encodings import (
     ENCODINGS,
     check_evolution_settings,
@@ -39,7 +42,7 @@ from evoprune.search.encodings import (
 
 
 class ParetoFitness(base.Fitness):
-    """DEAP fitness over (val_acc, macs_ratio): maximise the first, minimise the second
+    """DEAP fitness over (val_acc, cost_ratio): maximise the first, minimise the second
     (defined once, not via ``creator``)."""
 
     weights = (1.0, -1.0)
@@ -71,11 +74,13 @@ class NSGA2Search:
         progress: show a progress bar and one line per generation.
 
     After ``run``, ``front`` lists the non-dominated candidates among everything scored, sorted
-    by MACs ratio: dicts with ``val_acc``, ``macs_ratio``, ``macs``, ``params`` and ``mask``
-    (``PruningSpace.describe``: kept unit indices per group).
+    by cost ratio: dicts with ``val_acc``, ``macs_ratio``, ``macs``, ``params`` and ``mask``
+    (``PruningSpace.describe``: kept unit indices per group), and with latency as the cost
+    (``evaluator.cost``) ``latency_ms`` and ``latency_ratio``, the objective then minimised.
     """
 
     name = "nsga2"
+    costs = ("macs", "latency")
 
     def __init__(
         self,
@@ -117,8 +122,9 @@ class NSGA2Search:
         callback: ProgressCallback | None = None,
         checkpoint: SearchCheckpoint | None = None,
     ) -> SearchResult:
-        check_budget(space, budget)
         start = time.perf_counter()
+        counters_before = (evaluator.requests, evaluator.evaluations)
+        check_search_budget(space, evaluator, budget)  # in latency: times the smallest mask
         encoding = ENCODINGS[self.encoding_name](space, mutation_indpb=self.mutation_indpb)
         toolbox = base.Toolbox()
         encoding.register(toolbox)
@@ -131,7 +137,7 @@ class NSGA2Search:
             todo = [ind for ind in individuals if not ind.fitness.valid]
             masks = [encoding.decode(ind) for ind in todo]
             for ind, mask, objectives in zip(todo, masks, evaluator.evaluate(masks)):
-                ind.fitness.values = (objectives.val_acc, objectives.macs_ratio)
+                ind.fitness.values = (objectives.val_acc, objectives.cost_ratio)
                 ind.objectives = objectives
                 best.offer(mask, objectives, fitness(objectives, budget))
             archive = _pareto_archive(archive + list(zip(masks, [i.objectives for i in todo])))
@@ -143,7 +149,6 @@ class NSGA2Search:
             random.seed(self.seed)
             population = self._initial_population(space, encoding)
             first, elapsed = 0, 0.0
-            counters_before = (evaluator.requests, evaluator.evaluations)
         else:
             population = [restore_individual(ParetoIndividual, i) for i in saved["population"]]
             archive = [(mask.numpy(), Objectives(**objectives))
@@ -174,7 +179,8 @@ class NSGA2Search:
                     evaluated = score(population)
                     # assigns the crowding distances that selTournamentDCD reads
                     population = tools.selNSGA2(population, self.population_size)
-                row = self._record(generation, evaluated, population, archive, best)
+                row = self._record(generation, evaluated, population, archive, best,
+                                   evaluator.cost)
                 logbook.record(**row)
                 if self.progress:
                     progress.console.print(_format_row(row))
@@ -198,8 +204,7 @@ class NSGA2Search:
                     })
         if best.mask is None:  # nothing met the budget: shrink the most accurate candidate
             top = max(population, key=lambda ind: ind.fitness.values[0])
-            mask = shrink_to_budget(space, encoding.decode(top), budget)
-            [objectives] = evaluator.evaluate([mask])
+            mask, objectives = shrink_within(space, evaluator, encoding.decode(top), budget)
             best.offer(mask, objectives, fitness(objectives, budget))
             archive = _pareto_archive(archive + [(mask, objectives)])
         self.front = [_front_entry(space, mask, objectives) for mask, objectives in archive]
@@ -245,7 +250,7 @@ class NSGA2Search:
 
     @staticmethod
     def _record(generation: int, evaluated: int, population: list, archive: list,
-                best: BestFeasible) -> dict:
+                best: BestFeasible, cost: str) -> dict:
         first = tools.sortNondominated(population, len(population), first_front_only=True)[0]
         return {
             "gen": generation,
@@ -254,28 +259,31 @@ class NSGA2Search:
             # the population's first front: can shrink only when crowding truncates it
             "hv": hypervolume([ind.fitness.values for ind in first]),
             # everything scored so far: never shrinks
-            "hv_archive": hypervolume([(o.val_acc, o.macs_ratio) for _, o in archive]),
-            "feasible": float(np.mean([ind.objectives.macs_ratio <= best.budget
+            "hv_archive": hypervolume([(o.val_acc, o.cost_ratio) for _, o in archive]),
+            "feasible": float(np.mean([ind.objectives.cost_ratio <= best.budget
                                        for ind in population])),
             "best_acc": float(best.objectives.val_acc) if best.objectives else float("nan"),
-            "best_macs": float(best.objectives.macs_ratio) if best.objectives else float("nan"),
+            **best_cost_fields(best, cost),
         }
 
 
 def _pareto_archive(candidates: list[tuple[np.ndarray, Objectives]]) -> list:
-    """The non-dominated candidates, sorted by MACs ratio (first seen wins among equals)."""
-    keep = non_dominated([(o.val_acc, o.macs_ratio) for _, o in candidates])
-    return sorted((candidates[i] for i in keep), key=lambda c: (c[1].macs_ratio, -c[1].val_acc))
+    """The non-dominated candidates, sorted by cost ratio (first seen wins among equals)."""
+    keep = non_dominated([(o.val_acc, o.cost_ratio) for _, o in candidates])
+    return sorted((candidates[i] for i in keep), key=lambda c: (c[1].cost_ratio, -c[1].val_acc))
 
 
 def _front_entry(space: PruningSpace, mask: np.ndarray, objectives: Objectives) -> dict:
-    return {
+    entry = {
         "val_acc": float(objectives.val_acc),
         "macs_ratio": float(objectives.macs_ratio),
         "macs": int(objectives.macs),
         "params": int(objectives.params),
-        "mask": space.describe(mask),
     }
+    if objectives.latency_ms is not None:
+        entry["latency_ms"] = float(objectives.latency_ms)
+        entry["latency_ratio"] = float(objectives.cost_ratio)
+    return {**entry, "mask": space.describe(mask)}
 
 
 def _format_row(row: dict) -> str:
@@ -283,5 +291,5 @@ def _format_row(row: dict) -> str:
         f"gen {row['gen']:3d}  evals {row['evals']:3d}  front {row['front']:3d}  "
         f"hypervolume {row['hv']:.4f} (all seen {row['hv_archive']:.4f})  feasible "
         f"{row['feasible']:4.0%}  best feasible: val_acc {row['best_acc']:.4f} at "
-        f"{row['best_macs']:.3f} of dense MACs"
+        f"{best_cost_text(row)}"
     )

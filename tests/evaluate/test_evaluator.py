@@ -2,9 +2,13 @@ import numpy as np
 import pytest
 import torch
 
+from evoprune.evaluate import evaluator as evaluator_module
 from evoprune.evaluate.evaluator import Evaluator
+from evoprune.latency import LatencySettings
 from evoprune.pruning.compact import compact
+from evoprune.pruning.macs import count_params
 from evoprune.pruning.space import PruningSpace
+from evoprune.pruning.unstructured import UnstructuredSpace
 from evoprune.train import accuracy
 
 
@@ -79,3 +83,52 @@ def test_bad_arguments(setup):
         Evaluator(model, space, data.val, bn_recalibration_batches=1)
     with pytest.raises(ValueError, match="shape"):
         Evaluator(model, space, data.val).evaluate([np.ones(3, dtype=bool)])
+
+
+def test_latency_cost_times_each_compacted_mask_once(setup, monkeypatch):
+    model, space, data = setup
+    timed = []  # parameter count of every model timed, and the timing settings
+    measure = evaluator_module.measure_latency_ms
+
+    def counting(module, inputs, **settings):
+        timed.append(count_params(module))
+        assert settings == {"repeats": 3, "warmup": 1, "threads": 1} and len(inputs) == 16
+        return measure(module, inputs, **settings)
+
+    monkeypatch.setattr(evaluator_module, "measure_latency_ms", counting)
+    evaluator = Evaluator(model, space, data.val, cost="latency",
+                          latency=LatencySettings(batch_size=16, repeats=3, warmup=1))
+    assert evaluator.dense_latency_ms > 0 and timed == [count_params(model)]  # once, up front
+    masks = random_masks(space, 2, keep=0.4)
+    first = evaluator.evaluate(masks)
+    assert timed[1:] == [int(space.params(mask)) for mask in masks]  # the compacted models
+    for mask, objectives in zip(masks, first):
+        assert objectives.latency_ms > 0
+        assert objectives.cost_ratio == pytest.approx(
+            objectives.latency_ms / evaluator.dense_latency_ms)
+        assert objectives.macs_ratio == pytest.approx(space.macs(mask) / space.dense_macs)
+    again = evaluator.evaluate([mask.copy() for mask in masks])
+    assert again == first and len(timed) == 3 and evaluator.cache_hits == 2  # not re-timed
+
+
+def test_macs_cost_measures_no_latency(setup, monkeypatch):
+    model, space, data = setup
+    def never(*args, **kwargs):
+        raise AssertionError("timed a model with cost=macs")
+
+    monkeypatch.setattr(evaluator_module, "measure_latency_ms", never)
+    evaluator = Evaluator(model, space, data.val)
+    [objectives] = evaluator.evaluate(random_masks(space, 1))
+    assert evaluator.cost == "macs" and evaluator.dense_latency_ms is None
+    assert objectives.latency_ms is None and objectives.cost_ratio == objectives.macs_ratio
+
+
+def test_bad_costs_refused(setup):
+    model, space, data = setup
+    with pytest.raises(ValueError, match="fitness.cost must be one of \\['latency', 'macs'\\], "
+                                         "got 'flops'"):
+        Evaluator(model, space, data.val, cost="flops")
+    unstructured = UnstructuredSpace(model, data.train.x[:2])
+    with pytest.raises(ValueError, match="fitness.cost=latency needs pruning=structured: "
+                                         "pruning=unstructured removes nothing"):
+        Evaluator(model, unstructured, data.val, cost="latency")

@@ -1,7 +1,7 @@
 import pytest
 
 from evoprune.evaluate.evaluator import Objectives
-from evoprune.evaluate.fitness import constrained, weighted
+from evoprune.evaluate.fitness import amc, constrained, mnasnet, weighted
 
 
 def objectives(acc, ratio):
@@ -30,3 +30,22 @@ def test_negative_parameters_refused():
         constrained(objectives(0.9, 0.5), 0.5, penalty=-1)
     with pytest.raises(ValueError, match="weight must be >= 0, got -1"):
         weighted(objectives(0.9, 0.5), 0.5, weight=-1)
+
+
+def test_objectives_cost_defaults_to_the_macs_ratio():
+    default = objectives(0.9, 0.3)
+    assert default.cost_ratio == default.macs_ratio == 0.3 and default.latency_ms is None
+
+
+def test_fitness_functions_budget_the_cost_ratio():
+    # MACs well within the budget, measured latency 20 % over it: the latency is what counts
+    timed = Objectives(val_acc=0.9, macs=400, params=1, macs_ratio=0.4, latency_ms=1.2,
+                       cost_ratio=0.6)
+    assert constrained(timed, 0.5, penalty=2.0) == pytest.approx(0.9 - 2.0 * 0.2)
+    assert weighted(timed, 0.5, weight=0.5) == pytest.approx(0.9 - 0.5 * 0.6)
+    assert mnasnet(timed, 0.5) == pytest.approx(0.9 * 1.2 ** -0.07)
+    assert mnasnet(timed, 0.5) < mnasnet(objectives(0.9, 0.4), 0.5)
+    # amc is defined on absolute MACs: the latency does not enter it
+    assert amc(timed, 0.5) == amc(objectives(0.9, 0.4), 0.5)
+    with pytest.raises(ValueError, match="needs cost_ratio > 0, got 0.0"):
+        mnasnet(Objectives(val_acc=0.9, macs=400, params=1, macs_ratio=0.4, cost_ratio=0.0), 0.5)

@@ -3,8 +3,12 @@ import pytest
 
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
+from evoprune.latency import LatencySettings
+from evoprune.models import MLP
 from evoprune.pruning.budget import uniform_mask
 from evoprune.pruning.space import PruningSpace
+from evoprune.search.base import best_cost_text
+from evoprune.search.cost import smallest_mask
 from evoprune.search.ga import GeneticSearch
 
 
@@ -60,6 +64,26 @@ def test_random_init_only_still_returns_feasible_answer(problem):
     search = GeneticSearch(population_size=4, generations=1, magnitude_init=0.0, seed=3)
     result = search.run(space, evaluator, constrained, 0.15)
     assert result.objectives.macs_ratio <= 0.15
+
+
+def test_latency_cost_search_meets_the_latency_budget(synthetic_data):
+    # real CPU timings; wide layers, so that compute rather than overhead sets the latency
+    model = MLP((1, 32), 4, hidden=(256, 256)).eval()
+    space = PruningSpace(model, synthetic_data.train.x[:2])
+    evaluator = Evaluator(model, space, synthetic_data.val, cost="latency",
+                          latency=LatencySettings(batch_size=64, repeats=5, warmup=1))
+    [smallest] = evaluator.evaluate([smallest_mask(space)])  # timed once, then cached
+    budget = min(1.0, max(0.7, smallest.cost_ratio))
+    rows = []
+    result = GeneticSearch(population_size=6, generations=2, seed=0, progress=False).run(
+        space, evaluator, constrained, budget, callback=rows.append
+    )
+    found = result.objectives
+    assert found.latency_ms > 0 and found.cost_ratio <= budget
+    assert found.cost_ratio == pytest.approx(found.latency_ms / evaluator.dense_latency_ms)
+    assert evaluator.evaluate([result.mask]) == [found]  # the measurement the search compared
+    assert rows[-1]["best_latency"] == found.cost_ratio
+    assert best_cost_text(rows[-1]) == f"{found.cost_ratio:.3f} of dense latency"
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,12 @@
+import json
+
 import numpy as np
 import pytest
 
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
-from evoprune.pareto import dominates, hypervolume
+from evoprune.latency import LatencySettings
+from evoprune.pareto import dominates, hypervolume, write_pareto
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.nsga2 import NSGA2Search, ParetoFitness, ParetoIndividual
 
@@ -112,3 +115,23 @@ def test_hypervolume_never_decreases_under_elitism(problem):
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         NSGA2Search(**kwargs)
+
+
+def test_latency_cost_front_trades_accuracy_for_latency(trained_residual, synthetic_data,
+                                                        fake_latency, tmp_path):
+    space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
+    evaluator = Evaluator(trained_residual, space, synthetic_data.val, cost="latency",
+                          latency=LatencySettings(batch_size=8, repeats=1, warmup=0))
+    search = NSGA2Search(population_size=8, generations=2, seed=1, progress=False)
+    result = search.run(space, evaluator, constrained, 0.5)
+    assert result.objectives.cost_ratio <= 0.5 and "best_latency" in result.history[-1]
+    front = [(e["val_acc"], e["latency_ratio"]) for e in search.front]
+    assert [r for _, r in front] == sorted(r for _, r in front)
+    assert not any(dominates(a, b) for a in front for b in front)
+    for entry in search.front:
+        assert entry["latency_ratio"] == pytest.approx(
+            entry["latency_ms"] / evaluator.dense_latency_ms)
+    write_pareto(search.front, tmp_path, cost_key="latency_ratio")
+    saved = json.loads((tmp_path / "pareto.json").read_text())
+    assert saved["objectives"] == {"val_acc": "max", "latency_ratio": "min"}
+    assert saved["hypervolume"] == pytest.approx(hypervolume(front))

@@ -81,6 +81,12 @@ class PruningEnv(gym.Env):
             raise ValueError(
                 f"PruningEnv needs a structured pruning space, got {getattr(space, 'kind', space)}"
             )
+        if getattr(evaluator, "cost", "macs") != "macs":
+            raise ValueError(
+                f"PruningEnv budgets MACs analytically (its action wall), so it needs an "
+                f"evaluator with cost='macs', got {evaluator.cost!r}; search latency with the "
+                "GA or NSGA-II"
+            )
         check_budget(space, budget)  # before any agent trains
         self.space, self.evaluator, self.budget = space, evaluator, float(budget)
         self.reward_fn = resolve_reward(reward)

@@ -112,6 +112,14 @@ def test_infeasible_budget_is_refused_with_the_smallest_feasible(problem):
         PruningEnv(space, evaluator, 0.001)
 
 
+def test_latency_cost_evaluator_is_refused(trained_residual, synthetic_data, fake_latency):
+    space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
+    timed = Evaluator(trained_residual, space, synthetic_data.val, cost="latency")
+    with pytest.raises(ValueError, match="budgets MACs analytically .* got 'latency'; search "
+                                         "latency with the GA or NSGA-II"):
+        PruningEnv(space, timed, BUDGET)
+
+
 def test_unknown_reward_is_refused(problem):
     space, evaluator = problem
     with pytest.raises(ValueError, match="reward must be one of .*'amc'.*got 'acc'"):

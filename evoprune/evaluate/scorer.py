@@ -1,0 +1,105 @@
+"""Validation accuracy of masks: the only code that runs the model during a search.
+
+One :class:`MaskScorer` serves both evaluator backends: the serial one calls it in-process, the
+Ray one ships a copy to each worker (it pickles as its constructor arguments).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from evoprune.pruning.masking import make_masker
+
+if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in scikit-learn)
+    from evoprune.pruning.space import PruningSpace
+
+BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+class MaskScorer:
+    """Validation accuracy of masks: the only code that runs the model during search.
+
+    Args:
+        model: the trained dense model (not modified; put in eval mode).
+        space: its pruning space.
+        x_val, y_val: the validation inputs and labels the accuracy is measured on.
+        calibration_batches: inputs to re-estimate BatchNorm statistics of each masked model
+            on (empty: keep the dense statistics).
+        batch_size: evaluation batch size.
+
+    It pickles as its constructor arguments, so a Ray worker rebuilds it from the model and
+    the data alone.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        space: PruningSpace,
+        x_val: torch.Tensor,
+        y_val: torch.Tensor,
+        calibration_batches: Sequence[torch.Tensor] = (),
+        batch_size: int = 1024,
+    ) -> None:
+        self.model = model.eval()
+        self.space = space
+        self.x_val, self.y_val = x_val, y_val
+        self.calibration_batches = list(calibration_batches)
+        self.batch_size = batch_size
+        self.masker = make_masker(model, space)
+        self.bn_modules = [m for m in model.modules() if isinstance(m, BN_TYPES)]
+        self.buffers = dict(model.named_buffers())
+
+    def __reduce__(self):
+        # slices are cloned so that they do not drag their whole source tensor along
+        return (MaskScorer, (self.model, self.space, self.x_val.clone(), self.y_val.clone(),
+                             [x.clone() for x in self.calibration_batches], self.batch_size))
+
+    def accuracies(self, masks: Sequence[np.ndarray]) -> list[float]:
+        """Validation accuracy of each mask, in order."""
+        return [self.accuracy(mask) for mask in masks]
+
+    @torch.inference_mode()
+    def accuracy(self, mask: np.ndarray) -> float:
+        params = self.masker(mask)
+        buffers = self._recalibrated_buffers(params) if self.calibration_batches else self.buffers
+        state = {**params, **buffers}
+        correct = 0
+        for x, y in zip(self.x_val.split(self.batch_size), self.y_val.split(self.batch_size)):
+            correct += int((functional_call(self.model, state, (x,)).argmax(1) == y).sum())
+        return correct / len(self.y_val)
+
+    def _recalibrated_buffers(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Fresh BatchNorm statistics of the masked model: a cumulative average over the
+        calibration batches, written into copies (the dense buffers stay untouched)."""
+        buffers = {name: value.clone() for name, value in self.buffers.items()}
+        for name, value in buffers.items():
+            if name.endswith(("running_mean", "num_batches_tracked")):
+                value.zero_()
+            elif name.endswith("running_var"):
+                value.fill_(1.0)
+        with _batchnorm_in_cumulative_train_mode(self.bn_modules):
+            for x in self.calibration_batches:
+                functional_call(self.model, {**params, **buffers}, (x,))
+        return buffers
+
+
+@contextlib.contextmanager
+def _batchnorm_in_cumulative_train_mode(modules: list[nn.Module]) -> Iterator[None]:
+    """BatchNorm layers update running statistics as an equal-weight average, then restore."""
+    saved = [(m, m.training, m.momentum) for m in modules]
+    try:
+        for module in modules:
+            module.train()
+            module.momentum = None
+        yield
+    finally:
+        for module, training, momentum in saved:
+            module.train(training)
+            module.momentum = momentum
