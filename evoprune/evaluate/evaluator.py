@@ -84,6 +84,9 @@ class Evaluator:
             Pruning shifts the statistics later layers see; recalibrating makes the validation
             accuracy of a mask a much better predictor of its fine-tuned accuracy.
         cache: memoise results by mask.
+        mode: ``auto``, ``sliced`` or ``masked``: how each mask's network is run (see
+            :class:`~evoprune.evaluate.scorer.MaskScorer`); auto runs the kept slices only,
+            at the compacted model's cost, whenever the model allows it.
         backend: ``serial`` (score masks in this process) or ``ray`` (on Ray workers, which
             each hold the model and data once; the cache and counters stay here).
         workers: Ray workers (``ray`` only).
@@ -121,6 +124,7 @@ class Evaluator:
         worker_threads: int = 1,
         cost: str = "macs",
         latency: LatencySettings | None = None,
+        mode: str = "auto",
     ) -> None:
         if cost not in COSTS:
             raise ValueError(f"fitness.cost must be one of {sorted(COSTS)}, got {cost!r}")
@@ -147,7 +151,7 @@ class Evaluator:
             inputs = calibration.x[:size]
             self.calibration_batches = list(inputs.split(calibration_batch_size))
         self.scorer = MaskScorer(model, space, val.x[:val_samples], val.y[:val_samples],
-                                 self.calibration_batches, batch_size)
+                                 self.calibration_batches, batch_size, mode)
         self.backend = backend
         self.cache: dict[bytes, Objectives] | None = {} if cache else None
         self.evaluations = 0  # masks actually run through the model

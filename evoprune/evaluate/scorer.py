@@ -16,11 +16,15 @@ from torch import nn
 from torch.func import functional_call
 
 from evoprune.pruning.masking import make_masker
+from evoprune.pruning.slicing import ParameterSlicer
 
 if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in scikit-learn)
     from evoprune.pruning.space import PruningSpace
 
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+# how a mask's network is run: kept slices only (the compacted model's arithmetic), or the
+# dense arithmetic with dropped units zeroed; auto slices whenever the model allows it
+MODES = ("auto", "sliced", "masked")
 
 
 class MaskScorer:
@@ -33,6 +37,14 @@ class MaskScorer:
         calibration_batches: inputs to re-estimate BatchNorm statistics of each masked model
             on (empty: keep the dense statistics).
         batch_size: evaluation batch size.
+        mode: ``sliced`` runs each mask with only its kept slices of the parameters (and
+            BatchNorm statistics), so it costs what the compacted model costs; ``masked`` runs
+            the dense arithmetic with the dropped units zeroed (the reference path, and the only
+            one for unstructured policies and for models whose forward pass fixes a width);
+            ``auto`` slices when the model passes the slicer's check, else masks. Both give
+            the same outputs up to float rounding.
+
+    Everything runs on the model's device; the data is moved there once.
 
     It pickles as its constructor arguments, so a Ray worker rebuilds it from the model and
     the data alone.
@@ -46,20 +58,39 @@ class MaskScorer:
         y_val: torch.Tensor,
         calibration_batches: Sequence[torch.Tensor] = (),
         batch_size: int = 1024,
+        mode: str = "auto",
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"evaluator.mode must be one of {list(MODES)}, got {mode!r}")
         self.model = model.eval()
         self.space = space
-        self.x_val, self.y_val = x_val, y_val
-        self.calibration_batches = list(calibration_batches)
+        device = next(model.parameters()).device
+        self.x_val, self.y_val = x_val.to(device), y_val.to(device)
+        self.calibration_batches = [x.to(device) for x in calibration_batches]
         self.batch_size = batch_size
+        self.mode = mode
         self.masker = make_masker(model, space)
+        self.slicer = None
+        if mode != "masked" and space.kind == "structured":
+            slicer = ParameterSlicer(model, space, self.x_val[:4])
+            if slicer.supported:
+                self.slicer = slicer
+            elif mode == "sliced":
+                raise ValueError(
+                    f"evaluator.mode=sliced: {type(model).__name__} cannot run with sliced "
+                    "parameters (a grouped convolution, or a forward pass that fixes a layer "
+                    "width); use evaluator.mode=auto or masked"
+                )
+        elif mode == "sliced":
+            raise ValueError("evaluator.mode=sliced needs pruning=structured; use auto or masked")
         self.bn_modules = [m for m in model.modules() if isinstance(m, BN_TYPES)]
         self.buffers = dict(model.named_buffers())
 
     def __reduce__(self):
         # slices are cloned so that they do not drag their whole source tensor along
         return (MaskScorer, (self.model, self.space, self.x_val.clone(), self.y_val.clone(),
-                             [x.clone() for x in self.calibration_batches], self.batch_size))
+                             [x.clone() for x in self.calibration_batches], self.batch_size,
+                             self.mode))
 
     def accuracies(self, masks: Sequence[np.ndarray]) -> list[float]:
         """Validation accuracy of each mask, in order."""
@@ -67,18 +98,23 @@ class MaskScorer:
 
     @torch.inference_mode()
     def accuracy(self, mask: np.ndarray) -> float:
-        params = self.masker(mask)
-        buffers = self._recalibrated_buffers(params) if self.calibration_batches else self.buffers
+        if self.slicer is not None:
+            params, buffers = self.slicer(mask)
+        else:
+            params, buffers = self.masker(mask), self.buffers
+        if self.calibration_batches:
+            buffers = self._recalibrated_buffers(params, buffers)
         state = {**params, **buffers}
         correct = 0
         for x, y in zip(self.x_val.split(self.batch_size), self.y_val.split(self.batch_size)):
             correct += int((functional_call(self.model, state, (x,)).argmax(1) == y).sum())
         return correct / len(self.y_val)
 
-    def _recalibrated_buffers(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Fresh BatchNorm statistics of the masked model: a cumulative average over the
-        calibration batches, written into copies (the dense buffers stay untouched)."""
-        buffers = {name: value.clone() for name, value in self.buffers.items()}
+    def _recalibrated_buffers(self, params: dict[str, torch.Tensor],
+                              buffers: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Fresh BatchNorm statistics of the pruned model: a cumulative average over the
+        calibration batches, written into copies (the given buffers stay untouched)."""
+        buffers = {name: value.clone() for name, value in buffers.items()}
         for name, value in buffers.items():
             if name.endswith(("running_mean", "num_batches_tracked")):
                 value.zero_()

@@ -19,7 +19,10 @@ from evoprune.pruning.unstructured import UnstructuredSpace
 class ParameterMasker:
     """Builds masked copies of a model's parameters for one mask or a batch of masks."""
 
-    def __init__(self, model: nn.Module, space: PruningSpace, device: torch.device | str = "cpu"):
+    def __init__(self, model: nn.Module, space: PruningSpace,
+                 device: torch.device | str | None = None):
+        """``device``: where the masked parameters live (None: the model's device)."""
+        device = device if device is not None else next(model.parameters()).device
         self.space = space
         self.dense = {name: p.detach().to(device) for name, p in model.named_parameters()}
         self.dims: dict[str, list[tuple[int, torch.Tensor]]] = {}

@@ -1,0 +1,70 @@
+"""The fast (sliced) and reference (masked) ways of running a mask give the same scores."""
+
+import numpy as np
+import pytest
+import torch
+
+from evoprune.evaluate.evaluator import Evaluator
+from evoprune.models import CNN1d
+from evoprune.pruning.space import PruningSpace
+from tests.conftest import randomize_batchnorm
+from tests.pruning.test_macs_compact import DepthwiseNet
+
+
+def masks_at(space, keeps, seed=0):
+    rng = np.random.default_rng(seed)
+    return [space.repair(rng.random(space.num_units) < keep) for keep in keeps]
+
+
+@pytest.mark.parametrize("recalibration", [0, 2])
+def test_sliced_and_masked_evaluators_agree(trained_residual, synthetic_data, recalibration):
+    space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
+    masks = masks_at(space, [0.2, 0.4, 0.6, 0.8, 1.0] * 4)
+    scores = {}
+    for mode in ("sliced", "masked"):
+        evaluator = Evaluator(trained_residual, space, synthetic_data.val, mode=mode,
+                              calibration=synthetic_data.train, calibration_batch_size=32,
+                              bn_recalibration_batches=recalibration)
+        assert (evaluator.scorer.slicer is not None) == (mode == "sliced")
+        scores[mode] = evaluator.evaluate(masks)
+    assert scores["sliced"] == scores["masked"]
+
+
+def test_sliced_recalibration_equals_masked_on_a_cnn():
+    torch.manual_seed(0)
+    model = randomize_batchnorm(CNN1d((1, 40), 10)).eval()
+    x = torch.randn(300, 1, 40)
+    space = PruningSpace(model, x[:2])
+    scorers = {mode: Evaluator(model, space, _Split(x[:200], torch.randint(0, 10, (200,))),
+                               calibration=_Split(x[200:], torch.zeros(100)), mode=mode,
+                               bn_recalibration_batches=2, calibration_batch_size=50).scorer
+               for mode in ("sliced", "masked")}
+    for mask in masks_at(space, [0.3, 0.7]):
+        sliced = scorers["sliced"]
+        params, buffers = sliced.slicer(mask)
+        fresh = sliced._recalibrated_buffers(params, buffers)
+        masked = scorers["masked"]
+        reference = masked._recalibrated_buffers(masked.masker(mask), masked.buffers)
+        keep = np.flatnonzero(mask[space.group_slice(space.groups[0])])
+        name = "features.1.running_mean"  # the first BatchNorm: follows the first group
+        torch.testing.assert_close(fresh[name], reference[name][keep], rtol=1e-4, atol=1e-5)
+
+
+class _Split:
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+
+def test_auto_masks_what_cannot_be_sliced_and_sliced_says_why():
+    model = DepthwiseNet().eval()
+    x = torch.randn(8, 1, 6, 6)
+    space = PruningSpace(model, x[:2])
+    val = _Split(x, torch.zeros(8, dtype=torch.long))
+    assert Evaluator(model, space, val).scorer.slicer is None  # auto: the masked path
+    with pytest.raises(ValueError, match="evaluator.mode=sliced: DepthwiseNet cannot run"):
+        Evaluator(model, space, val, mode="sliced")
+    with pytest.raises(ValueError, match="evaluator.mode must be one of"):
+        Evaluator(model, space, val, mode="fast")
