@@ -34,15 +34,22 @@ class ParameterSlicer:
         device = next(model.parameters()).device
         self.params = {name: p.detach() for name, p in model.named_parameters()}
         self.buffers = {name: b.detach() for name, b in model.named_buffers()}
-        # name -> [(dim, units)]; a weight can follow units along its out and in dims
-        self.dims: dict[str, list[tuple[int, torch.Tensor]]] = {}
+        # the distinct unit maps (a conv's weight, bias and its BatchNorm share one), so that
+        # each mask computes each kept-index tensor once
+        self.unit_maps: list[torch.Tensor] = []
+        known: dict[bytes, int] = {}
+        # name -> [(dim, index into unit_maps)]; a weight can follow units along two dims
+        self.dims: dict[str, list[tuple[int, int]]] = {}
         for coupling in space.couplings:
-            units = torch.as_tensor(coupling.units, device=device)
-            self.dims.setdefault(coupling.param, []).append((coupling.dim, units))
+            key = np.asarray(coupling.units).tobytes()
+            if key not in known:
+                known[key] = len(self.unit_maps)
+                self.unit_maps.append(torch.as_tensor(coupling.units, device=device))
+            self.dims.setdefault(coupling.param, []).append((coupling.dim, known[key]))
             module, _, kind = coupling.param.rpartition(".")
             if kind == "weight" and f"{module}.running_mean" in self.buffers:
                 for stat in _STAT_BUFFERS:  # BatchNorm statistics follow its affine weight
-                    self.dims.setdefault(f"{module}.{stat}", []).append((0, units))
+                    self.dims.setdefault(f"{module}.{stat}", []).append((0, known[key]))
         self.device = device
         self.supported = self._check(model, example)
 
@@ -50,12 +57,13 @@ class ParameterSlicer:
         """``(params, buffers)`` of the model with the dropped units removed."""
         keep = torch.ones(self.space.num_units + 1, dtype=torch.bool, device=self.device)
         keep[:-1] = torch.as_tensor(np.asarray(mask, dtype=bool), device=self.device)
+        kept = [torch.nonzero(keep[units]).squeeze(1) for units in self.unit_maps]
         params, buffers = dict(self.params), dict(self.buffers)
         for name, dims in self.dims.items():
             target = params if name in params else buffers
             value = target[name]
-            for dim, units in dims:
-                value = value.index_select(dim, torch.nonzero(keep[units]).squeeze(1))
+            for dim, index in dims:
+                value = value.index_select(dim, kept[index])
             target[name] = value
         return params, buffers
 
