@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget", type=float, default=0.5, help="MACs ratio of the masks")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    parser.add_argument("--repeats", type=int, default=5, help="timings per figure (median)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (median)")
     parser.add_argument("--generations", type=int, default=5, help="GA generations (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--override", action="append", default=[],
@@ -69,19 +69,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0 < args.budget <= 1:
         parser.error(f"--budget must be in (0, 1], got {args.budget}")
     return args
-
-
-def timed(function, repeats: int, sync) -> float:
-    """Median wall time of ``function()`` in ms, after one untimed warm-up call."""
-    function()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        function()
-        sync()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def distinct_masks(space, count: int, budget: float, rng: np.random.Generator) -> list:
@@ -119,40 +106,59 @@ def main(argv: list[str] | None = None) -> dict:
     space = make_space(model, x_val[:2], **config["pruning"])
     masks = distinct_masks(space, args.population, args.budget, np.random.default_rng(args.seed))
 
-    def forward(network, inputs):
-        def call():
-            with torch.inference_mode():
-                network(inputs)
-        return call
-
     compacted = [compact(model, space, mask) for mask in masks]
-    limit_ms = statistics.median(timed(forward(m, x_val), args.repeats, sync) for m in compacted)
-    dense_ms = timed(forward(model, x_val), args.repeats, sync)
-    calibration = data.train
     settings = dict(val_samples=args.samples, batch_size=max(args.samples, 1), cache=False,
-                    calibration=calibration)
-
-    def per_candidate(evaluator):
-        return timed(lambda: evaluator.evaluate(masks), args.repeats, sync) / len(masks)
-
+                    calibration=data.train)
     plain = Evaluator(model, space, val, bn_recalibration_batches=0, **settings)
-    evoprune_ms = per_candidate(plain)
     bn_batches = cfg.evaluator.bn_recalibration_batches
     with_bn = Evaluator(model, space, val, bn_recalibration_batches=bn_batches,
                         calibration_batch_size=cfg.evaluator.calibration_batch_size, **settings)
-    evoprune_bn_ms = per_candidate(with_bn)
     x_cal = torch.cat(with_bn.calibration_batches) if with_bn.calibration_batches else x_val[:0]
-    limit_bn_ms = statistics.median(
-        timed(forward(m, x_val), args.repeats, sync) + timed(forward(m, x_cal), args.repeats, sync)
-        for m in compacted[: min(8, len(compacted))])
 
-    def naive():
+    @torch.inference_mode()
+    def bare(network, inputs) -> float:
+        sync()
+        start = time.perf_counter()
+        network(inputs)
+        sync()
+        return (time.perf_counter() - start) * 1e3
+
+    def per_candidate(evaluator) -> float:
+        sync()
+        start = time.perf_counter()
+        evaluator.evaluate(masks)
+        sync()
+        return (time.perf_counter() - start) * 1e3 / len(masks)
+
+    def naive() -> float:
+        sync()
+        start = time.perf_counter()
         for mask in masks:
             network = compact(model, space, mask)  # torch-pruning traces with autograd on
             with torch.inference_mode():
                 network(x_val).argmax(1)
+        sync()
+        return (time.perf_counter() - start) * 1e3 / len(masks)
 
-    naive_ms = timed(naive, max(1, args.repeats // 2), sync) / len(masks)
+    # Rounds interleave every figure, so that a slow spell of a shared machine hits them alike;
+    # each figure is the median over rounds (after one untimed warm-up round).
+    figures: dict[str, list[float]] = {}
+    for round_ in range(args.repeats + 1):
+        measured = {
+            "limit_ms": statistics.median(bare(m, x_val) for m in compacted),
+            "dense_ms": bare(model, x_val),
+            "evoprune_ms_per_candidate": per_candidate(plain),
+            "limit_bn_ms": statistics.median(bare(m, x_val) + bare(m, x_cal) for m in compacted),
+            "evoprune_bn_ms_per_candidate": per_candidate(with_bn),
+            "naive_ms_per_candidate": naive(),
+        }
+        for name, value in measured.items():
+            if round_:
+                figures.setdefault(name, []).append(value)
+    figures = {name: statistics.median(values) for name, values in figures.items()}
+    limit_ms, evoprune_ms = figures["limit_ms"], figures["evoprune_ms_per_candidate"]
+    naive_ms, limit_bn_ms = figures["naive_ms_per_candidate"], figures["limit_bn_ms"]
+    dense_ms, evoprune_bn_ms = figures["dense_ms"], figures["evoprune_bn_ms_per_candidate"]
     result = {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(),
@@ -167,6 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
         "naive_ms_per_candidate": naive_ms,
         "ratio_to_limit": evoprune_ms / limit_ms,
         "speedup_vs_naive": naive_ms / evoprune_ms,
+        "rounds": args.repeats,
         "bn_recalibration_batches": bn_batches,
         "limit_bn_ms": limit_bn_ms,
         "evoprune_bn_ms_per_candidate": evoprune_bn_ms,

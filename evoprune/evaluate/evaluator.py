@@ -244,8 +244,10 @@ class Evaluator:
         return self.scorer.accuracies(masks)
 
     def close(self) -> None:
-        """Stop the Ray workers, and the Ray session if this evaluator started it (a no-op for
-        the serial backend, and when already closed)."""
+        """Stop the scoring threads, the Ray workers, and the Ray session if this evaluator
+        started it. A serial evaluator stays usable (its threads start again when needed); a
+        Ray one is closed for good."""
+        self.scorer.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             self._closed = True

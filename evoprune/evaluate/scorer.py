@@ -7,7 +7,10 @@ Ray one ships a copy to each worker (it pickles as its constructor arguments).
 from __future__ import annotations
 
 import contextlib
+import copy
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,7 +47,11 @@ class MaskScorer:
             ``auto`` slices when the model passes the slicer's check, else masks. Both give
             the same outputs up to float rounding.
 
-    Everything runs on the model's device; the data is moved there once.
+    Everything runs on the model's device; the data is moved there once. On CPU, a batch of
+    masks is scored by as many Python threads as torch has intra-op threads, each running whole
+    candidates on one core (small convolutions scale poorly across cores; independent
+    candidates scale well). Each thread runs its own parameter-free replica of the model, since
+    ``functional_call`` swaps tensors into the module it calls.
 
     It pickles as its constructor arguments, so a Ray worker rebuilds it from the model and
     the data alone.
@@ -85,6 +92,9 @@ class MaskScorer:
             raise ValueError("evaluator.mode=sliced needs pruning=structured; use auto or masked")
         self.bn_modules = [m for m in model.modules() if isinstance(m, BN_TYPES)]
         self.buffers = dict(model.named_buffers())
+        self.parallel = device.type == "cpu"
+        self._local = threading.local()
+        self._pool: ThreadPoolExecutor | None = None  # kept: its threads keep their replicas
 
     def __reduce__(self):
         # slices are cloned so that they do not drag their whole source tensor along
@@ -94,7 +104,33 @@ class MaskScorer:
 
     def accuracies(self, masks: Sequence[np.ndarray]) -> list[float]:
         """Validation accuracy of each mask, in order."""
-        return [self.accuracy(mask) for mask in masks]
+        workers = min(len(masks), torch.get_num_threads()) if self.parallel else 1
+        if workers <= 1:
+            return [self.accuracy(mask) for mask in masks]
+        if self._pool is None or self._pool._max_workers < workers:
+            self.close()
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="evoprune-scorer")
+        with _intra_op_threads(1):
+            return list(self._pool.map(self.accuracy, masks))
+
+    def close(self) -> None:
+        """Stop the scoring threads (they are started again when needed)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
+
+    def _replica(self) -> tuple[nn.Module, list[nn.Module]]:
+        """This thread's module to call and its BatchNorm layers (the model itself in the
+        thread that built the scorer; elsewhere a copy without tensors of its own)."""
+        replica = getattr(self._local, "replica", None)
+        if replica is None:
+            if threading.current_thread() is threading.main_thread():
+                replica = (self.model, self.bn_modules)
+            else:
+                model = copy.deepcopy(self.model).to("meta")
+                replica = (model, [m for m in model.modules() if isinstance(m, BN_TYPES)])
+            self._local.replica = replica
+        return replica
 
     @torch.inference_mode()
     def accuracy(self, mask: np.ndarray) -> float:
@@ -102,15 +138,17 @@ class MaskScorer:
             params, buffers = self.slicer(mask)
         else:
             params, buffers = self.masker(mask), self.buffers
+        model, bn_modules = self._replica()
         if self.calibration_batches:
-            buffers = self._recalibrated_buffers(params, buffers)
+            buffers = self._recalibrated_buffers(model, bn_modules, params, buffers)
         state = {**params, **buffers}
         correct = 0
         for x, y in zip(self.x_val.split(self.batch_size), self.y_val.split(self.batch_size)):
-            correct += int((functional_call(self.model, state, (x,)).argmax(1) == y).sum())
+            correct += int((functional_call(model, state, (x,)).argmax(1) == y).sum())
         return correct / len(self.y_val)
 
-    def _recalibrated_buffers(self, params: dict[str, torch.Tensor],
+    def _recalibrated_buffers(self, model: nn.Module, bn_modules: list[nn.Module],
+                              params: dict[str, torch.Tensor],
                               buffers: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Fresh BatchNorm statistics of the pruned model: a cumulative average over the
         calibration batches, written into copies (the given buffers stay untouched)."""
@@ -120,10 +158,20 @@ class MaskScorer:
                 value.zero_()
             elif name.endswith("running_var"):
                 value.fill_(1.0)
-        with _batchnorm_in_cumulative_train_mode(self.bn_modules):
+        with _batchnorm_in_cumulative_train_mode(bn_modules):
             for x in self.calibration_batches:
-                functional_call(self.model, {**params, **buffers}, (x,))
+                functional_call(model, {**params, **buffers}, (x,))
         return buffers
+
+
+@contextlib.contextmanager
+def _intra_op_threads(count: int) -> Iterator[None]:
+    saved = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 @contextlib.contextmanager

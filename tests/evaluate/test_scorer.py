@@ -42,9 +42,10 @@ def test_sliced_recalibration_equals_masked_on_a_cnn():
     for mask in masks_at(space, [0.3, 0.7]):
         sliced = scorers["sliced"]
         params, buffers = sliced.slicer(mask)
-        fresh = sliced._recalibrated_buffers(params, buffers)
+        fresh = sliced._recalibrated_buffers(model, sliced.bn_modules, params, buffers)
         masked = scorers["masked"]
-        reference = masked._recalibrated_buffers(masked.masker(mask), masked.buffers)
+        reference = masked._recalibrated_buffers(model, masked.bn_modules, masked.masker(mask),
+                                                 masked.buffers)
         keep = np.flatnonzero(mask[space.group_slice(space.groups[0])])
         name = "features.1.running_mean"  # the first BatchNorm: follows the first group
         torch.testing.assert_close(fresh[name], reference[name][keep], rtol=1e-4, atol=1e-5)
@@ -68,3 +69,25 @@ def test_auto_masks_what_cannot_be_sliced_and_sliced_says_why():
         Evaluator(model, space, val, mode="sliced")
     with pytest.raises(ValueError, match="evaluator.mode must be one of"):
         Evaluator(model, space, val, mode="fast")
+
+
+@pytest.mark.parametrize("recalibration", [0, 2])
+def test_threads_across_candidates_give_the_sequential_scores(trained_residual, synthetic_data,
+                                                              recalibration):
+    space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
+    masks = masks_at(space, [0.3, 0.5, 0.7, 0.9] * 3, seed=4)
+    evaluator = Evaluator(trained_residual, space, synthetic_data.val, cache=False,
+                          calibration=synthetic_data.train, calibration_batch_size=32,
+                          bn_recalibration_batches=recalibration)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)  # three scoring threads, whatever the machine has
+        parallel = evaluator.evaluate(masks)
+        assert torch.get_num_threads() == 3  # restored after scoring
+        torch.set_num_threads(1)  # one: the plain loop in this thread
+        sequential = evaluator.evaluate(masks)
+    finally:
+        torch.set_num_threads(threads)
+    assert parallel == sequential
+    # the model the evaluator holds is untouched by the replicas
+    assert all(p.device.type == "cpu" for p in trained_residual.parameters())
