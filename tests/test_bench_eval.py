@@ -1,0 +1,37 @@
+"""experiments/bench_eval.py runs at a tiny size and prints one valid JSON object."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FIGURES = ("limit_ms", "dense_ms", "evoprune_ms_per_candidate", "naive_ms_per_candidate",
+           "ratio_to_limit", "speedup_vs_naive", "limit_bn_ms", "evoprune_bn_ms_per_candidate")
+
+
+def test_benchmark_prints_its_figures(tmp_path):
+    env = {**os.environ, "EVOPRUNE_CACHE": str(tmp_path / "cache")}
+    process = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "bench_eval.py"), "--data", "synthetic",
+         "--model", "mlp", "--population", "4", "--samples", "64", "--repeats", "1",
+         "--generations", "1", "--override", "model.hidden=[32,16]",
+         "--override", "train.epochs=1"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    result = json.loads(process.stdout)
+    assert result["population"] == 4 and result["samples"] == 64 and result["threads"] >= 1
+    assert all(result[name] > 0 for name in FIGURES)
+    assert 0 < result["mean_macs_ratio"] <= 0.5
+    search = result["search"]
+    # 4 masks, then 2 offspring beside the 2 elites (whose scores are kept)
+    assert search["evaluations"] <= search["requests"] == 6
+    assert 0 <= search["cache_hit_rate"] < 1
+
+
+def test_benchmark_refuses_bad_sizes(tmp_path):
+    process = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "bench_eval.py"), "--population", "0"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 2 and "--population must be >= 1, got 0" in process.stderr
