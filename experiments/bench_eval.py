@@ -13,6 +13,8 @@ Prints one JSON object. Every figure is measured in this process, on the same ma
   ``--budget``, memo off, no BatchNorm recalibration: the same arithmetic as ``limit_ms``).
 - ``evoprune_bn_ms_per_candidate`` / ``limit_bn_ms``: the same with the configured BatchNorm
   recalibration, and its own limit (a forward pass of the calibration inputs as well).
+- ``masked_ms_per_candidate``: the evaluator forced to ``mode=masked`` (dense arithmetic with
+  the dropped units zeroed), for comparison with the default sliced path.
 - ``naive_ms_per_candidate``: what most pruning-search code does: deep-copy the model, remove
   the channels with torch-pruning, run the validation subset through it.
 - ``ratio_to_limit``, ``speedup_vs_naive``; ``search``: a short GA's wall time, evaluations and
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     settings = dict(val_samples=args.samples, batch_size=max(args.samples, 1), cache=False,
                     calibration=data.train)
     plain = Evaluator(model, space, val, bn_recalibration_batches=0, **settings)
+    masked = Evaluator(model, space, val, bn_recalibration_batches=0, mode="masked", **settings)
     bn_batches = cfg.evaluator.bn_recalibration_batches
     with_bn = Evaluator(model, space, val, bn_recalibration_batches=bn_batches,
                         calibration_batch_size=cfg.evaluator.calibration_batch_size, **settings)
@@ -148,6 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
             "limit_ms": statistics.median(bare(m, x_val) for m in compacted),
             "dense_ms": bare(model, x_val),
             "evoprune_ms_per_candidate": per_candidate(plain),
+            "masked_ms_per_candidate": per_candidate(masked),
             "limit_bn_ms": statistics.median(bare(m, x_val) + bare(m, x_cal) for m in compacted),
             "evoprune_bn_ms_per_candidate": per_candidate(with_bn),
             "naive_ms_per_candidate": naive(),
@@ -171,6 +175,8 @@ def main(argv: list[str] | None = None) -> dict:
         "dense_ms": dense_ms,
         "evoprune_ms_per_candidate": evoprune_ms,
         "naive_ms_per_candidate": naive_ms,
+        "masked_ms_per_candidate": figures["masked_ms_per_candidate"],
+        "evaluator_mode": "sliced" if plain.scorer.slicer is not None else "masked",
         "ratio_to_limit": evoprune_ms / limit_ms,
         "speedup_vs_naive": naive_ms / evoprune_ms,
         "rounds": args.repeats,
