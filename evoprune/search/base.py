@@ -89,23 +89,6 @@ class BestFeasible:
         self.fitness = state["fitness"]
 
 
-def individual_state(individual) -> dict:
-    """A scored DEAP individual as plain values (genes, fitness, objectives, crowding)."""
-    return {"genes": list(individual), "values": tuple(individual.fitness.values),
-            "objectives": asdict(individual.objectives),
-            "crowding_dist": getattr(individual.fitness, "crowding_dist", None)}
-
-
-def restore_individual(cls, state: dict):
-    """The individual ``individual_state`` described, as an instance of ``cls``."""
-    individual = cls(state["genes"])
-    individual.fitness.values = state["values"]
-    individual.objectives = Objectives(**state["objectives"])
-    if state["crowding_dist"] is not None:  # NSGA-II's tournament reads it
-        individual.fitness.crowding_dist = state["crowding_dist"]
-    return individual
-
-
 def _rank(objectives: Objectives, fitness: float) -> tuple:
     return (fitness, objectives.val_acc, -objectives.cost_ratio, -objectives.macs)
 

@@ -4,12 +4,11 @@ elitism, a hall of fame and a per-generation Logbook."""
 from __future__ import annotations
 
 import random
-import time
 
 import numpy as np
 from deap import algorithms, base, tools
 
-from evoprune.checkpoint import SearchCheckpoint, restore_rng, rng_state
+from evoprune.checkpoint import SearchCheckpoint
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import Fitness
 from evoprune.progress import progress_bar
@@ -20,8 +19,6 @@ from evoprune.search.base import (
     SearchResult,
     best_cost_fields,
     best_cost_text,
-    individual_state,
-    restore_individual,
 )
 from evoprune.search.cost import check_search_budget, shrink_within, uniform_mask_within
 from evoprune.search.encodings import (
@@ -29,6 +26,12 @@ from evoprune.search.encodings import (
     check_evolution_settings,
     initial_genome,
     perturbed,
+)
+from evoprune.search.resume import (
+    Attempt,
+    announce_resume,
+    individual_state,
+    restore_individual,
 )
 
 
@@ -115,8 +118,7 @@ class GeneticSearch:
         callback: ProgressCallback | None = None,
         checkpoint: SearchCheckpoint | None = None,
     ) -> SearchResult:
-        start = time.perf_counter()
-        counters_before = (evaluator.requests, evaluator.evaluations)
+        attempt = Attempt(evaluator)
         check_search_budget(space, evaluator, budget)  # in latency: times the smallest mask
         encoding = ENCODINGS[self.encoding_name](space, mutation_indpb=self.mutation_indpb)
         toolbox = base.Toolbox()
@@ -141,7 +143,7 @@ class GeneticSearch:
             uniform = uniform_mask_within(space, evaluator, budget)
             random.seed(self.seed)
             population = self._initial_population(space, encoding, uniform)
-            first, elapsed = 0, 0.0
+            first = 0
         else:
             population = [restore_individual(Individual, i) for i in saved["population"]]
             # the hall keeps its best first, and its fitness keys in ascending order
@@ -149,19 +151,13 @@ class GeneticSearch:
             hall.keys = [ind.fitness for ind in reversed(hall.items)]
             for row in saved["logbook"]:
                 logbook.record(**row)
-            best.load_state_dict(saved["best"])
-            evaluator.load_state_dict(saved["evaluator"])
-            restore_rng(saved["rng"])
-            first, elapsed = saved["generation"] + 1, saved["elapsed_s"]
-            counters_before = saved["counters_before"]
+            attempt.restore(saved, best, evaluator)
+            first = saved["generation"] + 1
         with progress_bar(enabled=self.progress) as progress:
             task = progress.add_task("GA search", total=self.generations + 1, completed=first)
             if saved is not None:
-                progress.console.print(f"GA resumed after generation {first - 1} from "
-                                       f"{checkpoint.path}")
-                for row in logbook:  # a fresh tracker gets the whole history
-                    if callback is not None:
-                        callback(row)
+                announce_resume(progress, f"GA resumed after generation {first - 1} from "
+                                f"{checkpoint.path}", list(logbook), callback)
             for generation in range(first, self.generations + 1):
                 if generation:
                     population = self._next_generation(population, hall, toolbox)
@@ -182,25 +178,12 @@ class GeneticSearch:
                         "population": [individual_state(ind) for ind in population],
                         "hall": [individual_state(ind) for ind in hall],
                         "logbook": list(logbook),
-                        "best": best.state_dict(),
-                        "evaluator": evaluator.state_dict(),
-                        "rng": rng_state(),
-                        "elapsed_s": elapsed + time.perf_counter() - start,
-                        "counters_before": counters_before,
+                        **attempt.state(best, evaluator),
                     })
         if best.mask is None:  # nothing met the budget: shrink the fittest candidate until it does
             mask, objectives = shrink_within(space, evaluator, encoding.decode(hall[0]), budget)
             best.offer(mask, objectives, fitness(objectives, budget))
-        requests_before, evaluations_before = counters_before
-        return SearchResult(
-            mask=best.mask,
-            objectives=best.objectives,
-            fitness=float(best.fitness),
-            history=list(logbook),
-            evaluations=evaluator.evaluations - evaluations_before,
-            requests=evaluator.requests - requests_before,
-            wall_time_s=elapsed + time.perf_counter() - start,
-        )
+        return attempt.result(best, list(logbook), evaluator)
 
     def _initial_population(self, space: PruningSpace, encoding, start: np.ndarray) -> list:
         """Genomes around the keep ratios of ``start``, the uniform mask that meets the budget

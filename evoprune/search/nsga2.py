@@ -9,14 +9,13 @@ candidate scored (``BestFeasible``); the front is exposed as ``NSGA2Search.front
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import asdict
 
 import numpy as np
 import torch
 from deap import algorithms, base, tools
 
-from evoprune.checkpoint import SearchCheckpoint, restore_rng, rng_state
+from evoprune.checkpoint import SearchCheckpoint
 from evoprune.evaluate.evaluator import Evaluator, Objectives
 from evoprune.evaluate.fitness import Fitness
 from evoprune.pareto import hypervolume, non_dominated
@@ -29,8 +28,6 @@ from evoprune.search.base import (
     SearchResult,
     best_cost_fields,
     best_cost_text,
-    individual_state,
-    restore_individual,
 )
 from evoprune.search.cost import check_search_budget, shrink_within
 from evoprune.search.encodings import (
@@ -38,6 +35,12 @@ from evoprune.search.encodings import (
     check_evolution_settings,
     initial_genome,
     perturbed,
+)
+from evoprune.search.resume import (
+    Attempt,
+    announce_resume,
+    individual_state,
+    restore_individual,
 )
 
 
@@ -122,8 +125,7 @@ class NSGA2Search:
         callback: ProgressCallback | None = None,
         checkpoint: SearchCheckpoint | None = None,
     ) -> SearchResult:
-        start = time.perf_counter()
-        counters_before = (evaluator.requests, evaluator.evaluations)
+        attempt = Attempt(evaluator)
         check_search_budget(space, evaluator, budget)  # in latency: times the smallest mask
         encoding = ENCODINGS[self.encoding_name](space, mutation_indpb=self.mutation_indpb)
         toolbox = base.Toolbox()
@@ -148,27 +150,21 @@ class NSGA2Search:
         if saved is None:
             random.seed(self.seed)
             population = self._initial_population(space, encoding)
-            first, elapsed = 0, 0.0
+            first = 0
         else:
             population = [restore_individual(ParetoIndividual, i) for i in saved["population"]]
             archive = [(mask.numpy(), Objectives(**objectives))
                        for mask, objectives in saved["archive"]]
             for row in saved["logbook"]:
                 logbook.record(**row)
-            best.load_state_dict(saved["best"])
-            evaluator.load_state_dict(saved["evaluator"])
-            restore_rng(saved["rng"])
-            first, elapsed = saved["generation"] + 1, saved["elapsed_s"]
-            counters_before = saved["counters_before"]
+            attempt.restore(saved, best, evaluator)
+            first = saved["generation"] + 1
         with progress_bar(enabled=self.progress) as progress:
             task = progress.add_task("NSGA-II search", total=self.generations + 1,
                                      completed=first)
             if saved is not None:
-                progress.console.print(f"NSGA-II resumed after generation {first - 1} from "
-                                       f"{checkpoint.path}")
-                for row in logbook:  # a fresh tracker gets the whole history
-                    if callback is not None:
-                        callback(row)
+                announce_resume(progress, f"NSGA-II resumed after generation {first - 1} from "
+                                f"{checkpoint.path}", list(logbook), callback)
             for generation in range(first, self.generations + 1):
                 if generation:
                     offspring = self._offspring(population, toolbox)
@@ -196,11 +192,7 @@ class NSGA2Search:
                         "archive": [(torch.from_numpy(mask), asdict(objectives))
                                     for mask, objectives in archive],
                         "logbook": list(logbook),
-                        "best": best.state_dict(),
-                        "evaluator": evaluator.state_dict(),
-                        "rng": rng_state(),
-                        "elapsed_s": elapsed + time.perf_counter() - start,
-                        "counters_before": counters_before,
+                        **attempt.state(best, evaluator),
                     })
         if best.mask is None:  # nothing met the budget: shrink the most accurate candidate
             top = max(population, key=lambda ind: ind.fitness.values[0])
@@ -208,16 +200,7 @@ class NSGA2Search:
             best.offer(mask, objectives, fitness(objectives, budget))
             archive = _pareto_archive(archive + [(mask, objectives)])
         self.front = [_front_entry(space, mask, objectives) for mask, objectives in archive]
-        requests_before, evaluations_before = counters_before
-        return SearchResult(
-            mask=best.mask,
-            objectives=best.objectives,
-            fitness=float(best.fitness),
-            history=list(logbook),
-            evaluations=evaluator.evaluations - evaluations_before,
-            requests=evaluator.requests - requests_before,
-            wall_time_s=elapsed + time.perf_counter() - start,
-        )
+        return attempt.result(best, list(logbook), evaluator)
 
     def _initial_population(self, space: PruningSpace, encoding) -> list[ParetoIndividual]:
         """Individuals spread over the whole cost range, so the first front already spans the

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from stable_baselines3 import DDPG, PPO, SAC, TD3
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import NormalActionNoise
 
-from evoprune.checkpoint import SearchCheckpoint, restore_rng, rng_state
+from evoprune.checkpoint import SearchCheckpoint
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import Fitness
 from evoprune.progress import progress_bar
 from evoprune.pruning.budget import check_budget
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import BestFeasible, ProgressCallback, SearchResult
+from evoprune.search.resume import Attempt, announce_resume
 from evoprune.search.rl.agent_state import agent_state, restore_agent
 from evoprune.search.rl.env import PruningEnv, resolve_reward
 
@@ -108,7 +107,7 @@ class RLSearch:
     ) -> SearchResult:
         """Train for ``episodes`` episodes; return the best feasible mask of all of them."""
         check_budget(space, budget)
-        start = time.perf_counter()
+        attempt = Attempt(evaluator)
         env = PruningEnv(space, evaluator, budget, fitness if self.reward is None else self.reward)
         env.reset(seed=self.seed)
         model = self._make_model(env)
@@ -117,25 +116,18 @@ class RLSearch:
         best = BestFeasible(budget)
         history: list[dict] = []
         saved = checkpoint.load(self.name) if checkpoint is not None else None
-        first, elapsed = 0, 0.0
-        counters_before = (evaluator.requests, evaluator.evaluations)
+        first = 0
         if saved is not None:
             history = list(saved["history"])
-            best.load_state_dict(saved["best"])
-            evaluator.load_state_dict(saved["evaluator"])
             if saved["agent"] is not None:
                 restore_agent(model, saved["agent"])
-            restore_rng(saved["rng"])
-            first, elapsed = saved["episode"], saved["elapsed_s"]
-            counters_before = saved["counters_before"]
+            attempt.restore(saved, best, evaluator)
+            first = saved["episode"]
         with progress_bar(enabled=self.progress) as progress:
             task = progress.add_task("RL search", total=self.episodes, completed=first)
             if saved is not None:
-                progress.console.print(f"RL resumed after episode {first - 1} from "
-                                       f"{checkpoint.path}")
-                for row in history:  # a fresh tracker gets the whole history
-                    if callback is not None:
-                        callback(row)
+                announce_resume(progress, f"RL resumed after episode {first - 1} from "
+                                f"{checkpoint.path}", history, callback)
 
             def on_episode(row: dict) -> None:
                 history.append(row)
@@ -149,11 +141,7 @@ class RLSearch:
                     "episode": len(history),
                     "agent": agent_state(agent) if len(history) < self.episodes else None,
                     "history": list(history),
-                    "best": best.state_dict(),
-                    "evaluator": evaluator.state_dict(),
-                    "rng": rng_state(),
-                    "elapsed_s": elapsed + time.perf_counter() - start,
-                    "counters_before": counters_before,
+                    **attempt.state(best, evaluator),
                 })
 
             if first < self.episodes:
@@ -164,16 +152,7 @@ class RLSearch:
                 remaining = (self.episodes - first) * env.num_groups
                 model.learn(total_timesteps=remaining, callback=episodes,
                             reset_num_timesteps=saved is None)
-        requests_before, evaluations_before = counters_before
-        return SearchResult(
-            mask=best.mask,
-            objectives=best.objectives,
-            fitness=float(best.fitness),
-            history=history,
-            evaluations=evaluator.evaluations - evaluations_before,
-            requests=evaluator.requests - requests_before,
-            wall_time_s=elapsed + time.perf_counter() - start,
-        )
+        return attempt.result(best, history, evaluator)
 
     def _make_model(self, env: PruningEnv):
         steps = env.num_groups
