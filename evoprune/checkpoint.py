@@ -26,8 +26,10 @@ CHECKPOINT_DIR = "checkpoint"
 CONFIG_FILE = "config.json"
 SEARCH_FILE = "search.pt"
 FORMAT = 1
-# keys of the resolved config that do not change what a run computes
-NOT_COMPARED = ("resume", "progress", "logger")
+# keys of the resolved config (and everything below them) that do not change what a run
+# computes: where the dense cache lives, display and tracking, and where masks are scored
+NOT_COMPARED = ("resume", "progress", "logger", "cache_dir", "evaluator.backend",
+                "evaluator.workers", "evaluator.ray_address", "evaluator.worker_threads")
 
 
 class CheckpointError(ValueError):
@@ -152,7 +154,7 @@ def config_differences(saved: dict, current: dict) -> list[str]:
     before, after = _flatten(saved), _flatten(current)
     lines = []
     for key in sorted(set(before) | set(after)):
-        if key.split(".")[0] in NOT_COMPARED:
+        if any(key == skip or key.startswith(skip + ".") for skip in NOT_COMPARED):
             continue
         old, new = before.get(key, "<absent>"), after.get(key, "<absent>")
         if old != new:

@@ -21,6 +21,15 @@ class LatencySettings:
     warmup: int = 5
     threads: int | None = 1
 
+    def __post_init__(self) -> None:
+        for name, low in (("batch_size", 1), ("repeats", 1), ("warmup", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"latency.{name} must be an integer >= {low}, got {value!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"latency.threads must be an integer >= 1 or null, got "
+                             f"{self.threads!r}")
+
 
 @torch.inference_mode()
 def measure_latency_ms(

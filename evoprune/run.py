@@ -21,8 +21,10 @@ from evoprune.checkpoint import SearchCheckpoint, load_weights, start_run
 from evoprune.distill import DistillConfig
 from evoprune.evaluate.evaluator import COSTS, Evaluator, check_backend
 from evoprune.evaluate.fitness import Fitness
-from evoprune.finish import LatencySettings, dense_row, finish_mask, measure_finished
+from evoprune.evaluate.scorer import MODES
+from evoprune.finish import dense_row, finish_mask, measure_finished
 from evoprune.gradual import gradual_magnitude
+from evoprune.latency import LatencySettings
 from evoprune.pareto import write_pareto
 from evoprune.progress import console
 from evoprune.pruning import make_space
@@ -100,6 +102,9 @@ def check_config(cfg: DictConfig) -> None:
     if not _search_enabled(cfg) and not cfg.baselines and not cfg.sensitivity.enabled:
         raise ValueError("nothing to run: search=none, baselines=[] and sensitivity off; choose "
                          f"a search or baselines from {sorted(available)}")
+    LatencySettings(**cfg.latency)  # checks its values
+    if cfg.evaluator.mode not in MODES:
+        raise ValueError(f"evaluator.mode must be one of {list(MODES)}, got {cfg.evaluator.mode!r}")
     settings = cfg.evaluator
     check_backend(settings.backend, settings.workers, settings.ray_address,
                   settings.worker_threads)

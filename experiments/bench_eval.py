@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> dict:
     bn_batches = cfg.evaluator.bn_recalibration_batches
     with_bn = Evaluator(model, space, val, bn_recalibration_batches=bn_batches,
                         calibration_batch_size=cfg.evaluator.calibration_batch_size, **settings)
-    x_cal = torch.cat(with_bn.calibration_batches) if with_bn.calibration_batches else x_val[:0]
+    calibration = with_bn.scorer.calibration_batches  # on the model's device
+    x_cal = torch.cat(calibration) if calibration else x_val[:0]
 
     @torch.inference_mode()
     def bare(network, inputs) -> float:

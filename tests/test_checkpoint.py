@@ -112,6 +112,14 @@ def test_resume_with_another_config_shows_the_difference(tmp_path):
               resume=True)
 
 
+def test_where_masks_are_scored_may_change_on_resume():
+    saved = {"evaluator": {"backend": "serial", "workers": 2, "val_samples": None},
+             "cache_dir": "/a"}
+    current = {"evaluator": {"backend": "ray", "workers": 8, "val_samples": 100},
+               "cache_dir": "/b"}
+    assert config_differences(saved, current) == ["  evaluator.val_samples: None -> 100"]
+
+
 def test_config_differences_names_dotted_keys():
     saved = {"search": {"generations": 20, "elite": 2}, "logger": {"kind": "wandb"}}
     current = {"search": {"generations": 30}, "logger": {"kind": "none"}}

@@ -146,8 +146,14 @@ def test_resume_from_a_corrupt_checkpoint_is_refused(tmp_path, cache):
 def test_user_weights_are_pruned_instead_of_training(tmp_path, cache):
     cfg = compose_config(FAST)
     model = instantiate(cfg.model)
+    with torch.no_grad():  # a model that answers class 0 whatever the input
+        for parameter in model.parameters():
+            parameter.zero_()
+        model.classifier.bias[0] = 1.0
     torch.save(model.state_dict(), tmp_path / "weights.pt")
     results = run(compose_config([*FAST, f"weights={tmp_path / 'weights.pt'}"]), tmp_path / "r")
+    data = instantiate(cfg.data)
+    assert results["dense"]["test_acc"] == pytest.approx(float((data.test.y == 0).float().mean()))
     assert results["methods"] and not cache.exists()  # nothing trained, nothing cached
 
 

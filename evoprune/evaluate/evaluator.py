@@ -1,8 +1,9 @@
 """The evaluator: validation accuracy, MACs and parameters of a batch of masks.
 
 It holds the dense model's parameters and the validation data once, scores each mask through
-``torch.func.functional_call`` with masked parameters (no model copies), and memoises results by
-mask, so the identical candidates that elitism and crossover produce are scored once.
+``torch.func.functional_call`` with the mask's kept slices of the parameters (or, where the model
+does not allow slicing, masked ones: no model copies either way), and memoises results by mask,
+so the identical candidates that elitism and crossover produce are scored once.
 
 The accuracy of a mask is computed by one :class:`~evoprune.evaluate.scorer.MaskScorer`. The
 ``serial`` backend runs it in this process; the ``ray`` backend (``ray_backend.py``) gives a copy
@@ -157,17 +158,17 @@ class Evaluator:
         self.evaluations = 0  # masks actually run through the model
         self.requests = 0  # masks asked for, cache hits included
         self._pool = None
-        if backend == "ray":
+        self._closed = False
+        self.cost = cost
+        self.latency = latency or LatencySettings()
+        self.latency_inputs = val.x[: self.latency.batch_size].to(next(model.parameters()).device)
+        # the dense model timed exactly as every candidate is
+        self.dense_latency_ms = self._latency(space.full_mask()) if cost == "latency" else None
+        if backend == "ray":  # last: nothing after it can fail and leave the workers running
             from evoprune.evaluate.ray_backend import RayPool
 
             self._pool = RayPool(self.scorer, workers=workers, address=ray_address,
                                  threads=worker_threads)
-        self._closed = False
-        self.cost = cost
-        self.latency = latency or LatencySettings()
-        self.latency_inputs = val.x[: self.latency.batch_size]
-        # the dense model timed exactly as every candidate is
-        self.dense_latency_ms = self._latency(space.full_mask()) if cost == "latency" else None
 
     @property
     def cache_hits(self) -> int:
@@ -220,7 +221,8 @@ class Evaluator:
         """The memo and counters, in checkpointable form (plain values only)."""
         cache = self.cache or {}
         return {"keys": list(cache), "objectives": [asdict(o) for o in cache.values()],
-                "evaluations": self.evaluations, "requests": self.requests}
+                "evaluations": self.evaluations, "requests": self.requests,
+                "dense_latency_ms": self.dense_latency_ms}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what ``state_dict`` saved: a resumed search sees the same cache hits."""
@@ -228,6 +230,8 @@ class Evaluator:
             self.cache = {key: Objectives(**values)
                           for key, values in zip(state["keys"], state["objectives"])}
         self.evaluations, self.requests = state["evaluations"], state["requests"]
+        if self.cost == "latency":  # restored cost ratios are relative to the first timing
+            self.dense_latency_ms = state["dense_latency_ms"]
 
     def _latency(self, mask: np.ndarray) -> float:
         """Median milliseconds of the compacted model (units removed, not just zeroed)."""

@@ -10,7 +10,7 @@ import contextlib
 import copy
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,8 +50,9 @@ class MaskScorer:
     Everything runs on the model's device; the data is moved there once. On CPU, a batch of
     masks is scored by as many Python threads as torch has intra-op threads, each running whole
     candidates on one core (small convolutions scale poorly across cores; independent
-    candidates scale well). Each thread runs its own parameter-free replica of the model, since
-    ``functional_call`` swaps tensors into the module it calls.
+    candidates scale well). Each scoring thread runs its own parameter-free (meta-device)
+    replica of the model, since ``functional_call`` swaps tensors into the module it calls. One
+    caller at a time: ``accuracies`` holds a lock.
 
     It pickles as its constructor arguments, so a Ray worker rebuilds it from the model and
     the data alone.
@@ -94,6 +95,11 @@ class MaskScorer:
         self.buffers = dict(model.named_buffers())
         self.parallel = device.type == "cpu"
         self._local = threading.local()
+        self._owner = threading.get_ident()  # the thread that calls the model itself
+        self._template: nn.Module | None = None  # replicas are copied from it, never from model
+        self._lock = threading.Lock()
+        self._template_lock = threading.Lock()
+        self._workers = 0
         self._pool: ThreadPoolExecutor | None = None  # kept: its threads keep their replicas
 
     def __reduce__(self):
@@ -104,18 +110,22 @@ class MaskScorer:
 
     def accuracies(self, masks: Sequence[np.ndarray]) -> list[float]:
         """Validation accuracy of each mask, in order."""
-        workers = min(len(masks), torch.get_num_threads()) if self.parallel else 1
-        if workers <= 1:
-            return [self.accuracy(mask) for mask in masks]
-        if self._pool is None or self._pool._max_workers < workers:
-            self.close()
-            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="evoprune-scorer")
-        with _intra_op_threads(1):
-            return list(self._pool.map(self.accuracy, masks))
+        with self._lock:
+            workers = min(len(masks), torch.get_num_threads()) if self.parallel else 1
+            if workers <= 1:
+                return [self.accuracy(mask) for mask in masks]
+            if self._pool is None or self._workers < workers:
+                self.close()
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="evoprune-scorer")
+                self._workers = workers
+            with _intra_op_threads(1):
+                futures = [self._pool.submit(self.accuracy, mask) for mask in masks]
+                wait(futures)  # all finished before the thread count is restored
+            return [future.result() for future in futures]
 
     def close(self) -> None:
         """Stop the scoring threads (they are started again when needed)."""
-        pool, self._pool = self._pool, None
+        pool, self._pool, self._workers = self._pool, None, 0
         if pool is not None:
             pool.shutdown()
 
@@ -124,10 +134,13 @@ class MaskScorer:
         thread that built the scorer; elsewhere a copy without tensors of its own)."""
         replica = getattr(self._local, "replica", None)
         if replica is None:
-            if threading.current_thread() is threading.main_thread():
+            if threading.get_ident() == self._owner:
                 replica = (self.model, self.bn_modules)
             else:
-                model = copy.deepcopy(self.model).to("meta")
+                with self._template_lock:
+                    if self._template is None:  # one full copy, once; then meta copies of it
+                        self._template = copy.deepcopy(self.model).to("meta")
+                model = copy.deepcopy(self._template)
                 replica = (model, [m for m in model.modules() if isinstance(m, BN_TYPES)])
             self._local.replica = replica
         return replica

@@ -119,7 +119,6 @@ class GeneticSearch:
         checkpoint: SearchCheckpoint | None = None,
     ) -> SearchResult:
         attempt = Attempt(evaluator)
-        check_search_budget(space, evaluator, budget)  # in latency: times the smallest mask
         encoding = ENCODINGS[self.encoding_name](space, mutation_indpb=self.mutation_indpb)
         toolbox = base.Toolbox()
         encoding.register(toolbox)
@@ -140,6 +139,7 @@ class GeneticSearch:
         logbook = tools.Logbook()
         saved = checkpoint.load(self.name) if checkpoint is not None else None
         if saved is None:
+            check_search_budget(space, evaluator, budget)  # in latency: times the smallest mask
             uniform = uniform_mask_within(space, evaluator, budget)
             random.seed(self.seed)
             population = self._initial_population(space, encoding, uniform)

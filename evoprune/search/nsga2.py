@@ -126,7 +126,6 @@ class NSGA2Search:
         checkpoint: SearchCheckpoint | None = None,
     ) -> SearchResult:
         attempt = Attempt(evaluator)
-        check_search_budget(space, evaluator, budget)  # in latency: times the smallest mask
         encoding = ENCODINGS[self.encoding_name](space, mutation_indpb=self.mutation_indpb)
         toolbox = base.Toolbox()
         encoding.register(toolbox)
@@ -148,6 +147,7 @@ class NSGA2Search:
         logbook = tools.Logbook()
         saved = checkpoint.load(self.name) if checkpoint is not None else None
         if saved is None:
+            check_search_budget(space, evaluator, budget)  # in latency: times the smallest mask
             random.seed(self.seed)
             population = self._initial_population(space, encoding)
             first = 0

@@ -117,3 +117,30 @@ def test_checkpoint_of_another_searcher_is_refused(tmp_path, trained_residual, s
     with pytest.raises(ValueError, match="holds a 'ga' search, not 'nsga2'"):
         SEARCHERS["nsga2"]().run(space, evaluator, constrained, BUDGET,
                                  checkpoint=SearchCheckpoint(path, resume=True))
+
+
+def test_rl_with_checkpoints_off_saves_nothing(tmp_path, trained_residual, synthetic_data):
+    space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
+    checkpoint = SearchCheckpoint(tmp_path / "search.pt", every_episodes=0)
+    SEARCHERS["rl_ddpg"]().run(space, evaluator, constrained, BUDGET, checkpoint=checkpoint)
+    assert not checkpoint.path.exists()
+
+
+def test_latency_search_resumes_against_the_first_dense_timing(
+        tmp_path, trained_residual, synthetic_data, fake_latency, monkeypatch):
+    from evoprune.evaluate import evaluator as evaluator_module
+
+    path = tmp_path / "search.pt"
+    space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
+    first = Evaluator(trained_residual, space, synthetic_data.val, cost="latency")
+    with pytest.raises(Interrupt):
+        SEARCHERS["ga"]().run(space, first, constrained, 0.8, callback=stop_after(2),
+                              checkpoint=SearchCheckpoint(path))
+    # the new process's machine is twice as slow: restored ratios keep their own reference
+    slower = evaluator_module.measure_latency_ms
+    monkeypatch.setattr(evaluator_module, "measure_latency_ms", lambda *a, **k: 2 * slower(*a, **k))
+    second = Evaluator(trained_residual, space, synthetic_data.val, cost="latency")
+    assert second.dense_latency_ms == 2 * first.dense_latency_ms
+    SEARCHERS["ga"]().run(space, second, constrained, 0.8,
+                          checkpoint=SearchCheckpoint(path, resume=True))
+    assert second.dense_latency_ms == first.dense_latency_ms

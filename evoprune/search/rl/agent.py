@@ -219,7 +219,7 @@ class _Episodes(BaseCallback):
             self.at_episode_end = True
             self._set_noise()
         if self.episode >= self.search.episodes:
-            if self.save is not None:
+            if self.save is not None and self.every:  # every=0: no checkpoints at all
                 self.save(self.model)
             return False
         return True
