@@ -54,10 +54,10 @@ class SearchCheckpoint:
         self.path = Path(path)
         self.every, self.every_episodes, self.resume = every, every_episodes, resume
 
-    def due(self, step: int, *, last: bool = False, episodes: bool = False) -> bool:
-        """Whether to save after generation / episode ``step`` (always after the last one)."""
-        every = self.every_episodes if episodes else self.every
-        return every > 0 and (last or (step + 1) % every == 0)
+    def due(self, generation: int, *, last: bool = False) -> bool:
+        """Whether to save after ``generation`` (always after the last one), by ``every``.
+        (RL counts ``every_episodes`` itself: it can only save between rollouts.)"""
+        return self.every > 0 and (last or (generation + 1) % self.every == 0)
 
     def save(self, searcher: str, state: dict[str, Any]) -> None:
         payload = {"format": FORMAT, "searcher": searcher, "state": state}

@@ -70,7 +70,7 @@ def test_bad_interval_is_refused(tmp_path, every):
 def test_due_every_n_and_at_the_end(tmp_path):
     checkpoint = SearchCheckpoint(tmp_path / "s.pt", every=2, every_episodes=0)
     assert [g for g in range(6) if checkpoint.due(g, last=g == 5)] == [1, 3, 5]
-    assert not checkpoint.due(9, last=True, episodes=True)  # 0 switches saving off
+    assert not SearchCheckpoint(tmp_path / "s.pt", every=0).due(9, last=True)  # 0: never
 
 
 def test_rng_states_round_trip():
