@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from evoprune.checkpoint import SearchCheckpoint, load_weights, start_run
+from evoprune.config_checks import check_config, search_cost, search_enabled
 from evoprune.distill import DistillConfig
-from evoprune.evaluate.evaluator import COSTS, Evaluator, check_backend
+from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import Fitness
-from evoprune.evaluate.scorer import MODES
 from evoprune.finish import dense_row, finish_mask, measure_finished
 from evoprune.gradual import gradual_magnitude
 from evoprune.latency import LatencySettings
@@ -30,7 +30,7 @@ from evoprune.progress import console
 from evoprune.pruning import make_space
 from evoprune.pruning.budget import check_budget
 from evoprune.report import RESULTS_FILE, export_model, results_table, write_json
-from evoprune.search.baselines import GRADUAL, BaselineContext, baseline_names, baselines_for
+from evoprune.search.baselines import GRADUAL, BaselineContext, baselines_for
 from evoprune.search.cost import COST_UNITS
 from evoprune.sensitivity import sensitivity, write_sensitivity
 from evoprune.tracking import make_tracker
@@ -60,58 +60,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Refuse bad top-level values before any work starts."""
-    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
-        raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
-    if not isinstance(cfg.resume, bool):
-        raise ValueError(f"resume must be true or false, got {cfg.resume!r}")
-    cost = search_cost(cfg)
-    if cost not in COSTS:
-        raise ValueError(f"fitness.cost must be one of {sorted(COSTS)}, got {cost!r}")
-    if not isinstance(cfg.budget, (int, float)) or not 0.0 < cfg.budget <= 1.0:
-        hint = ""
-        if not isinstance(cfg.budget, (int, float, bool)):  # '', [] or a list from a sweep typo
-            hint = "; each run takes one budget, sweep several with budget=0.5,0.25 (multirun)"
-        raise ValueError(
-            f"budget must be a fraction of dense {COST_UNITS[cost]} in (0, 1], got "
-            f"{cfg.budget!r}{hint}"
-        )
-    if cost == "latency" and cfg.pruning.kind != "structured":
-        raise ValueError(
-            f"fitness.cost=latency needs pruning=structured: pruning={cfg.pruning.kind} removes "
-            "nothing, so every mask runs at dense latency; use fitness.cost=macs"
-        )
-    if cost == "latency" and _search_enabled(cfg):
-        searcher = get_class(cfg.search._target_)
-        if cost not in getattr(searcher, "costs", ("macs",)):
-            name = getattr(searcher, "name", searcher.__name__)
-            raise ValueError(
-                f"fitness.cost=latency is not supported by search={name}, which budgets MACs "
-                "analytically; use search=ga or search=nsga2, or fitness.cost=macs"
-            )
-    available = baseline_names(cfg.pruning.kind)
-    unknown = sorted(set(cfg.baselines) - set(available))
-    if unknown:
-        raise ValueError(
-            f"baselines {unknown} do not exist for pruning={cfg.pruning.kind}; choose from "
-            f"{sorted(available)}"
-        )
-    if not _search_enabled(cfg) and not cfg.baselines and not cfg.sensitivity.enabled:
-        raise ValueError("nothing to run: search=none, baselines=[] and sensitivity off; choose "
-                         f"a search or baselines from {sorted(available)}")
-    LatencySettings(**cfg.latency)  # checks its values
-    if cfg.evaluator.mode not in MODES:
-        raise ValueError(f"evaluator.mode must be one of {list(MODES)}, got {cfg.evaluator.mode!r}")
-    settings = cfg.evaluator
-    check_backend(settings.backend, settings.workers, settings.ray_address,
-                  settings.worker_threads)
-    if settings.backend == "ray":  # fail now, not after training the dense model
-        from evoprune.evaluate.ray_backend import import_ray
-
-        import_ray()
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
@@ -149,7 +97,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         check_budget(space, cfg.budget)
         latency = LatencySettings(**config["latency"])
         # with no search, nothing is budgeted in latency: baselines prune to MACs
-        cost = search_cost(cfg) if _search_enabled(cfg) else "macs"
+        cost = search_cost(cfg) if search_enabled(cfg) else "macs"
         evaluator = Evaluator(model, space, data.val, calibration=data.train, cost=cost,
                               latency=latency, **config["evaluator"])
         dense = dense_row(model, space, data, latency)
@@ -168,7 +116,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             console.print(f"sensitivity: {', '.join(str(p) for p in paths)}")
 
         masks, searched = {}, {}
-        if _search_enabled(cfg):
+        if search_enabled(cfg):
             searcher = instantiate(cfg.search, seed=cfg.seed, progress=cfg.progress)
             fitness = make_fitness(cfg.fitness)
             result = searcher.run(space, evaluator, fitness, cfg.budget, callback=tracker.log,
@@ -270,22 +218,12 @@ def _warn_if_unsteady(search_ms: float, report_ms: float, factor: float = 1.5) -
         )
 
 
-def search_cost(cfg: DictConfig) -> str:
-    """What the search's budget limits: ``fitness.cost``, ``macs`` (default) or ``latency``."""
-    return cfg.fitness.get("cost", "macs") if cfg.get("fitness") is not None else "macs"
-
-
 def make_fitness(fitness_cfg: DictConfig) -> Fitness:
     """The fitness function ``fitness_cfg`` describes. Its ``cost`` key is for the evaluator
     (what the budget limits), not an argument of the function."""
     node = OmegaConf.to_container(fitness_cfg, resolve=True)
     node.pop("cost", None)
     return instantiate(node)
-
-
-def _search_enabled(cfg: DictConfig) -> bool:
-    # search=none leaves `search` null, or holding only overrides given on the command line
-    return cfg.search is not None and cfg.search.get("_target_") is not None
 
 
 def _write_outputs(run_dir, results, masks, models, space, example) -> None:
