@@ -169,8 +169,9 @@ def test_bad_cost_settings_stop_before_writing(tmp_path, cache, override, messag
 
 
 @pytest.mark.parametrize("searcher", ["ga", "nsga2"])
-def test_latency_cost_run(tmp_path, cache, searcher):
-    # wide layers, so that compute rather than overhead sets the latency; real timings
+def test_latency_cost_run(tmp_path, cache, searcher, fake_latency):
+    # the search's timings are the deterministic stand-in (real ones on a busy CI machine can
+    # make any fixed budget infeasible); the reported latency_ms of each model are real
     overrides = FAST + ["fitness.cost=latency", "model.hidden=[256,256]", "budget=0.8",
                         "latency.repeats=3", "latency.warmup=1", f"search={searcher}"]
     out = tmp_path / "run"
