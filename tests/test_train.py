@@ -8,7 +8,8 @@ import torch
 
 from evoprune.data import load_synthetic
 from evoprune.evaluate.evaluator import Evaluator
-from evoprune.finish import LatencySettings, finish_mask
+from evoprune.finish import finish_mask
+from evoprune.latency import LatencySettings
 from evoprune.models import MLP, CNN1d
 from evoprune.pruning.budget import uniform_mask
 from evoprune.pruning.space import PruningSpace
