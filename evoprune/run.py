@@ -17,24 +17,24 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from evoprune.checkpoint import SearchCheckpoint, load_weights, start_run
-from evoprune.config_checks import check_config, search_cost, search_enabled
-from evoprune.distill import DistillConfig
+from evoprune.baselines.gradual import gradual_magnitude
+from evoprune.baselines.oneshot import GRADUAL, BaselineContext, baselines_for
+from evoprune.config.checks import check_config, search_cost, search_enabled
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import Fitness
-from evoprune.finish import dense_row, finish_mask, measure_finished
-from evoprune.gradual import gradual_magnitude
-from evoprune.latency import LatencySettings
-from evoprune.pareto import write_pareto
-from evoprune.progress import console
+from evoprune.evaluate.latency import LatencySettings
+from evoprune.finish.distill import DistillConfig
+from evoprune.finish.measure import dense_row, finish_mask, measure_finished
+from evoprune.finish.train import TrainConfig, cache_key, load_or_train_dense
+from evoprune.infra.checkpoint import SearchCheckpoint, load_weights, start_run
+from evoprune.infra.progress import console
+from evoprune.infra.tracking import make_tracker
 from evoprune.pruning import make_space
 from evoprune.pruning.budget import check_budget
-from evoprune.report import RESULTS_FILE, export_model, results_table, write_json
-from evoprune.search.baselines import GRADUAL, BaselineContext, baselines_for
+from evoprune.report.pareto import write_pareto
+from evoprune.report.results import RESULTS_FILE, export_model, results_table, write_json
+from evoprune.report.sensitivity import sensitivity, write_sensitivity
 from evoprune.search.cost import COST_UNITS
-from evoprune.sensitivity import sensitivity, write_sensitivity
-from evoprune.tracking import make_tracker
-from evoprune.train import TrainConfig, cache_key, load_or_train_dense
 
 COST_RULES = {
     "structured": "MACs: multiply-accumulates of conv and linear layers per sample",

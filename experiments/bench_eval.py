@@ -41,11 +41,11 @@ from omegaconf import OmegaConf
 
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
+from evoprune.finish.train import TrainConfig, cache_key, load_or_train_dense
 from evoprune.pruning import make_space
 from evoprune.pruning.budget import shrink_to_budget
 from evoprune.pruning.compact import compact
 from evoprune.search.ga import GeneticSearch
-from evoprune.train import TrainConfig, cache_key, load_or_train_dense
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from evoprune.data import load_synthetic
-from evoprune.train import TrainConfig, train_classifier
+from evoprune.finish.train import TrainConfig, train_classifier
 
 
 class ResidualNet(nn.Module):

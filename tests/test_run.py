@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from evoprune.infra.tracking_reader import read_offline_run
 from evoprune.pruning.space import PruningSpace
-from evoprune.report import RESULTS_FILE
+from evoprune.report.results import RESULTS_FILE
 from evoprune.run import run
-from evoprune.tracking_reader import read_offline_run
 from tests.helpers import FAST, compose_config
 
 ROW_KEYS = {"val_acc", "test_acc", "test_acc_before_finetune", "macs", "macs_ratio", "params",

@@ -14,8 +14,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from evoprune.checkpoint import CheckpointError
-from evoprune.report import RESULTS_FILE
+from evoprune.infra.checkpoint import CheckpointError
+from evoprune.report.results import RESULTS_FILE
 from evoprune.run import run
 from tests.helpers import FAST, compose_config
 

@@ -17,10 +17,10 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from evoprune.__main__ import CONFIG_DIR
-from evoprune.hydra_callbacks import AggregateOnMultirunEnd
-from evoprune.search.baselines import baseline_names
+from evoprune.baselines.oneshot import baseline_names
+from evoprune.config.callbacks import AggregateOnMultirunEnd
 from tests.helpers import FAST, compose_config
-from tests.test_aggregate import write_fake_multirun
+from tests.report.test_aggregate import write_fake_multirun
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -50,7 +50,7 @@ def test_compare_experiment_is_a_sweep_of_listed_baselines_with_the_callback():
     assert hydra_cfg.mode == RunMode.MULTIRUN
     assert hydra_cfg.sweeper.params == {"budget": "0.5,0.25,0.1,0.05", "seed": "0,1,2"}
     assert hydra_cfg.callbacks.aggregate._target_ == (
-        "evoprune.hydra_callbacks.AggregateOnMultirunEnd")
+        "evoprune.config.callbacks.AggregateOnMultirunEnd")
 
 
 def test_compare_multirun_aggregates_at_the_end(tmp_path):
@@ -112,7 +112,7 @@ def test_callback_aggregates_after_each_job_even_a_failed_one(tmp_path, caplog):
     sweep = write_fake_multirun(tmp_path / "sweep")  # includes a crashed and a corrupt job
     config = OmegaConf.create({"hydra": {"job": {"num": 3}, "sweep": {"dir": str(sweep)}}})
     failed = JobReturn(status=JobStatus.FAILED, _return_value=RuntimeError("boom"))
-    with caplog.at_level(logging.WARNING, logger="evoprune.hydra_callbacks"):
+    with caplog.at_level(logging.WARNING, logger="evoprune.config.callbacks"):
         AggregateOnMultirunEnd().on_job_end(config, failed)
     [record] = caplog.records
     assert "job 3 failed" in record.message and "Missing runs" in record.message

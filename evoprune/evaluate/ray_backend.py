@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evoprune.progress import console
+from evoprune.infra.progress import console
 
 INSTALL_HINT = 'pip install -e ".[ray]" (or pip install "ray>=2.9")'
 

@@ -12,9 +12,9 @@ import torch
 from evoprune.evaluate.evaluator import Objectives
 
 if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
-    from evoprune.checkpoint import SearchCheckpoint
     from evoprune.evaluate.evaluator import Evaluator
     from evoprune.evaluate.fitness import Fitness
+    from evoprune.infra.checkpoint import SearchCheckpoint
     from evoprune.pruning.space import PruningSpace
 
 # Called once per generation / episode with flat, loggable numbers.

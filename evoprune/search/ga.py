@@ -8,10 +8,10 @@ import random
 import numpy as np
 from deap import algorithms, base, tools
 
-from evoprune.checkpoint import SearchCheckpoint
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import Fitness
-from evoprune.progress import progress_bar
+from evoprune.infra.checkpoint import SearchCheckpoint
+from evoprune.infra.progress import progress_bar
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import (
     BestFeasible,

@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from deap import algorithms, base, tools
 
-from evoprune.checkpoint import SearchCheckpoint
 from evoprune.evaluate.evaluator import Evaluator, Objectives
 from evoprune.evaluate.fitness import Fitness
-from evoprune.pareto import hypervolume, non_dominated
-from evoprune.progress import progress_bar
+from evoprune.infra.checkpoint import SearchCheckpoint
+from evoprune.infra.progress import progress_bar
 from evoprune.pruning.budget import uniform_mask
 from evoprune.pruning.space import PruningSpace
+from evoprune.report.pareto import hypervolume, non_dominated
 from evoprune.search.base import (
     BestFeasible,
     ProgressCallback,

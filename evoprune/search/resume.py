@@ -6,8 +6,8 @@ import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from evoprune.checkpoint import restore_rng, rng_state
 from evoprune.evaluate.evaluator import Evaluator, Objectives
+from evoprune.infra.checkpoint import restore_rng, rng_state
 from evoprune.search.base import BestFeasible, ProgressCallback, SearchResult
 
 if TYPE_CHECKING:

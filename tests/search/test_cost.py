@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from evoprune.evaluate.evaluator import Evaluator
-from evoprune.latency import LatencySettings
+from evoprune.evaluate.latency import LatencySettings
 from evoprune.pruning.budget import InfeasibleBudgetError, shrink_to_budget, uniform_mask
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.cost import (

@@ -3,7 +3,7 @@ import pytest
 
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
-from evoprune.latency import LatencySettings
+from evoprune.evaluate.latency import LatencySettings
 from evoprune.models import MLP
 from evoprune.pruning.budget import uniform_mask
 from evoprune.pruning.space import PruningSpace

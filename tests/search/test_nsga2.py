@@ -5,9 +5,9 @@ import pytest
 
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
-from evoprune.latency import LatencySettings
-from evoprune.pareto import dominates, hypervolume, write_pareto
+from evoprune.evaluate.latency import LatencySettings
 from evoprune.pruning.space import PruningSpace
+from evoprune.report.pareto import dominates, hypervolume, write_pareto
 from evoprune.search.nsga2 import NSGA2Search, ParetoFitness, ParetoIndividual
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from evoprune.checkpoint import SearchCheckpoint
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
+from evoprune.infra.checkpoint import SearchCheckpoint
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.ga import GeneticSearch
 from evoprune.search.nsga2 import NSGA2Search

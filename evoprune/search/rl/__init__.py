@@ -1,7 +1,7 @@
 """RL search (AMC-style): a Gymnasium environment over a pruning space and SB3 agents.
 
 The environment is registered as ``evoprune/LayerPrune-v0`` by ``import evoprune``
-(``evoprune/envs.py``).
+(``evoprune/__init__.py``).
 """
 
 from evoprune.search.rl.agent import AGENTS, RLSearch

@@ -8,10 +8,10 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import NormalActionNoise
 
-from evoprune.checkpoint import SearchCheckpoint
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import Fitness
-from evoprune.progress import progress_bar
+from evoprune.infra.checkpoint import SearchCheckpoint
+from evoprune.infra.progress import progress_bar
 from evoprune.pruning.budget import check_budget
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import BestFeasible, ProgressCallback, SearchResult

@@ -1,0 +1,143 @@
+"""Baselines: masks computed in one shot at the budget, no search.
+
+A baseline is a function ``(BaselineContext) -> mask`` registered in :data:`BASELINES`; the run
+finishes its mask exactly like a searched one (same fine-tuning, same measurements).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from evoprune.data import DataSplits
+from evoprune.pruning.budget import largest_prefix_mask, uniform_mask
+from evoprune.pruning.importance import (
+    lamp_scores,
+    magnitude_scores,
+    normalise_by_group_mean,
+    taylor_scores,
+)
+from evoprune.pruning.space import PruningSpace
+from evoprune.pruning.unstructured import UnstructuredSpace, global_threshold_policy
+
+
+@dataclass(frozen=True)
+class BaselineContext:
+    """Everything a baseline may use. Only training data may inform a mask (never val/test)."""
+
+    model: nn.Module  # the trained dense model (do not modify)
+    space: PruningSpace | UnstructuredSpace
+    data: DataSplits
+    budget: float
+    seed: int
+
+
+Baseline = Callable[[BaselineContext], np.ndarray]
+
+
+def uniform_magnitude(context: BaselineContext) -> np.ndarray:
+    """Same keep-ratio in every group, channels ranked by group magnitude (L1 or L2, set by
+    ``pruning.importance_p``), the largest ratio whose MACs fit the budget."""
+    return uniform_mask(context.space, context.budget)
+
+
+def global_magnitude_scores(context: BaselineContext) -> np.ndarray:
+    """Group magnitude divided by its group's mean: raw magnitudes grow with a layer's fan-in
+    and weight scale, so one global threshold on them would empty whole layers."""
+    return normalise_by_group_mean(context.space, magnitude_scores(context.space))
+
+
+def lamp_ranking_scores(context: BaselineContext) -> np.ndarray:
+    """Structured LAMP scores (torch-pruning's ``LAMPImportance``). LAMP is layer-adaptive by
+    construction (every layer's best unit scores 1), so they are not normalised again."""
+    return lamp_scores(context.model, context.space)
+
+
+def taylor_ranking_scores(context: BaselineContext) -> np.ndarray:
+    """First-order Taylor importance (torch-pruning's ``GroupTaylorImportance`` on a copy of
+    the model), averaged over 4 batches of the first 512 training samples, divided by its
+    group's mean."""
+    return normalise_by_group_mean(
+        context.space, taylor_scores(context.model, context.space, context.data.train)
+    )
+
+
+def random_scores(context: BaselineContext) -> np.ndarray:
+    """Uniform random scores from a generator seeded by ``context.seed`` (same seed, same
+    scores): the floor every criterion must beat."""
+    return np.random.default_rng(context.seed).random(context.space.num_units)
+
+
+# The prefix baselines differ only in how they rank units: each keeps the largest prefix of
+# its ranking that fits the budget (``largest_prefix_mask``), so tests and reports can check a
+# mask against the ranking that produced it.
+RANKINGS: dict[str, Callable[[BaselineContext], np.ndarray]] = {
+    "global_magnitude": global_magnitude_scores,
+    "lamp": lamp_ranking_scores,
+    "taylor": taylor_ranking_scores,
+    "random": random_scores,
+}
+
+
+def global_magnitude(context: BaselineContext) -> np.ndarray:
+    """One global ranking of all units by group-mean-normalised magnitude, kept in decreasing
+    order while the MACs fit the budget; each group's minimum is kept regardless."""
+    return largest_prefix_mask(context.space, global_magnitude_scores(context), context.budget)
+
+
+def lamp(context: BaselineContext) -> np.ndarray:
+    """LAMP (Lee et al., ICLR 2021) made structured: one global ranking to the budget."""
+    return largest_prefix_mask(context.space, lamp_ranking_scores(context), context.budget)
+
+
+def taylor(context: BaselineContext) -> np.ndarray:
+    """First-order Taylor importance (Molchanov et al., CVPR 2019), normalised per group,
+    one global ranking to the budget. Never touches ``context.model``."""
+    return largest_prefix_mask(context.space, taylor_ranking_scores(context), context.budget)
+
+
+def random(context: BaselineContext) -> np.ndarray:
+    """A random global ranking of units, kept in order to the budget with each group's
+    minimum. Same seed, same mask."""
+    return largest_prefix_mask(context.space, random_scores(context), context.budget)
+
+
+BASELINES: dict[str, Baseline] = {
+    "uniform_magnitude": uniform_magnitude,
+    "global_magnitude": global_magnitude,
+    "lamp": lamp,
+    "taylor": taylor,
+    "random": random,
+}
+
+
+def global_weight_magnitude(context: BaselineContext) -> np.ndarray:
+    """Unstructured: one magnitude threshold across all layers' weights, the loosest that fits."""
+    return global_threshold_policy(context.space, context.budget)
+
+
+# Unstructured pruning keeps weights by magnitude; its baselines are per-layer (the same density
+# in every layer: uniform_magnitude) and global (one threshold) magnitude pruning.
+UNSTRUCTURED_BASELINES: dict[str, Baseline] = {
+    "uniform_magnitude": uniform_magnitude,
+    "global_magnitude": global_weight_magnitude,
+}
+
+
+def baselines_for(kind: str) -> dict[str, Baseline]:
+    """The baselines available for a pruning kind (``pruning.kind``)."""
+    return UNSTRUCTURED_BASELINES if kind == "unstructured" else BASELINES
+
+
+# Gradual magnitude pruning (evoprune.baselines.gradual) prunes while it fine-tunes, so it
+# yields a model, not a mask, and the run calls it on its own path; it is structured only.
+GRADUAL = "gradual_magnitude"
+
+
+def baseline_names(kind: str) -> list[str]:
+    """Every baseline name ``baselines=[...]`` accepts for a pruning kind."""
+    names = list(baselines_for(kind))
+    return names + [GRADUAL] if kind == "structured" else names

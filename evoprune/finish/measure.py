@@ -1,0 +1,152 @@
+"""The finish step every method goes through: compact the mask, score it raw, fine-tune it
+with the same budget as every other method, and measure test accuracy, cost and latency."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from evoprune.data import DataSplits
+from evoprune.evaluate.evaluator import Evaluator
+from evoprune.evaluate.latency import LatencySettings, measure_latency_ms
+from evoprune.finish.train import DistillConfig, TrainConfig, accuracy, train_classifier
+from evoprune.pruning.compact import compact
+from evoprune.pruning.macs import count_params
+from evoprune.pruning.masking import MaskHold
+from evoprune.pruning.space import PruningSpace
+
+
+@dataclass
+class FinishedMethod:
+    """One method's pruned model and its row in ``results.json``."""
+
+    model: nn.Module
+    row: dict
+
+
+def finish_mask(
+    name: str,
+    mask: np.ndarray,
+    *,
+    dense: nn.Module,
+    space: PruningSpace,
+    evaluator: Evaluator,
+    data: DataSplits,
+    finetune: TrainConfig,
+    seed: int,
+    latency: LatencySettings,
+    distill: DistillConfig | None = None,
+    progress: bool = True,
+) -> FinishedMethod:
+    """Compact ``mask``, fine-tune it (mask fixed: removed units stay removed) and measure it.
+
+    ``test_acc_before_finetune`` is the compacted model as the search scored it: with the
+    evaluator's BatchNorm recalibration, if any. With ``distill``, fine-tuning distils from
+    ``dense`` (the teacher, never modified), the same for every method.
+    """
+    mask = space.check(mask)
+    [objectives] = evaluator.evaluate([mask])
+    hold = None
+    if space.kind == "unstructured":  # nothing to remove: zero the weights, keep them zero
+        model = copy.deepcopy(dense)
+        hold = MaskHold(model, space, mask)
+        hold()
+    else:
+        model = compact(dense, space, mask)
+        _check_cost_matches(name, model, space, mask, data.test.x[:1])  # fail before fine-tuning
+    if evaluator.calibration_batches:
+        _recalibrate(model, evaluator.calibration_batches)
+    before = accuracy(model, data.test)
+    train_classifier(
+        model, data.train, finetune, seed=seed, description=f"fine-tune {name}",
+        progress=progress, teacher=dense if distill is not None else None, distill=distill,
+        after_step=hold,
+    )
+    return measure_finished(
+        name, mask, model, space=space, data=data, latency=latency,
+        test_acc_before_finetune=before, val_acc_before_finetune=objectives.val_acc,
+    )
+
+
+def measure_finished(
+    name: str,
+    mask: np.ndarray,
+    model: nn.Module,
+    *,
+    space: PruningSpace,
+    data: DataSplits,
+    latency: LatencySettings,
+    test_acc_before_finetune: float | None,
+    val_acc_before_finetune: float | None,
+) -> FinishedMethod:
+    """The row of a compacted, already fine-tuned ``model`` of ``mask``.
+
+    :func:`finish_mask` ends here; a method that fine-tunes while it prunes (gradual magnitude
+    pruning) comes straight here, with ``None`` for accuracies it has no honest value for.
+    """
+    mask = space.check(mask)
+    if space.kind == "structured":  # unstructured models keep dense shapes: nothing to count
+        _check_cost_matches(name, model, space, mask, data.test.x[:1])
+    macs = int(space.macs(mask))
+    row = {
+        "val_acc": accuracy(model, data.val),
+        "test_acc": accuracy(model, data.test),
+        "test_acc_before_finetune": test_acc_before_finetune,
+        "val_acc_before_finetune": val_acc_before_finetune,
+        "macs": macs,
+        "macs_ratio": macs / space.dense_macs,
+        "params": int(space.params(mask)),
+        "latency_ms": measure_latency_ms(
+            model, data.test.x[: latency.batch_size], repeats=latency.repeats,
+            warmup=latency.warmup, threads=latency.threads,
+        ),
+        "kept_per_group": {g.name: int(k) for g, k in zip(space.groups, space.keep_counts(mask))},
+    }
+    return FinishedMethod(model=model, row=row)
+
+
+def dense_row(model: nn.Module, space: PruningSpace, data: DataSplits, latency: LatencySettings):
+    """The dense model's row: accuracies, cost and latency."""
+    return {
+        "val_acc": accuracy(model, data.val),
+        "test_acc": accuracy(model, data.test),
+        "macs": space.dense_macs,
+        "params": count_params(model),
+        "latency_ms": measure_latency_ms(
+            model, data.test.x[: latency.batch_size], repeats=latency.repeats,
+            warmup=latency.warmup, threads=latency.threads,
+        ),
+    }
+
+
+def _check_cost_matches(name, model, space, mask, sample) -> None:
+    """The analytic count that guided the search must be the compacted model's real count."""
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(sample)
+    counted, analytic = counter.get_total_flops() // 2, space.macs(mask)
+    if counted != analytic or count_params(model) != space.params(mask):
+        raise RuntimeError(
+            f"{name}: compacted model has {counted} MACs / {count_params(model)} params, the "
+            f"analytic count says {analytic} / {space.params(mask)}; please report this model"
+        )
+
+
+@torch.no_grad()
+def _recalibrate(model: nn.Module, batches: list[torch.Tensor]) -> None:
+    """Same statistics the evaluator used for this mask: equal-weight average over the batches."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None
+        module.train()
+    for x in batches:
+        model(x)
+    for module, momentum in zip(norms, momenta):
+        module.momentum = momentum
+        module.eval()

@@ -1,0 +1,282 @@
+"""Deterministic classifier training, evaluation, and a cached dense (unpruned) baseline."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from evoprune.data.splits import DataSplits, Split
+from evoprune.finish.distill import DistillConfig, distillation_loss
+from evoprune.infra.atomic import write_atomic
+from evoprune.infra.progress import progress_bar
+
+_OPTIMIZERS = ("adamw", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters for :func:`train_classifier`.
+
+    The defaults train CNN1d (32, 64, 64) on MNIST-1D (3200 train samples) to ~95% test accuracy
+    in about 10 s on 2 CPU cores. The learning rate follows a per-step cosine schedule to 0.
+    ``optimizer="sgd"`` uses momentum 0.9.
+    """
+
+    epochs: int = 15
+    lr: float = 3e-3
+    batch_size: int = 128
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ValueError(f"train.epochs must be an integer >= 0, got {self.epochs!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"train.lr must be a finite number > 0, got {self.lr!r}")
+        if (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or self.batch_size < 1
+        ):
+            raise ValueError(f"train.batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if not (
+            isinstance(self.weight_decay, (int, float))
+            and math.isfinite(self.weight_decay)
+            and self.weight_decay >= 0
+        ):
+            raise ValueError(
+                f"train.weight_decay must be a finite number >= 0, got {self.weight_decay!r}"
+            )
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(
+                f"train.optimizer must be one of {list(_OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay
+    )
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled index batches for one epoch.
+
+    A trailing batch of exactly one sample is dropped: BatchNorm cannot compute batch
+    statistics from a single sample and would raise mid-training.
+    """
+    perm = torch.randperm(n, generator=generator)
+    batches = list(torch.split(perm, batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches.pop()
+    return batches
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def train_classifier(
+    model: nn.Module,
+    train: Split,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    description: str = "train",
+    progress: bool = True,
+    teacher: nn.Module | None = None,
+    distill: DistillConfig | None = None,
+    after_step: Callable[[], None] | None = None,
+) -> list[dict]:
+    """Train ``model`` in place with cross-entropy; return per-epoch ``{"epoch", "loss"}``.
+
+    Deterministic given ``seed`` and the model's initial weights: batches are shuffled with a
+    ``torch.Generator`` seeded from ``seed`` (global RNG state is neither used nor changed).
+    ``loss`` is the sample-weighted mean training loss of that epoch (the distillation loss
+    when distilling). The model is left in eval mode, also when training fails.
+
+    With ``teacher`` and ``distill`` (both or neither), the loss is :func:`distillation_loss`
+    against the teacher's logits on the same batch. The teacher runs in eval mode without
+    gradients and is never modified; its train/eval mode is restored afterwards.
+    ``after_step`` is called after every optimizer step, e.g. to hold pruned weights at zero.
+
+    Raises:
+        TrainingDiverged: if the loss becomes NaN/inf (usually a too-high learning rate).
+        ValueError: if ``train`` is empty, or the teacher/distill arguments do not fit.
+    """
+    if len(train) == 0:
+        raise ValueError(f"cannot train {description!r} on an empty split")
+    _check_teacher(model, teacher, distill)
+    teacher_was_training = teacher is not None and teacher.training
+    if teacher is not None:
+        teacher.eval()  # BatchNorm must use (and not update) the teacher's running statistics
+    device = _device_of(model)
+    generator = torch.Generator().manual_seed(int(seed))
+    optimizer = _make_optimizer(model, cfg)
+    steps_per_epoch = len(_batches(len(train), cfg.batch_size, torch.Generator()))
+    total_steps = cfg.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
+
+    history: list[dict] = []
+    try:
+        with progress_bar(enabled=progress) as bar:
+            task = bar.add_task(description, total=total_steps)
+            for epoch in range(cfg.epochs):
+                model.train()
+                loss_sum, seen = 0.0, 0
+                for step, idx in enumerate(_batches(len(train), cfg.batch_size, generator)):
+                    x = train.x[idx].to(device)
+                    y = train.y[idx].to(device)
+                    if teacher is None:
+                        loss = F.cross_entropy(model(x), y)
+                    else:
+                        with torch.no_grad():
+                            teacher_logits = teacher(x)
+                        loss = distillation_loss(model(x), teacher_logits, y, distill)
+                    loss_value = float(loss.item())
+                    if not math.isfinite(loss_value):
+                        raise TrainingDiverged(
+                            f"{description}: loss became {loss_value} at epoch {epoch + 1}/"
+                            f"{cfg.epochs}, step {step + 1}/{steps_per_epoch} with "
+                            f"lr={cfg.lr} ({cfg.optimizer}); try a lower learning rate "
+                            f"(train.lr or finetune.lr)"
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    if after_step is not None:
+                        after_step()
+                    scheduler.step()
+                    loss_sum += loss_value * len(idx)
+                    seen += len(idx)
+                    bar.update(
+                        task,
+                        advance=1,
+                        description=f"{description} ep {epoch + 1}/{cfg.epochs} "
+                        f"loss {loss_value:.3f}",
+                    )
+                history.append({"epoch": epoch + 1, "loss": loss_sum / seen})
+    finally:
+        model.eval()
+        if teacher is not None:
+            teacher.train(teacher_was_training)
+    return history
+
+
+def _check_teacher(model: nn.Module, teacher: nn.Module | None, distill: object) -> None:
+    if (teacher is None) != (distill is None):
+        raise ValueError(
+            "distillation needs both a teacher and a DistillConfig, got "
+            f"teacher={'a model' if teacher is not None else None} and distill={distill!r}"
+        )
+    if teacher is None:
+        return
+    if not isinstance(distill, DistillConfig):
+        raise ValueError(f"distill must be a DistillConfig, got {type(distill).__name__}")
+    # A teacher sharing parameters with the student would be changed by the student's updates.
+    student = {id(p) for p in model.parameters()}
+    if teacher is model or any(id(p) in student for p in teacher.parameters()):
+        raise ValueError("the teacher shares parameters with the model being trained; pass a "
+                         "separate (e.g. dense, unpruned) model as teacher")
+
+
+@torch.inference_mode()
+def accuracy(model: nn.Module, split: Split, *, batch_size: int = 1024) -> float:
+    """Fraction of ``split`` that ``model`` classifies correctly, in [0, 1].
+
+    Evaluates in eval mode (BatchNorm uses running statistics); the model's previous
+    train/eval mode is restored afterwards.
+    """
+    if len(split) == 0:
+        raise ValueError("cannot compute accuracy on an empty split")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    was_training = model.training
+    model.eval()
+    device = _device_of(model)
+    correct = 0
+    try:
+        for start in range(0, len(split), batch_size):
+            x = split.x[start : start + batch_size].to(device)
+            y = split.y[start : start + batch_size].to(device)
+            correct += int((model(x).argmax(dim=1) == y).sum().item())
+    finally:
+        model.train(was_training)
+    return correct / len(split)
+
+
+def cache_key(*parts: object) -> str:
+    """Short stable hash (16 hex chars of sha256) of ``parts``, for cache file names.
+
+    Parts are dumped as canonical JSON (dict keys sorted, non-JSON values via ``str``), so
+    equal configs give equal keys across runs; the order of ``parts`` matters.
+    """
+    blob = json.dumps(list(parts), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def load_or_train_dense(
+    model: nn.Module,
+    data: DataSplits,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    cache_dir: str | Path,
+    cache_key: str,
+    progress: bool = True,
+) -> tuple[nn.Module, bool]:
+    """Load the dense model's weights from ``<cache_dir>/dense-<cache_key>.pt`` or train them.
+
+    Returns ``(model, loaded_from_cache)``; ``model`` is the same object, in eval mode. The
+    caller must make ``cache_key`` cover everything that determines the weights (model and
+    data config, ``cfg``, ``seed``), e.g. with :func:`cache_key`. Only ``model.state_dict()``
+    is stored. An unreadable or mismatching checkpoint triggers a warning and retraining
+    (from the model's initial weights), and is then overwritten.
+    """
+    if not cache_key or "/" in cache_key or "\\" in cache_key or cache_key in (".", ".."):
+        raise ValueError(
+            f"cache_key must be a non-empty name without path separators, got {cache_key!r}"
+        )
+    path = Path(cache_dir) / f"dense-{cache_key}.pt"
+    if path.exists():
+        # load_state_dict may copy some tensors before failing on others; keep the initial
+        # weights so retraining after a bad checkpoint starts exactly as a fresh run would.
+        initial = copy.deepcopy(model.state_dict())
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as err:  # noqa: BLE001 - any load failure (corrupt, wrong keys) -> retrain
+            # torch's unpickling errors span many lines; the first one says enough.
+            reason = (str(err).strip().splitlines() or [""])[0][:200]
+            warnings.warn(
+                f"dense checkpoint {path} could not be loaded, so the model will be retrained "
+                f"and the file overwritten ({type(err).__name__}: {reason})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            model.load_state_dict(initial)
+        else:
+            model.eval()
+            return model, True
+
+    train_classifier(model, data.train, cfg, seed=seed, description="dense", progress=progress)
+    state = model.state_dict()
+    write_atomic(path, lambda tmp: torch.save(state, tmp))
+    return model, False

@@ -1,0 +1,224 @@
+"""Read a Hydra multirun dir: every job's ``results.json``, summarised per (method, budget).
+
+A job dir is any dir holding ``.hydra/overrides.yaml`` or ``results.json`` (Hydra names them
+``0/``, ``1/``, ... by default, but ``hydra.sweep.subdir`` may nest them). A job without a
+readable ``results.json`` is listed as missing, with its overrides, and never stops the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from evoprune.report.results import RESULTS_FILE
+
+# per-method figures summarised over seeds (all documented in README "results.json")
+METRICS = ("test_acc", "test_acc_before_finetune", "val_acc", "macs_ratio", "macs", "params",
+           "latency_ms")
+DENSE_METRICS = ("test_acc", "val_acc", "macs", "params", "latency_ms")
+
+# overrides that never split a method into variants: the swept axes themselves, the choice of
+# which methods run (a method's name already says what it is), and settings that change no figure
+_NOT_A_VARIANT = {"seed", "budget", "baselines", "search", "progress", "threads", "cache_dir",
+                  "logger"}
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and sample standard deviation (ddof=1; NaN when n == 1) of ``n`` runs."""
+
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, values: list[float]) -> Stat:
+        array = np.asarray(values, dtype=float)
+        std = float(array.std(ddof=1)) if array.size > 1 else float("nan")
+        return cls(float(array.mean()), std, int(array.size))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One method at one budget (``budget`` None for the dense reference) over seeds."""
+
+    method: str
+    budget: float | None
+    seeds: tuple[int, ...]
+    stats: dict[str, Stat]
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seeds)
+
+
+@dataclass(frozen=True)
+class MissingRun:
+    """A job dir without a usable ``results.json``."""
+
+    job_dir: Path
+    overrides: list[str]
+    reason: str
+
+
+@dataclass
+class Aggregate:
+    """Everything ``compare.*`` shows; ``files`` is filled once they are written."""
+
+    multirun_dir: Path
+    rows: list[Row]
+    dense: list[Row]  # one per distinct (data, model, train) config: usually exactly one
+    missing: list[MissingRun]
+    completed: int
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def collect(multirun_dir: str | Path) -> Aggregate:
+    """Summarise every completed job under ``multirun_dir`` (nothing is written)."""
+    root = Path(multirun_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"multirun dir {str(root)!r} does not exist or is not a dir")
+    jobs, missing = [], []
+    for job_dir in _job_dirs(root):
+        overrides = _read_overrides(job_dir)
+        results, reason = _read_results(job_dir / RESULTS_FILE)
+        if results is None:
+            missing.append(MissingRun(job_dir, overrides, reason))
+        else:
+            jobs.append((job_dir, overrides, results))
+    if not jobs:
+        found = f"{len(missing)} job dir(s), none with a readable {RESULTS_FILE}" if missing \
+            else f"no job dir (no {RESULTS_FILE}, no .hydra/overrides.yaml)"
+        raise ValueError(f"nothing to aggregate in {str(root)!r}: {found}")
+    labels = _variant_labels([overrides for _, overrides, _ in jobs])
+    return Aggregate(root, _method_rows(jobs, labels), _dense_rows(jobs, labels), missing,
+                     completed=len(jobs))
+
+
+def _job_dirs(root: Path) -> list[Path]:
+    dirs = {p.parent.parent for p in root.rglob(".hydra/overrides.yaml")}
+    dirs |= {p.parent for p in root.rglob(RESULTS_FILE)}
+    # natural order: job 2 before job 10
+    return sorted(dirs, key=lambda d: [int(part) if part.isdigit() else part
+                                       for part in re.split(r"(\d+)", str(d.relative_to(root)))])
+
+
+def _read_overrides(job_dir: Path) -> list[str]:
+    try:
+        overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return []  # not a Hydra job dir, or its record is damaged: the dir name still shows
+    return [str(o) for o in overrides] if isinstance(overrides, list) else []
+
+
+def _read_results(path: Path) -> tuple[dict | None, str]:
+    """The parsed results, or None and why they cannot be used."""
+    if not path.is_file():
+        return None, f"no {RESULTS_FILE} (the job crashed, was interrupted or is still running)"
+    try:
+        results = json.loads(path.read_text())
+        _check_results(results)
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        return None, f"unreadable {RESULTS_FILE}: {err}"
+    return results, ""
+
+
+def _check_results(results: dict) -> None:
+    for key in ("budget", "seed"):
+        if key not in results["config"]:
+            raise ValueError(f"config has no {key!r}")
+    missing = [k for k in DENSE_METRICS if k not in results["dense"]]
+    if missing:
+        raise ValueError(f"dense lacks {missing}")
+    for name, row in results["methods"].items():
+        missing = [k for k in METRICS if k not in row]
+        if missing:
+            raise ValueError(f"method {name!r} lacks {missing}")
+
+
+def _override_items(overrides: list[str]) -> dict[str, str]:
+    items = {}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        items[key.lstrip("+~")] = value
+    return items
+
+
+def _variant_labels(all_overrides: list[list[str]]) -> list[str]:
+    """Per job, the overrides that differ between jobs (other than seed, budget and method
+    choice), e.g. ``search.encoding=ratios``: without them, a sweep over a hyperparameter would
+    silently average different settings into one row. Empty when only seeds and budgets vary."""
+    items = [_override_items(o) for o in all_overrides]
+    keys = sorted({k for item in items for k in item})
+    varying = [k for k in keys
+               if k not in _NOT_A_VARIANT and not k.startswith(("hydra.", "logger."))
+               and len({item.get(k) for item in items}) > 1]
+    return [", ".join(f"{k}={item[k]}" for k in varying if k in item) for item in items]
+
+
+def _label(name: str, variant: str) -> str:
+    return f"{name} ({variant})" if variant else name
+
+
+def _method_rows(jobs, labels) -> list[Row]:
+    samples: dict[tuple[str, float], list[tuple[int, dict]]] = defaultdict(list)
+    for (_, _, results), variant in zip(jobs, labels):
+        config = results["config"]
+        for name, figures in results["methods"].items():
+            key = (_label(name, variant), float(config["budget"]))
+            seed = int(config["seed"])
+            # a method run again at the same budget and seed (baselines in each job of a
+            # `search=ga,rl` sweep) is the same experiment: count it once, not as another seed
+            if all(seed != seen for seen, _ in samples[key]):
+                samples[key].append((seed, figures))
+    order = list(dict.fromkeys(method for method, _ in samples))  # first seen, searched first
+    keys = sorted(samples, key=lambda k: (order.index(k[0]), -k[1]))
+    return [_row(method, budget, samples[(method, budget)], METRICS) for method, budget in keys]
+
+
+def _dense_rows(jobs, labels) -> list[Row]:
+    """The dense model is fixed by (data, model, train, seed), like its cache file: one sample
+    per seed (latency, measured in every job, averaged over that seed's jobs)."""
+    by_config: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    first_label: dict[str, str] = {}
+    for (_, _, results), variant in zip(jobs, labels):
+        config = results["config"]
+        key = json.dumps([_without_seed(config.get(k)) for k in ("data", "model", "train")],
+                         sort_keys=True)
+        by_config[key][int(config["seed"])].append(results["dense"])
+        first_label.setdefault(key, variant)
+    rows = []
+    for key, per_seed in by_config.items():
+        samples = [(seed, {m: float(np.mean([d[m] for d in dense])) for m in DENSE_METRICS})
+                   for seed, dense in sorted(per_seed.items())]
+        for _, figures in samples:
+            figures["macs_ratio"] = 1.0
+        label = _label("dense", first_label[key]) if len(by_config) > 1 else "dense"
+        rows.append(_row(label, None, samples, (*DENSE_METRICS, "macs_ratio")))
+    return rows
+
+
+def _without_seed(section):
+    # data configs carry the run's seed (`seed: ${seed}`): seeds are samples, not settings
+    if isinstance(section, dict):
+        return {k: v for k, v in section.items() if k != "seed"}
+    return section
+
+
+def _row(method: str, budget: float | None, samples: list[tuple[int, dict]],
+         metrics: tuple[str, ...]) -> Row:
+    seeds = tuple(seed for seed, _ in samples)
+    stats = {}
+    for metric in metrics:
+        # None marks a figure a method has no honest value for (gradual_magnitude has no
+        # one-shot model, so no before-fine-tuning accuracy): the cell stays empty
+        values = [figures.get(metric) for _, figures in samples]
+        if any(value is not None for value in values):
+            stats[metric] = Stat.of([np.nan if v is None else float(v) for v in values])
+    return Row(method, budget, seeds, stats)

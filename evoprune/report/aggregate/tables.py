@@ -1,0 +1,114 @@
+"""``compare.csv`` (every figure, mean and std), ``compare.md`` and the console table."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from rich.table import Table
+
+from evoprune.infra.atomic import write_atomic
+from evoprune.report.aggregate.collect import METRICS, Aggregate, Row
+
+CSV_COLUMNS = ["method", "budget", "n_seeds", "seeds"] + [
+    f"{metric}_{part}" for metric in METRICS for part in ("mean", "std")
+]
+HEADERS = ["method", "budget", "MACs ratio", "test acc (after FT)", "test acc (before FT)",
+           "params", "latency ms", "n"]
+COST_NOTE = ("MACs = multiply-accumulates per sample (conv and linear layers; FLOPs = 2 × MACs); "
+             "MACs ratio = pruned MACs / dense MACs")
+
+
+def write_csv(agg: Aggregate, path: Path) -> None:
+    """One row per method × budget, dense first; empty cells where a figure does not apply
+    (dense has no budget and no before-fine-tuning accuracy) or a std needs two seeds."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            for row in agg.dense + agg.rows:
+                writer.writerow(_csv_row(row))
+
+    write_atomic(path, write)
+
+
+def _csv_row(row: Row) -> dict:
+    out = {"method": row.method, "budget": "" if row.budget is None else row.budget,
+           "n_seeds": row.n_seeds, "seeds": " ".join(str(s) for s in row.seeds)}
+    for metric in METRICS:
+        stat = row.stats.get(metric)
+        out[f"{metric}_mean"] = "" if stat is None else stat.mean
+        out[f"{metric}_std"] = "" if stat is None or math.isnan(stat.std) else stat.std
+    return out
+
+
+def cells(row: Row, pm: str = " ± ") -> list[str]:
+    """The displayed figures of one row, in :data:`HEADERS` order (``pm`` joins mean and std)."""
+    def show(metric: str, fmt: str) -> str:
+        stat = row.stats.get(metric)
+        if stat is None:
+            return "–"
+        if math.isnan(stat.std):  # a single seed: no spread to show
+            return format(stat.mean, fmt)
+        return f"{format(stat.mean, fmt)}{pm}{format(stat.std, fmt)}"
+
+    return [row.method, "–" if row.budget is None else f"{row.budget:g}",
+            show("macs_ratio", ".3f"), show("test_acc", ".4f"),
+            show("test_acc_before_finetune", ".4f"), show("params", ",.0f"),
+            show("latency_ms", ".3f"), str(row.n_seeds)]
+
+
+def markdown(agg: Aggregate) -> str:
+    """The comparison as a Markdown document: cost unit, table, missing runs."""
+    dense_macs = ", ".join(f"{row.stats['macs'].mean:,.0f}" for row in agg.dense)
+    lines = [
+        "# evoprune: methods compared",
+        "",
+        f"Multirun `{agg.multirun_dir}`: {agg.completed} completed run(s), "
+        f"{len(agg.missing)} missing.",
+        "",
+        f"{COST_NOTE} (dense: {dense_macs} MACs). Accuracies are fractions of the test split, "
+        "mean ± sample standard deviation over the n seeds; *before FT* is the pruned model "
+        "as the search scored it, before fine-tuning. Latency: median CPU time of one forward "
+        "pass of a batch (settings under `latency`).",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "| --- | " + " | ".join("---:" for _ in HEADERS[1:]) + " |",
+    ]
+    lines += ["| " + " | ".join(_escape(c) for c in cells(row)) + " |"
+              for row in agg.dense + agg.rows]
+    lines += ["", "## Missing runs", ""]
+    if not agg.missing:
+        lines.append("None: every job wrote its results.")
+    else:
+        lines += ["| job | overrides | reason |", "| --- | --- | --- |"]
+        for run in agg.missing:
+            job = run.job_dir.relative_to(agg.multirun_dir) if run.job_dir != agg.multirun_dir \
+                else Path(".")
+            overrides = " ".join(run.overrides) or "(unknown)"
+            lines.append(f"| `{job}` | `{_escape(overrides)}` | {_escape(run.reason)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def write_markdown(agg: Aggregate, path: Path) -> None:
+    text = markdown(agg)
+    write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def rich_table(agg: Aggregate) -> Table:
+    """The same table as ``compare.md``, for the console."""
+    table = Table(title=f"evoprune comparison: {agg.completed} run(s), {len(agg.missing)} missing",
+                  caption=COST_NOTE)
+    # the results table's short headers: the console is often only 120 columns wide
+    for header in ("method", "budget", "MACs ratio", "test acc", "before FT", "params",
+                   "latency ms", "n"):
+        table.add_column(header, justify="left" if header == "method" else "right",
+                         no_wrap=header == "method")
+    for row in agg.dense + agg.rows:
+        table.add_row(*cells(row, pm="±"))
+    return table

@@ -1,0 +1,216 @@
+"""Aggregation of a multirun dir, on fake results.json files with known means and stds."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evoprune.report.aggregate import aggregate, collect
+from evoprune.report.aggregate.__main__ import main
+from evoprune.report.aggregate.tables import CSV_COLUMNS
+
+OFFSET = {"ga": 0.0, "uniform_magnitude": -0.05}  # 2 methods
+BUDGETS = [0.5, 0.25]
+SEEDS = [0, 1, 2]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def fake_results(budget: float, seed: int, extra_config: dict | None = None) -> dict:
+    """A results.json whose figures are simple functions of method, budget and seed."""
+    methods = {
+        name: {"val_acc": budget + offset + 0.03 * seed,
+               "test_acc": budget + offset + 0.01 * seed,
+               "test_acc_before_finetune": budget / 2 + offset + 0.02 * seed,
+               "val_acc_before_finetune": budget / 2,
+               "macs": int(1000 * budget) - 10 * seed, "macs_ratio": budget - 0.01 * seed,
+               "params": 400 * budget + seed, "latency_ms": 1.0 + 0.5 * seed,
+               "kept_per_group": [3, 4]}
+        for name, offset in OFFSET.items()
+    }
+    config = {"seed": seed, "budget": budget, "data": {"seed": seed, "n": 10},
+              "model": {"hidden": [8]}, "train": {"epochs": 1}, **(extra_config or {})}
+    dense = {"val_acc": 0.9, "test_acc": 0.90 + 0.01 * seed, "macs": 1000, "params": 500,
+             "latency_ms": 2.0 + seed}
+    return {"config": config, "dense": dense, "methods": methods, "searched": "ga",
+            "wall_time_s": 1.0}
+
+
+def write_job(root: Path, num: int, overrides: list[str], results: dict | str | None) -> Path:
+    job = root / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if isinstance(results, dict):
+        (job / "results.json").write_text(json.dumps(results))
+    elif isinstance(results, str):
+        (job / "results.json").write_text(results)
+    return job
+
+
+def write_fake_multirun(root: Path) -> Path:
+    """6 completed jobs (2 budgets × 3 seeds, 2 methods each), one crashed, one corrupt."""
+    num = 0
+    for budget in BUDGETS:
+        for seed in SEEDS:
+            write_job(root, num, [f"budget={budget}", f"seed={seed}", "experiment=compare"],
+                      fake_results(budget, seed))
+            num += 1
+    write_job(root, num, ["budget=0.05", "seed=2", "experiment=compare"], None)
+    write_job(root, num + 1, ["budget=0.1", "seed=0", "experiment=compare"], '{"config": ')
+    (root / "multirun.yaml").write_text("hydra: {}\n")
+    return root
+
+
+@pytest.fixture
+def multirun(tmp_path) -> Path:
+    return write_fake_multirun(tmp_path / "multirun")
+
+
+def test_mean_and_sample_std_over_seeds(multirun):
+    agg = aggregate(multirun)
+    rows = {(row.method, row.budget): row for row in agg.rows}
+    assert list(rows) == [("ga", 0.5), ("ga", 0.25), ("uniform_magnitude", 0.5),
+                          ("uniform_magnitude", 0.25)]
+    for (method, budget), row in rows.items():
+        expected = [fake_results(budget, seed)["methods"][method] for seed in SEEDS]
+        assert row.n_seeds == 3 and row.seeds == (0, 1, 2)
+        for metric in ("test_acc", "test_acc_before_finetune", "val_acc", "macs_ratio",
+                       "params", "latency_ms"):
+            values = [figures[metric] for figures in expected]
+            assert row.stats[metric].mean == pytest.approx(statistics.mean(values))
+            assert row.stats[metric].std == pytest.approx(statistics.stdev(values))  # ddof=1
+            assert row.stats[metric].n == 3
+    ga = rows[("ga", 0.5)].stats
+    assert ga["test_acc"].mean == pytest.approx(0.51) and ga["test_acc"].std == pytest.approx(0.01)
+    assert ga["latency_ms"].std == pytest.approx(0.5)
+
+
+def test_dense_reference_is_one_sample_per_seed(multirun):
+    [dense] = aggregate(multirun).dense
+    # each seed's dense model appears in 2 jobs (one per budget) but counts once
+    assert dense.method == "dense" and dense.budget is None and dense.n_seeds == 3
+    assert dense.stats["test_acc"].mean == pytest.approx(0.91)
+    assert dense.stats["test_acc"].std == pytest.approx(0.01)
+    assert dense.stats["macs_ratio"].mean == 1.0
+
+
+def test_missing_and_unreadable_runs_are_listed_not_fatal(multirun):
+    agg = aggregate(multirun)
+    assert agg.completed == 6
+    missing = {run.job_dir.name: run for run in agg.missing}
+    assert set(missing) == {"6", "7"}
+    assert missing["6"].overrides == ["budget=0.05", "seed=2", "experiment=compare"]
+    assert "no results.json" in missing["6"].reason
+    assert "unreadable results.json" in missing["7"].reason
+    text = (multirun / "compare.md").read_text()
+    missing_section = text.split("## Missing runs")[1]
+    assert "`6`" in missing_section and "budget=0.05 seed=2 experiment=compare" in missing_section
+    assert "`7`" in missing_section
+
+
+def test_csv_columns_and_values(multirun):
+    aggregate(multirun)
+    with open(multirun / "compare.csv", newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert reader.fieldnames == CSV_COLUMNS
+    for metric in ("test_acc", "test_acc_before_finetune", "val_acc", "macs_ratio", "params",
+                   "latency_ms"):
+        assert {f"{metric}_mean", f"{metric}_std"} <= set(CSV_COLUMNS)
+    assert [(r["method"], r["budget"]) for r in rows] == [
+        ("dense", ""), ("ga", "0.5"), ("ga", "0.25"), ("uniform_magnitude", "0.5"),
+        ("uniform_magnitude", "0.25")]
+    uniform = rows[4]
+    assert uniform["n_seeds"] == "3" and uniform["seeds"] == "0 1 2"
+    assert float(uniform["test_acc_mean"]) == pytest.approx(0.25 - 0.05 + 0.01)
+    assert float(uniform["test_acc_before_finetune_std"]) == pytest.approx(0.02)
+    assert rows[0]["test_acc_before_finetune_mean"] == ""  # dense: not applicable
+
+
+def test_markdown_and_png(multirun, tmp_path):
+    agg = aggregate(multirun, tmp_path / "out")
+    assert set(agg.files) == {"csv", "md", "png"}
+    assert all(path.parent == tmp_path / "out" for path in agg.files.values())
+    text = agg.files["md"].read_text()
+    assert "MACs = multiply-accumulates per sample" in text
+    assert "| ga | 0.5 | 0.490 ± 0.010 | 0.5100 ± 0.0100 | 0.2700 ± 0.0200 |" in text
+    assert "| dense | – | 1.000 ± 0.000 | 0.9100 ± 0.0100 | – |" in text
+    png = agg.files["png"].read_bytes()
+    assert png.startswith(PNG_MAGIC) and len(png) > 10_000
+    assert not list((tmp_path / "out").glob(".*tmp*"))  # atomic writes left no temp file
+
+
+def test_single_seed_has_no_std(tmp_path):
+    write_job(tmp_path, 0, ["budget=0.5"], fake_results(0.5, 0))
+    agg = aggregate(tmp_path)
+    assert agg.rows[0].n_seeds == 1 and math.isnan(agg.rows[0].stats["test_acc"].std)
+    assert "| ga | 0.5 | 0.500 | 0.5000 | 0.2500 |" in (tmp_path / "compare.md").read_text()
+
+
+def test_swept_hyperparameter_splits_methods_into_variants(tmp_path):
+    for num, encoding in enumerate(["mask", "ratios"]):
+        write_job(tmp_path, num, ["budget=0.5", "seed=0", f"search.encoding={encoding}"],
+                  fake_results(0.5, 0))
+    methods = [row.method for row in collect(tmp_path).rows]
+    assert methods == ["ga (search.encoding=mask)", "uniform_magnitude (search.encoding=mask)",
+                       "ga (search.encoding=ratios)",
+                       "uniform_magnitude (search.encoding=ratios)"]
+    assert [row.method for row in collect(tmp_path).dense] == ["dense"]
+
+
+def test_empty_or_absent_dir_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=f"nothing to aggregate in '{tmp_path}': no job dir"):
+        aggregate(tmp_path)
+    write_job(tmp_path, 0, ["seed=0"], None)
+    with pytest.raises(ValueError, match="1 job dir\\(s\\), none with a readable results.json"):
+        aggregate(tmp_path)
+    with pytest.raises(FileNotFoundError, match="multirun dir '.*nope' does not exist"):
+        aggregate(tmp_path / "nope")
+    assert not list(tmp_path.glob("compare.*"))
+
+
+def test_command_line(multirun, tmp_path, capsys):
+    main([str(multirun), "--out", str(tmp_path / "cli")])
+    out = capsys.readouterr().out
+    assert "uniform_magnitude" in out and "0.5100±0.0100" in out
+    assert "missing" in out and "compare.png" in out
+    assert (tmp_path / "cli" / "compare.csv").is_file()
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "nope")])
+    assert exit_info.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_methods_without_before_finetune_accuracy(tmp_path):
+    # gradual_magnitude reports None there: its cell stays empty, the rest is aggregated
+    for seed in SEEDS:
+        results = fake_results(0.5, seed)
+        results["methods"]["ga"]["test_acc_before_finetune"] = None
+        write_job(tmp_path, seed, ["budget=0.5", f"seed={seed}"], results)
+    agg = aggregate(tmp_path)
+    ga = next(row for row in agg.rows if row.method == "ga")
+    assert "test_acc_before_finetune" not in ga.stats
+    assert ga.stats["test_acc"].mean == pytest.approx(0.5 + OFFSET["ga"] + 0.01)
+    row = next(r for r in csv.DictReader(open(tmp_path / "compare.csv")) if r["method"] == "ga")
+    assert row["test_acc_before_finetune_mean"] == ""
+    assert (tmp_path / "compare.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_a_method_repeated_at_the_same_budget_and_seed_counts_once(tmp_path):
+    # `search=ga,rl`: every job runs the baselines again; they must not count as extra seeds
+    num = 0
+    for search in ("ga", "rl"):
+        for seed in SEEDS:
+            results = fake_results(0.5, seed)
+            results["methods"][search] = results["methods"].pop("ga")
+            write_job(tmp_path, num, [f"search={search}", "budget=0.5", f"seed={seed}"], results)
+            num += 1
+    rows = {row.method: row for row in aggregate(tmp_path).rows}
+    assert set(rows) == {"ga", "rl", "uniform_magnitude"}
+    assert rows["uniform_magnitude"].seeds == (0, 1, 2)
+    assert rows["rl"].stats["test_acc"].mean == pytest.approx(rows["ga"].stats["test_acc"].mean)

@@ -1,0 +1,63 @@
+import json
+
+import pytest
+
+from evoprune.report.pareto import REFERENCE, dominates, hypervolume, non_dominated, write_pareto
+
+
+def test_dominates():
+    assert dominates((0.9, 0.5), (0.8, 0.5))
+    assert dominates((0.9, 0.4), (0.9, 0.5))
+    assert not dominates((0.9, 0.5), (0.9, 0.5))  # equal: neither dominates
+    assert not dominates((0.9, 0.6), (0.8, 0.5))  # a trade-off
+
+
+def test_non_dominated_hand_case():
+    points = [(0.8, 0.5), (0.9, 0.6), (0.7, 0.6), (0.8, 0.5), (0.6, 0.2), (0.6, 0.3)]
+    # (0.7, 0.6) is beaten by (0.8, 0.5); (0.6, 0.3) by (0.6, 0.2); the second (0.8, 0.5) repeats
+    assert non_dominated(points) == [0, 1, 4]
+    assert non_dominated([]) == []
+
+
+def test_hypervolume_hand_cases():
+    ref = (0.0, 1.0)
+    assert hypervolume([], ref) == 0.0
+    assert hypervolume([(0.5, 0.5)], ref) == pytest.approx(0.25)
+    # strips: [0.2, 0.5) x 0.6, [0.5, 1.0) x 0.8
+    assert hypervolume([(0.6, 0.2), (0.8, 0.5)], ref) == pytest.approx(0.3 * 0.6 + 0.5 * 0.8)
+    # a dominated point and a duplicate change nothing; order does not matter
+    points = [(0.8, 0.5), (0.7, 0.6), (0.6, 0.2), (0.8, 0.5)]
+    assert hypervolume(points, ref) == pytest.approx(0.58)
+    # points beyond the reference add nothing; another reference shifts the base
+    assert hypervolume([(0.9, 1.2), (0.0, 0.1)], ref) == 0.0
+    assert hypervolume([(0.6, 0.2)], (0.5, 1.0)) == pytest.approx(0.8 * 0.1)
+    # the default reference keeps a dense (macs_ratio 1.0) member visible
+    assert hypervolume([(0.9, 1.0)]) == pytest.approx(0.9 * (REFERENCE[1] - 1.0))
+    assert hypervolume([(0.9, 1.0)]) > 0
+
+
+def test_bad_points():
+    with pytest.raises(ValueError, match="finite \\(val_acc, macs_ratio\\) pair"):
+        hypervolume([(0.5, float("nan"))])
+    with pytest.raises(ValueError, match="pair"):
+        non_dominated([(0.5, 0.2, 1.0)])
+
+
+def test_write_pareto(tmp_path):
+    front = [{"val_acc": 0.9, "macs_ratio": 0.6, "mask": {"groups": []}},
+             {"val_acc": 0.7, "macs_ratio": 0.2, "mask": {"groups": []}}]
+    paths = write_pareto(front, tmp_path / "out", dense={"val_acc": 0.92, "macs_ratio": 1.0},
+                         baselines={"uniform": {"val_acc": 0.8, "macs_ratio": 0.5}})
+    data = json.loads(paths["json"].read_text())
+    assert [e["macs_ratio"] for e in data["front"]] == [0.2, 0.6]
+    assert data["hypervolume"] == pytest.approx(hypervolume([(0.9, 0.6), (0.7, 0.2)]))
+    assert data["baselines"]["uniform"]["val_acc"] == 0.8 and data["dense"]["macs_ratio"] == 1.0
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["pareto.json", "pareto.png"]
+
+
+def test_write_pareto_refuses_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="non-empty front"):
+        write_pareto([], tmp_path)
+    with pytest.raises(ValueError, match="missing \\['macs_ratio'\\]"):
+        write_pareto([{"val_acc": 0.5}], tmp_path)
