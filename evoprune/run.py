@@ -35,6 +35,7 @@ from evoprune.report.pareto import write_pareto
 from evoprune.report.results import RESULTS_FILE, export_model, results_table, write_json
 from evoprune.report.sensitivity import sensitivity, write_sensitivity
 from evoprune.search.cost import COST_UNITS
+from evoprune.search.loop import run_search
 
 COST_RULES = {
     "structured": "MACs: multiply-accumulates of conv and linear layers per sample",
@@ -117,10 +118,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 
         masks, searched = {}, {}
         if search_enabled(cfg):
-            searcher = instantiate(cfg.search, seed=cfg.seed, progress=cfg.progress)
+            searcher = instantiate(cfg.search, seed=cfg.seed)
             fitness = make_fitness(cfg.fitness)
-            result = searcher.run(space, evaluator, fitness, cfg.budget, callback=tracker.log,
-                                  checkpoint=checkpoint)
+            result = run_search(searcher, space, evaluator, fitness, cfg.budget,
+                                callback=tracker.log, checkpoint=checkpoint,
+                                progress=cfg.progress)
             console.print(
                 f"{searcher.name}: {result.evaluations} evaluations ({result.requests} "
                 f"requested), {result.wall_time_s:.1f} s, best val_acc "
@@ -139,7 +141,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         context = BaselineContext(model, space, data, cfg.budget, cfg.seed)
         available = baselines_for(space.kind)
         masks.update({name: available[name](context) for name in cfg.baselines if name != GRADUAL})
-        front = getattr(searcher, "front", None) if searched else None
+        front = result.front if searched else None
         if front:  # multi-objective search: the whole accuracy-cost trade-off it found
             baselines = {name: mask for name, mask in masks.items() if name not in searched}
             _write_front(front, evaluator, space, baselines, run_dir, cost)

@@ -46,6 +46,7 @@ from evoprune.pruning import make_space
 from evoprune.pruning.budget import shrink_to_budget
 from evoprune.pruning.compact import compact
 from evoprune.search.ga import GeneticSearch
+from evoprune.search.loop import run_search
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -191,8 +192,8 @@ def main(argv: list[str] | None = None) -> dict:
                                      calibration_batch_size=cfg.evaluator.calibration_batch_size,
                                      **{**settings, "cache": True})
         searcher = GeneticSearch(population_size=args.population, generations=args.generations,
-                                 seed=args.seed, progress=False)
-        found = searcher.run(space, search_evaluator, constrained, args.budget)
+                                 seed=args.seed)
+        found = run_search(searcher, space, search_evaluator, constrained, args.budget)
         result["search"] = {
             "searcher": "ga", "generations": args.generations,
             "wall_time_s": found.wall_time_s, "evaluations": found.evaluations,

@@ -244,6 +244,14 @@ def test_rl_search_run_goes_through_the_same_finish(tmp_path, cache):
     assert (tmp_path / "run" / "model_rl.pt2").exists()
 
 
+def test_random_search_run_is_finished_like_the_others(tmp_path, cache):
+    results = run(compose_config(FAST + ["search=random", "budget=0.3"]), tmp_path / "run")
+    assert results["searched"] == "random_search"
+    method = results["methods"]["random_search"]
+    assert method["macs_ratio"] <= 0.3 and method["search"]["requests"] == 12  # smoke: 12
+    assert (tmp_path / "run" / "mask_random_search.json").exists()
+
+
 def test_nsga2_run_writes_the_pareto_front(tmp_path, cache):
     out = tmp_path / "run"
     results = run(compose_config(FAST + ["search=nsga2", "budget=0.4"]), out)

@@ -22,15 +22,16 @@ from tests.helpers import FAST, compose_config
 REPO = Path(__file__).resolve().parent.parent
 # long enough that a checkpoint is seen well before the search ends
 OVERRIDES = [*FAST, "search.population_size=16", "search.generations=40"]
+RANDOM = [*FAST, "search=random", "search.samples=640", "search.batch_size=16"]
 # figures that are timings, and the one key that differs by design
 NOT_COMPARED = {"wall_time_s", "latency_ms", "resume"}
 
 
-def app(run_dir: Path, cache: Path, *extra: str) -> subprocess.Popen:
+def app(run_dir: Path, cache: Path, *extra: str, overrides=OVERRIDES) -> subprocess.Popen:
     env = {**os.environ, "EVOPRUNE_CACHE": str(cache), "WANDB_MODE": "disabled",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen(
-        [sys.executable, "-m", "evoprune", *OVERRIDES, f"hydra.run.dir={run_dir}", *extra],
+        [sys.executable, "-m", "evoprune", *overrides, f"hydra.run.dir={run_dir}", *extra],
         cwd=run_dir.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
@@ -56,9 +57,10 @@ def outputs(run_dir: Path) -> dict:
             **files}
 
 
-def saved_generation(path: Path) -> int | None:
+def saved_generation(path: Path, key: str = "generation") -> int | None:
+    """The last step the checkpoint holds (the strategy's ``key``), None before the first."""
     try:
-        return torch.load(path, weights_only=True)["state"]["generation"]
+        return torch.load(path, weights_only=True)["state"]["strategy"][key]
     except (FileNotFoundError, RuntimeError, EOFError, KeyError):
         return None
 
@@ -93,8 +95,23 @@ def test_killed_mid_search_resumes_to_the_same_results(tmp_path, reference):
     assert 3 <= saved_generation(state) < 40  # killed mid-search
 
     output = finish(app(run_dir, cache, "resume=true"))
-    assert "GA resumed after generation" in output
+    assert "GA resumed after gen " in output
     assert outputs(run_dir) == expected
+
+
+@pytest.mark.slow
+def test_killed_random_search_resumes_to_the_same_results(tmp_path):
+    cache = tmp_path / "cache"
+    finish(app(tmp_path / "reference", cache, overrides=RANDOM))
+    run_dir = tmp_path / "run"
+    state = run_dir / "checkpoint" / "search.pt"
+    process = app(run_dir, cache, overrides=RANDOM)
+    kill_when(process, lambda: (saved_generation(state, "step") or 0) >= 3)
+    assert 3 <= saved_generation(state, "step") < 39  # killed mid-search
+
+    output = finish(app(run_dir, cache, "resume=true", overrides=RANDOM))
+    assert "random search resumed after step " in output
+    assert outputs(run_dir) == outputs(tmp_path / "reference")
 
 
 @pytest.mark.slow

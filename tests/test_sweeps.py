@@ -48,7 +48,8 @@ def test_compare_experiment_is_a_sweep_of_listed_baselines_with_the_callback():
         hydra_cfg = compose(config_name="config", overrides=["experiment=compare"],
                             return_hydra_config=True).hydra
     assert hydra_cfg.mode == RunMode.MULTIRUN
-    assert hydra_cfg.sweeper.params == {"budget": "0.5,0.25,0.1,0.05", "seed": "0,1,2"}
+    assert hydra_cfg.sweeper.params == {"search": "ga,random", "budget": "0.5,0.25,0.1,0.05",
+                                        "seed": "0,1,2"}
     assert hydra_cfg.callbacks.aggregate._target_ == (
         "evoprune.config.callbacks.AggregateOnMultirunEnd")
 
@@ -58,11 +59,11 @@ def test_compare_multirun_aggregates_at_the_end(tmp_path):
     sweep = tmp_path / "sweep"
     process = run_app(tmp_path, "experiment=compare", *FAST, "budget=0.5,0.25", "seed=0",
                       f"hydra.sweep.dir={sweep}")
-    assert "Launching 2 jobs" in process.stdout + process.stderr
-    assert all((sweep / str(job) / "results.json").is_file() for job in (0, 1))
-    assert len(list((tmp_path / "cache").glob("dense-*.pt"))) == 1  # job 1 reused job 0's model
+    assert "Launching 4 jobs" in process.stdout + process.stderr  # ga and random, 2 budgets
+    assert all((sweep / str(job) / "results.json").is_file() for job in range(4))
+    assert len(list((tmp_path / "cache").glob("dense-*.pt"))) == 1  # jobs reuse job 0's model
     rows = compare_rows(sweep)
-    expected = ["ga", *compose_config(["experiment=compare"]).baselines]
+    expected = ["ga", "random_search", *compose_config(["experiment=compare"]).baselines]
     assert [r["method"] for r in rows] == ["dense"] + [m for m in expected for _ in range(2)]
     assert {r["budget"] for r in rows[1:]} == {"0.5", "0.25"}
     assert all(r["n_seeds"] == "1" for r in rows)
@@ -93,7 +94,7 @@ def test_submitit_local_launcher(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     sweep = tmp_path / "sweep"
     # one job: each submitit job is a fresh process that imports torch again
-    run_app(tmp_path, "experiment=compare", *FAST, "baselines=[uniform_magnitude]",
+    run_app(tmp_path, "experiment=compare", *FAST, "baselines=[uniform_magnitude]", "search=ga",
             "hydra/launcher=submitit_local", "budget=0.5", "seed=0", f"hydra.sweep.dir={sweep}")
     assert (sweep / ".submitit").is_dir()  # submitit's own records are not taken for jobs
     assert [(r["method"], r["budget"]) for r in compare_rows(sweep)] == [

@@ -42,6 +42,9 @@ class Group:
     offset: int  # position of the group's first unit in a flat mask
     importance: np.ndarray  # group magnitude of each unit (torch-pruning), larger = keep first
     members: tuple[str, ...]  # names of the parameterised layers the group touches
+    in_units: int = 0  # the root layer's input channels / features
+    kernel: int = 0  # product of the root conv's kernel size (linear: 0)
+    stride: int = 0  # product of the root conv's stride (linear: 0)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,14 @@ class Coupling:
     param: str
     dim: int
     units: np.ndarray
+
+
+def _root_shape(layer: nn.Module) -> dict[str, int]:
+    """What a group's features say of its root layer (the RL state reads them)."""
+    if isinstance(layer, nn.modules.conv._ConvNd):
+        return {"in_units": layer.in_channels, "kernel": math.prod(layer.kernel_size),
+                "stride": math.prod(layer.stride)}
+    return {"in_units": getattr(layer, "in_features", 0), "kernel": 0, "stride": 0}
 
 
 class NoPrunableLayerError(ValueError):
@@ -131,6 +142,7 @@ class PruningSpace:
                     offset=offset,
                     importance=importance(full).detach().cpu().numpy().astype(np.float64),
                     members=tuple(members),
+                    **_root_shape(root),
                 )
             )
             offset += size

@@ -1,7 +1,10 @@
-"""Searchers: each turns (space, evaluator, fitness, budget) into a SearchResult."""
+"""Search: one driver (``loop.py``) and the strategies it runs (GA, NSGA-II, random, RL)."""
 
-from evoprune.search.base import BestFeasible, SearchResult
+from evoprune.search.base import BestFeasible, SearchProblem, SearchResult
 from evoprune.search.ga import GeneticSearch
+from evoprune.search.loop import SearchDriver, run_search
 from evoprune.search.nsga2 import NSGA2Search
+from evoprune.search.random_search import RandomSearch
 
-__all__ = ["BestFeasible", "GeneticSearch", "NSGA2Search", "SearchResult"]
+__all__ = ["BestFeasible", "GeneticSearch", "NSGA2Search", "RandomSearch", "SearchDriver",
+           "SearchProblem", "SearchResult", "run_search"]

@@ -1,8 +1,14 @@
-"""What every searcher returns, and how it reports progress."""
+"""What a search strategy sees and returns: the problem, scored candidates, the result.
+
+A strategy (GA, NSGA-II, random, RL) only proposes masks and learns from their scores. The
+driver (:mod:`evoprune.search.loop`) owns everything the strategies share: scoring through the
+evaluator and the fitness, the best feasible candidate, counters, wall time, progress, tracker
+rows, checkpoint and resume.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -12,13 +18,21 @@ import torch
 from evoprune.evaluate.evaluator import Objectives
 
 if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
-    from evoprune.evaluate.evaluator import Evaluator
     from evoprune.evaluate.fitness import Fitness
-    from evoprune.infra.checkpoint import SearchCheckpoint
     from evoprune.pruning.space import PruningSpace
+    from evoprune.search.loop import SearchDriver
 
 # Called once per generation / episode with flat, loggable numbers.
 ProgressCallback = Callable[[Mapping[str, float]], None]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One candidate as the driver scored it: its mask, objectives and fitness value."""
+
+    mask: np.ndarray
+    objectives: Objectives
+    fitness: float
 
 
 @dataclass
@@ -32,29 +46,84 @@ class SearchResult:
     evaluations: int = 0  # masks run through the model
     requests: int = 0  # masks scored, cache hits included
     wall_time_s: float = 0.0
+    # multi-objective strategies: every non-dominated candidate scored, sorted by cost ratio
+    # (dicts with val_acc, macs_ratio, macs, params, mask and, with latency, latency figures)
+    front: list[dict] | None = None
 
 
-class Searcher(Protocol):
-    """What ``run.py`` needs of a searcher (``search._target_``): a name for its row in
-    ``results.json`` and a ``run`` that returns the best mask meeting the budget, saving its
-    state to ``checkpoint`` as it goes and continuing from the saved state when resuming.
+class SearchProblem:
+    """What a strategy may know of the problem.
 
-    A searcher that budgets whatever the evaluator's cost is (``Objectives.cost_ratio``) says
-    so with a class attribute ``costs = ("macs", "latency")``; without one, ``run.py`` allows
-    only ``fitness.cost=macs``.
+    Attributes:
+        space: the pruning space (groups, sizes, MACs of any mask).
+        budget: the largest cost ratio a feasible mask may have.
+        cost: what the budget limits: ``macs`` or ``latency`` (measured by the driver).
+        fitness: the run's fitness, ``(objectives, budget) -> float`` (pure).
+        score: scores a list of masks (evaluator, fitness, best feasible, counters) and returns
+            one :class:`Scored` each. Strategies whose outer loop belongs to another library
+            (RL: stable-baselines3) call it; ask/tell strategies never need to.
+    """
+
+    def __init__(self, space: PruningSpace, budget: float, cost: str, fitness: Fitness,
+                 score: Callable[[Sequence[np.ndarray]], list[Scored]],
+                 uniform_within_budget: Callable[[], np.ndarray]) -> None:
+        self.space, self.budget, self.cost, self.fitness = space, budget, cost, fitness
+        self.score = score
+        self._uniform_within_budget = uniform_within_budget
+        self._uniform: np.ndarray | None = None
+
+    def uniform_mask(self) -> np.ndarray:
+        """The uniform-magnitude mask (one keep ratio for every group) that meets the budget
+        in its own cost (with latency: found by timing a few probes, once)."""
+        if self._uniform is None:
+            self._uniform = self._uniform_within_budget()
+        return self._uniform
+
+    def macs_target(self) -> float:
+        """A MACs ratio that meets the budget: the budget itself when MACs are the cost, the
+        uniform mask's MACs ratio when latency is."""
+        if self.cost == "macs":
+            return self.budget
+        return float(self.space.macs_ratio(self.uniform_mask()))
+
+
+class Strategy(Protocol):
+    """A search method, driven by :class:`~evoprune.search.loop.SearchDriver`.
+
+    Class attributes: ``name`` (its row in ``results.json`` and its checkpoint),
+    ``label`` (progress display), ``costs`` (the costs it can budget: ``("macs",)`` or
+    ``("macs", "latency")``), ``multi_objective`` (True: the driver keeps the Pareto front of
+    everything scored and returns it).
+
+    Methods: ``bind(problem)`` (always first), ``start()`` (a fresh search: seed, first
+    population), ``state_dict()`` / ``load_state_dict(state)`` (plain values and tensors only),
+    ``total_steps()``, and either ``ask() -> masks`` / ``tell(scored) -> row`` / ``done()`` (the
+    driver's loop) or ``drive(driver)`` (a loop owned by another library, reporting through
+    ``driver.record`` and saving through ``driver.save``). ``format_row(row)`` gives the
+    strategy's part of the per-step console line, or None for none.
     """
 
     name: str
+    label: str
+    costs: tuple[str, ...]
+    multi_objective: bool
 
-    def run(
-        self,
-        space: PruningSpace,
-        evaluator: Evaluator,
-        fitness: Fitness,
-        budget: float,
-        callback: ProgressCallback | None = None,
-        checkpoint: SearchCheckpoint | None = None,
-    ) -> SearchResult: ...
+    def bind(self, problem: SearchProblem) -> None: ...
+    def start(self) -> None: ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+    def total_steps(self) -> int: ...
+    def format_row(self, row: Mapping[str, float]) -> str | None: ...
+
+
+class AskTellStrategy(Strategy, Protocol):
+    def ask(self) -> list[np.ndarray]: ...
+    def tell(self, scored: list[Scored]) -> dict: ...
+    def done(self) -> bool: ...
+
+
+class DrivingStrategy(Strategy, Protocol):
+    def drive(self, driver: SearchDriver) -> None: ...
 
 
 class BestFeasible:
@@ -91,21 +160,3 @@ class BestFeasible:
 
 def _rank(objectives: Objectives, fitness: float) -> tuple:
     return (fitness, objectives.val_acc, -objectives.cost_ratio, -objectives.macs)
-
-
-def best_cost_fields(best: BestFeasible, cost: str) -> dict[str, float]:
-    """A progress row's cost of the best feasible candidate so far (NaN before there is one):
-    ``best_macs``, its MACs ratio, and with latency as the cost ``best_latency``, its latency
-    ratio (what the budget limits)."""
-    objectives = best.objectives
-    fields = {"best_macs": float(objectives.macs_ratio) if objectives else float("nan")}
-    if cost == "latency":
-        fields["best_latency"] = float(objectives.cost_ratio) if objectives else float("nan")
-    return fields
-
-
-def best_cost_text(row: Mapping[str, float]) -> str:
-    """``0.441 of dense MACs`` (or ``of dense latency``) for a row with :func:`best_cost_fields`."""
-    if "best_latency" in row:
-        return f"{row['best_latency']:.3f} of dense latency"
-    return f"{row['best_macs']:.3f} of dense MACs"

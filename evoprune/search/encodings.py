@@ -85,35 +85,3 @@ def _clipped(operator):
 
 
 ENCODINGS = {"mask": MaskEncoding, "ratios": RatiosEncoding}
-
-
-def check_evolution_settings(
-    *, encoding: str, population_size: int, generations: int, crossover_prob: float,
-    mutation_prob: float, magnitude_init: float, init_spread: float,
-) -> None:
-    """The settings the evolutionary searchers (GA, NSGA-II) share, checked in one place."""
-    if encoding not in ENCODINGS:
-        raise ValueError(f"search.encoding must be one of {sorted(ENCODINGS)}, got '{encoding}'")
-    if population_size < 2 or generations < 0:
-        raise ValueError(
-            f"search.population_size must be >= 2 and search.generations >= 0, "
-            f"got {population_size} and {generations}"
-        )
-    for name, value in (("crossover_prob", crossover_prob), ("mutation_prob", mutation_prob),
-                        ("magnitude_init", magnitude_init)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"search.{name} must be in [0, 1], got {value}")
-    if init_spread < 0:
-        raise ValueError(f"search.init_spread must be >= 0, got {init_spread}")
-
-
-def perturbed(ratios, spread: float) -> list[float]:
-    """Each ratio moved by a uniform draw in [-spread, spread] (one ``random`` call per group,
-    in group order), clipped to [0, 1]."""
-    return [min(1.0, max(0.0, r + random.uniform(-spread, spread))) for r in ratios]
-
-
-def initial_genome(encoding, ratios, *, from_magnitude: bool) -> list:
-    """A first-generation genome at these per-group ratios: the magnitude mask, or random
-    genes with the ratios as keep probabilities."""
-    return encoding.from_ratios(ratios) if from_magnitude else encoding.random_genome(ratios)

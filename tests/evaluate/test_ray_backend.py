@@ -11,6 +11,7 @@ from evoprune.evaluate.fitness import constrained
 from evoprune.evaluate.ray_backend import split_contiguous
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.ga import GeneticSearch
+from evoprune.search.loop import run_search
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_ga_finds_the_same_mask_with_both_backends(
         with Evaluator(trained_residual, space, synthetic_data.val, backend=backend, workers=2,
                        calibration=synthetic_data.train, bn_recalibration_batches=1) as evaluator:
             search = GeneticSearch(population_size=8, generations=3, seed=5)
-            results.append(search.run(space, evaluator, constrained, 0.4))
+            results.append(run_search(search, space, evaluator, constrained, 0.4))
     serial, ray = results
     np.testing.assert_array_equal(serial.mask, ray.mask)
     assert serial.objectives == ray.objectives and serial.history == ray.history

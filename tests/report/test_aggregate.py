@@ -157,8 +157,9 @@ def test_swept_hyperparameter_splits_methods_into_variants(tmp_path):
         write_job(tmp_path, num, ["budget=0.5", "seed=0", f"search.encoding={encoding}"],
                   fake_results(0.5, 0))
     methods = [row.method for row in collect(tmp_path).rows]
-    assert methods == ["ga (search.encoding=mask)", "uniform_magnitude (search.encoding=mask)",
-                       "ga (search.encoding=ratios)",
+    # searched methods first, then baselines
+    assert methods == ["ga (search.encoding=mask)", "ga (search.encoding=ratios)",
+                       "uniform_magnitude (search.encoding=mask)",
                        "uniform_magnitude (search.encoding=ratios)"]
     assert [row.method for row in collect(tmp_path).dense] == ["dense"]
 

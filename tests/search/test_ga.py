@@ -7,9 +7,9 @@ from evoprune.evaluate.latency import LatencySettings
 from evoprune.models import MLP
 from evoprune.pruning.budget import uniform_mask
 from evoprune.pruning.space import PruningSpace
-from evoprune.search.base import best_cost_text
 from evoprune.search.cost import smallest_mask
 from evoprune.search.ga import GeneticSearch
+from evoprune.search.loop import best_cost_text, run_search
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def test_search_meets_budget_and_logs_every_generation(problem, encoding):
     space, evaluator = problem
     rows = []
     search = GeneticSearch(encoding=encoding, population_size=8, generations=3, seed=1)
-    result = search.run(space, evaluator, constrained, 0.4, callback=rows.append)
+    result = run_search(search, space, evaluator, constrained, 0.4, callback=rows.append)
     assert result.objectives.macs_ratio <= 0.4
     assert space.macs_ratio(result.mask) == pytest.approx(result.objectives.macs_ratio)
     space.check(result.mask)
@@ -41,20 +41,18 @@ def test_same_seed_same_result(problem, trained_residual, synthetic_data):
     for _ in range(2):
         evaluator = Evaluator(trained_residual, space, synthetic_data.val)
         search = GeneticSearch(population_size=8, generations=3, seed=7)
-        results.append(search.run(space, evaluator, constrained, 0.4))
+        results.append(run_search(search, space, evaluator, constrained, 0.4))
     np.testing.assert_array_equal(results[0].mask, results[1].mask)
     assert results[0].history == results[1].history
-    other = GeneticSearch(population_size=8, generations=3, seed=8).run(
-        space, Evaluator(trained_residual, space, synthetic_data.val), constrained, 0.4
-    )
+    other = run_search(GeneticSearch(population_size=8, generations=3, seed=8), space,
+                       Evaluator(trained_residual, space, synthetic_data.val), constrained, 0.4)
     assert other.history != results[0].history
 
 
 def test_answer_is_at_least_as_good_as_the_uniform_seed(problem):
     space, evaluator = problem
-    result = GeneticSearch(population_size=8, generations=2, seed=0).run(
-        space, evaluator, constrained, 0.3
-    )
+    result = run_search(GeneticSearch(population_size=8, generations=2, seed=0), space,
+                        evaluator, constrained, 0.3)
     [uniform] = evaluator.evaluate([uniform_mask(space, 0.3)])
     assert result.objectives.val_acc >= uniform.val_acc
 
@@ -62,7 +60,7 @@ def test_answer_is_at_least_as_good_as_the_uniform_seed(problem):
 def test_random_init_only_still_returns_feasible_answer(problem):
     space, evaluator = problem
     search = GeneticSearch(population_size=4, generations=1, magnitude_init=0.0, seed=3)
-    result = search.run(space, evaluator, constrained, 0.15)
+    result = run_search(search, space, evaluator, constrained, 0.15)
     assert result.objectives.macs_ratio <= 0.15
 
 
@@ -75,9 +73,8 @@ def test_latency_cost_search_meets_the_latency_budget(synthetic_data):
     [smallest] = evaluator.evaluate([smallest_mask(space)])  # timed once, then cached
     budget = min(1.0, max(0.7, smallest.cost_ratio))
     rows = []
-    result = GeneticSearch(population_size=6, generations=2, seed=0, progress=False).run(
-        space, evaluator, constrained, budget, callback=rows.append
-    )
+    result = run_search(GeneticSearch(population_size=6, generations=2, seed=0), space,
+                        evaluator, constrained, budget, callback=rows.append)
     found = result.objectives
     assert found.latency_ms > 0 and found.cost_ratio <= budget
     assert found.cost_ratio == pytest.approx(found.latency_ms / evaluator.dense_latency_ms)
@@ -89,7 +86,7 @@ def test_latency_cost_search_meets_the_latency_budget(synthetic_data):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"encoding": "tree"}, "search.encoding must be one of \\['mask', 'ratios'\\], got 'tree'"),
+        ({"encoding": "tree"}, "encoding must be one of \\['mask', 'ratios'\\], got 'tree'"),
         ({"population_size": 1}, "population_size must be >= 2"),
         ({"elite": 8, "population_size": 8}, "elite must be in"),
         ({"crossover_prob": 1.5}, "crossover_prob must be in \\[0, 1\\], got 1.5"),

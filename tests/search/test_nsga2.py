@@ -8,6 +8,7 @@ from evoprune.evaluate.fitness import constrained
 from evoprune.evaluate.latency import LatencySettings
 from evoprune.pruning.space import PruningSpace
 from evoprune.report.pareto import dominates, hypervolume, write_pareto
+from evoprune.search.loop import run_search
 from evoprune.search.nsga2 import NSGA2Search, ParetoFitness, ParetoIndividual
 
 
@@ -35,10 +36,9 @@ def test_fitness_weights_and_individual():
 def test_front_is_non_dominated_and_spans_the_feasible_range(problem, encoding, size):
     space, evaluator = problem
     rows = []
-    search = NSGA2Search(encoding=encoding, population_size=size, generations=3, seed=1,
-                         progress=False)
-    result = search.run(space, evaluator, constrained, 0.4, callback=rows.append)
-    front = search.front
+    search = NSGA2Search(encoding=encoding, population_size=size, generations=3, seed=1)
+    result = run_search(search, space, evaluator, constrained, 0.4, callback=rows.append)
+    front = result.front
     assert front and rows == result.history
     assert [row["gen"] for row in result.history] == [0, 1, 2, 3]
     assert result.history[0]["evals"] == size
@@ -61,12 +61,12 @@ def test_front_is_non_dominated_and_spans_the_feasible_range(problem, encoding, 
 
 def test_result_meets_budget_and_is_the_best_feasible_front_member(problem):
     space, evaluator = problem
-    search = NSGA2Search(population_size=8, generations=2, seed=0, progress=False)
-    result = search.run(space, evaluator, constrained, 0.4)
+    search = NSGA2Search(population_size=8, generations=2, seed=0)
+    result = run_search(search, space, evaluator, constrained, 0.4)
     assert result.objectives.macs_ratio <= 0.4
     space.check(result.mask)
     assert space.macs_ratio(result.mask) == pytest.approx(result.objectives.macs_ratio)
-    feasible = [e for e in search.front if e["macs_ratio"] <= 0.4]
+    feasible = [e for e in result.front if e["macs_ratio"] <= 0.4]
     assert max(e["val_acc"] for e in feasible) == result.objectives.val_acc
     assert result.history[-1]["best_acc"] == result.objectives.val_acc
 
@@ -75,10 +75,10 @@ def test_same_seed_same_front(problem, trained_residual, synthetic_data):
     space, _ = problem
     runs = []
     for seed in (7, 7, 8):
-        search = NSGA2Search(population_size=8, generations=2, seed=seed, progress=False)
+        search = NSGA2Search(population_size=8, generations=2, seed=seed)
         evaluator = Evaluator(trained_residual, space, synthetic_data.val)
-        result = search.run(space, evaluator, constrained, 0.4)
-        runs.append((search.front, result))
+        result = run_search(search, space, evaluator, constrained, 0.4)
+        runs.append((result.front, result))
     assert runs[0][0] == runs[1][0]
     assert runs[0][1].history == runs[1][1].history
     np.testing.assert_array_equal(runs[0][1].mask, runs[1][1].mask)
@@ -88,8 +88,9 @@ def test_same_seed_same_front(problem, trained_residual, synthetic_data):
 def test_hypervolume_never_decreases_under_elitism(problem):
     space, evaluator = problem
     size = 8
-    search = NSGA2Search(population_size=size, generations=4, seed=2, progress=False)
-    history = search.run(space, evaluator, constrained, 0.4).history
+    search = NSGA2Search(population_size=size, generations=4, seed=2)
+    result = run_search(search, space, evaluator, constrained, 0.4)
+    history = result.history
     archive = [row["hv_archive"] for row in history]
     assert archive == sorted(archive) and archive[0] > 0
     # selNSGA2 over parents + offspring keeps the whole first front of the union unless it has
@@ -99,13 +100,13 @@ def test_hypervolume_never_decreases_under_elitism(problem):
         if after["front"] < size:
             assert after["hv"] >= before["hv"] - 1e-12
         assert after["hv"] <= after["hv_archive"] + 1e-12
-    assert history[-1]["hv_archive"] == pytest.approx(hypervolume(points(search.front)))
+    assert history[-1]["hv_archive"] == pytest.approx(hypervolume(points(result.front)))
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"encoding": "tree"}, "search.encoding must be one of \\['mask', 'ratios'\\], got 'tree'"),
+        ({"encoding": "tree"}, "encoding must be one of \\['mask', 'ratios'\\], got 'tree'"),
         ({"population_size": 1}, "population_size must be >= 2"),
         ({"generations": -1}, "generations >= 0"),
         ({"mutation_prob": -0.1}, "mutation_prob must be in \\[0, 1\\], got -0.1"),
@@ -122,16 +123,16 @@ def test_latency_cost_front_trades_accuracy_for_latency(trained_residual, synthe
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
     evaluator = Evaluator(trained_residual, space, synthetic_data.val, cost="latency",
                           latency=LatencySettings(batch_size=8, repeats=1, warmup=0))
-    search = NSGA2Search(population_size=8, generations=2, seed=1, progress=False)
-    result = search.run(space, evaluator, constrained, 0.5)
+    search = NSGA2Search(population_size=8, generations=2, seed=1)
+    result = run_search(search, space, evaluator, constrained, 0.5)
     assert result.objectives.cost_ratio <= 0.5 and "best_latency" in result.history[-1]
-    front = [(e["val_acc"], e["latency_ratio"]) for e in search.front]
+    front = [(e["val_acc"], e["latency_ratio"]) for e in result.front]
     assert [r for _, r in front] == sorted(r for _, r in front)
     assert not any(dominates(a, b) for a in front for b in front)
-    for entry in search.front:
+    for entry in result.front:
         assert entry["latency_ratio"] == pytest.approx(
             entry["latency_ms"] / evaluator.dense_latency_ms)
-    write_pareto(search.front, tmp_path, cost_key="latency_ratio")
+    write_pareto(result.front, tmp_path, cost_key="latency_ratio")
     saved = json.loads((tmp_path / "pareto.json").read_text())
     assert saved["objectives"] == {"val_acc": "max", "latency_ratio": "min"}
     assert saved["hypervolume"] == pytest.approx(hypervolume(front))

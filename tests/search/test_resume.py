@@ -13,7 +13,9 @@ from evoprune.evaluate.fitness import constrained
 from evoprune.infra.checkpoint import SearchCheckpoint
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.ga import GeneticSearch
+from evoprune.search.loop import run_search
 from evoprune.search.nsga2 import NSGA2Search
+from evoprune.search.random_search import RandomSearch
 from evoprune.search.rl import RLSearch
 
 BUDGET = 0.4
@@ -36,14 +38,16 @@ def stop_after(rows_wanted: int):
 
 
 SEARCHERS = {
-    "ga": lambda: GeneticSearch(population_size=6, generations=4, seed=3, progress=False),
+    "ga": lambda: GeneticSearch(population_size=6, generations=4, seed=3),
     "ga_ratios": lambda: GeneticSearch(encoding="ratios", population_size=6, generations=4,
-                                       seed=3, progress=False),
-    "nsga2": lambda: NSGA2Search(population_size=8, generations=4, seed=3, progress=False),
+                                       seed=3),
+    "nsga2": lambda: NSGA2Search(population_size=8, generations=4, seed=3),
+    "random": lambda: RandomSearch(samples=20, batch_size=4, seed=3),
+    "random_mask": lambda: RandomSearch(encoding="mask", samples=20, batch_size=4, seed=3),
     # PPO checkpoints between rollouts of 10 episodes: stopped after 22, it resumes from 20
     **{f"rl_{agent}": (lambda agent=agent: RLSearch(
         agent=agent, episodes=25 if agent == "ppo" else 10, warmup_episodes=3, batch_size=16,
-        net_arch=[16], seed=3, progress=False)) for agent in ("ddpg", "td3", "sac", "ppo")},
+        net_arch=[16], seed=3)) for agent in ("ddpg", "td3", "sac", "ppo")},
 }
 INTERRUPT_AFTER = {"rl_ppo": 22, "rl_ddpg": 7, "rl_td3": 7, "rl_sac": 7}  # rows; others 3
 
@@ -63,17 +67,17 @@ def comparable(result):
 @pytest.mark.parametrize("name", sorted(SEARCHERS))
 def test_resumed_search_equals_uninterrupted(name, tmp_path, trained_residual, synthetic_data):
     space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
-    expected = SEARCHERS[name]().run(space, evaluator, constrained, BUDGET)
+    expected = run_search(SEARCHERS[name](), space, evaluator, constrained, BUDGET)
 
     path = tmp_path / "search.pt"
     space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
     with pytest.raises(Interrupt):
-        SEARCHERS[name]().run(space, evaluator, constrained, BUDGET,
-                              callback=stop_after(INTERRUPT_AFTER.get(name, 3)),
-                              checkpoint=SearchCheckpoint(path, every_episodes=2))
+        run_search(SEARCHERS[name](), space, evaluator, constrained, BUDGET,
+                   callback=stop_after(INTERRUPT_AFTER.get(name, 3)),
+                   checkpoint=SearchCheckpoint(path, every_episodes=2))
     assert path.exists()
     saved = SearchCheckpoint(path, resume=True).load(SEARCHERS[name]().name)
-    assert 0 < len(saved.get("logbook", saved.get("history", []))) < len(expected.history)
+    assert 0 < len(saved["history"]) < len(expected.history)
     # a new process: fresh evaluator, and global RNGs somewhere else entirely
     random.seed(12345)
     np.random.seed(12345)
@@ -81,48 +85,51 @@ def test_resumed_search_equals_uninterrupted(name, tmp_path, trained_residual, s
     space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
     replayed = []
     searcher = SEARCHERS[name]()
-    resumed = searcher.run(space, evaluator, constrained, BUDGET, callback=replayed.append,
-                           checkpoint=SearchCheckpoint(path, resume=True))
+    resumed = run_search(searcher, space, evaluator, constrained, BUDGET,
+                         callback=replayed.append, checkpoint=SearchCheckpoint(path, resume=True))
     assert comparable(resumed) == comparable(expected)
     assert replayed == expected.history  # the tracker of the resumed run sees every row
     if name == "nsga2":
         reference = SEARCHERS[name]()
-        reference.run(*fresh_evaluator(trained_residual, synthetic_data), constrained, BUDGET)
-        assert searcher.front == reference.front
+        uninterrupted = run_search(reference, *fresh_evaluator(trained_residual, synthetic_data),
+                                   constrained, BUDGET)
+        assert resumed.front == uninterrupted.front
 
 
 def test_checkpoint_every_n_generations_and_the_last(tmp_path, trained_residual, synthetic_data):
     space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
     saves = []
     checkpoint = SearchCheckpoint(tmp_path / "search.pt", every=3)
-    checkpoint.save = lambda searcher, state: saves.append(state["generation"])
-    GeneticSearch(population_size=4, generations=7, seed=0, progress=False).run(
-        space, evaluator, constrained, BUDGET, checkpoint=checkpoint)
+    checkpoint.save = lambda searcher, state: saves.append(state["strategy"]["generation"])
+    run_search(GeneticSearch(population_size=4, generations=7, seed=0), space, evaluator,
+               constrained, BUDGET, checkpoint=checkpoint)
     assert saves == [2, 5, 7]
 
 
 def test_resume_without_saved_state_starts_afresh(tmp_path, trained_residual, synthetic_data):
     space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
-    expected = SEARCHERS["ga"]().run(space, evaluator, constrained, BUDGET)
+    expected = run_search(SEARCHERS["ga"](), space, evaluator, constrained, BUDGET)
     space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
-    result = SEARCHERS["ga"]().run(space, evaluator, constrained, BUDGET,
-                                   checkpoint=SearchCheckpoint(tmp_path / "none.pt", resume=True))
+    result = run_search(SEARCHERS["ga"](), space, evaluator, constrained, BUDGET,
+                        checkpoint=SearchCheckpoint(tmp_path / "none.pt", resume=True))
     assert comparable(result) == comparable(expected)
 
 
 def test_checkpoint_of_another_searcher_is_refused(tmp_path, trained_residual, synthetic_data):
     path = tmp_path / "search.pt"
     space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
-    SEARCHERS["ga"]().run(space, evaluator, constrained, BUDGET, checkpoint=SearchCheckpoint(path))
+    run_search(SEARCHERS["ga"](), space, evaluator, constrained, BUDGET,
+               checkpoint=SearchCheckpoint(path))
     with pytest.raises(ValueError, match="holds a 'ga' search, not 'nsga2'"):
-        SEARCHERS["nsga2"]().run(space, evaluator, constrained, BUDGET,
-                                 checkpoint=SearchCheckpoint(path, resume=True))
+        run_search(SEARCHERS["nsga2"](), space, evaluator, constrained, BUDGET,
+                   checkpoint=SearchCheckpoint(path, resume=True))
 
 
 def test_rl_with_checkpoints_off_saves_nothing(tmp_path, trained_residual, synthetic_data):
     space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
     checkpoint = SearchCheckpoint(tmp_path / "search.pt", every_episodes=0)
-    SEARCHERS["rl_ddpg"]().run(space, evaluator, constrained, BUDGET, checkpoint=checkpoint)
+    run_search(SEARCHERS["rl_ddpg"](), space, evaluator, constrained, BUDGET,
+               checkpoint=checkpoint)
     assert not checkpoint.path.exists()
 
 
@@ -134,13 +141,13 @@ def test_latency_search_resumes_against_the_first_dense_timing(
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
     first = Evaluator(trained_residual, space, synthetic_data.val, cost="latency")
     with pytest.raises(Interrupt):
-        SEARCHERS["ga"]().run(space, first, constrained, 0.8, callback=stop_after(2),
-                              checkpoint=SearchCheckpoint(path))
+        run_search(SEARCHERS["ga"](), space, first, constrained, 0.8, callback=stop_after(2),
+                   checkpoint=SearchCheckpoint(path))
     # the new process's machine is twice as slow: restored ratios keep their own reference
     slower = evaluator_module.measure_latency_ms
     monkeypatch.setattr(evaluator_module, "measure_latency_ms", lambda *a, **k: 2 * slower(*a, **k))
     second = Evaluator(trained_residual, space, synthetic_data.val, cost="latency")
     assert second.dense_latency_ms == 2 * first.dense_latency_ms
-    SEARCHERS["ga"]().run(space, second, constrained, 0.8,
-                          checkpoint=SearchCheckpoint(path, resume=True))
+    run_search(SEARCHERS["ga"](), space, second, constrained, 0.8,
+               checkpoint=SearchCheckpoint(path, resume=True))
     assert second.dense_latency_ms == first.dense_latency_ms

@@ -168,8 +168,11 @@ def _label(name: str, variant: str) -> str:
 
 def _method_rows(jobs, labels) -> list[Row]:
     samples: dict[tuple[str, float], list[tuple[int, dict]]] = defaultdict(list)
+    searched = set()
     for (_, _, results), variant in zip(jobs, labels):
         config = results["config"]
+        if results.get("searched"):
+            searched.add(_label(results["searched"], variant))
         for name, figures in results["methods"].items():
             key = (_label(name, variant), float(config["budget"]))
             seed = int(config["seed"])
@@ -177,8 +180,9 @@ def _method_rows(jobs, labels) -> list[Row]:
             # `search=ga,rl` sweep) is the same experiment: count it once, not as another seed
             if all(seed != seen for seen, _ in samples[key]):
                 samples[key].append((seed, figures))
-    order = list(dict.fromkeys(method for method, _ in samples))  # first seen, searched first
-    keys = sorted(samples, key=lambda k: (order.index(k[0]), -k[1]))
+    # searched methods first, then baselines, each in the order first seen
+    order = list(dict.fromkeys(method for method, _ in samples))
+    keys = sorted(samples, key=lambda k: (k[0] not in searched, order.index(k[0]), -k[1]))
     return [_row(method, budget, samples[(method, budget)], METRICS) for method, budget in keys]
 
 

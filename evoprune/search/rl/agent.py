@@ -1,22 +1,18 @@
-"""RL search of per-group keep ratios (AMC) with stable-baselines3 agents."""
+"""RL search of per-group keep ratios (AMC) with stable-baselines3 agents.
+
+Stable-baselines3 keeps its own training loop: the environment scores each finished episode
+through the search driver (``SearchProblem.score``), and a callback reports episodes to the
+driver and saves checkpoints between rollouts.
+"""
 
 from __future__ import annotations
 
-import numpy as np
 from stable_baselines3 import DDPG, PPO, SAC, TD3
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
-from stable_baselines3.common.noise import NormalActionNoise
 
-from evoprune.evaluate.evaluator import Evaluator
-from evoprune.evaluate.fitness import Fitness
-from evoprune.infra.checkpoint import SearchCheckpoint
-from evoprune.infra.progress import progress_bar
-from evoprune.pruning.budget import check_budget
-from evoprune.pruning.space import PruningSpace
-from evoprune.search.base import BestFeasible, ProgressCallback, SearchResult
-from evoprune.search.resume import Attempt, announce_resume
-from evoprune.search.rl.agent_state import agent_state, restore_agent
+from evoprune.search.base import SearchProblem
+from evoprune.search.rl.agent_state import agent_state, restore_agent, set_action_noise_std
 from evoprune.search.rl.env import PruningEnv, resolve_reward
 
 AGENTS = {"ddpg": DDPG, "td3": TD3, "sac": SAC, "ppo": PPO}
@@ -26,7 +22,8 @@ PPO_EPISODES_PER_UPDATE = 10
 
 
 class RLSearch:
-    """Train an agent in :class:`PruningEnv` and return the best feasible mask it produced.
+    """Train an agent in :class:`PruningEnv`; the driver keeps the best feasible mask of all
+    episodes (every episode is feasible, by the action wall).
 
     The defaults follow AMC's DDPG recipe (He et al., 2018): random exploration first,
     then Gaussian action noise whose std decays geometrically per episode, no discount.
@@ -40,15 +37,17 @@ class RLSearch:
         noise_decay: factor applied to that std after each post-warm-up episode.
         gamma: discount; 1 because the only reward comes at the end of the episode.
         reward: a name in ``FITNESS_FUNCTIONS`` the agent maximises; None uses the run's
-            fitness. Whatever the reward, the returned mask is the feasible one with the best
-            run fitness over all episodes (every episode is feasible, by the action wall).
+            fitness (the driver's score). Whatever the reward, the answer is the feasible
+            mask with the best run fitness.
         learning_rate, batch_size, buffer_size: the agent's (buffer ignored by ppo).
         net_arch: hidden layer sizes of the actor and critic networks.
         seed: seeds the agent (and with it Python, NumPy, torch) and the environment.
-        progress: show a progress bar.
     """
 
     name = "rl"
+    label = "RL"
+    costs = ("macs",)  # the action wall budgets MACs analytically
+    multi_objective = False
 
     def __init__(
         self,
@@ -65,116 +64,102 @@ class RLSearch:
         buffer_size: int = 2000,
         net_arch: tuple[int, ...] | list[int] = (64, 64),
         seed: int = 0,
-        progress: bool = True,
     ) -> None:
         if agent not in AGENTS:
-            raise ValueError(f"search.agent must be one of {sorted(AGENTS)}, got {agent!r}")
+            raise ValueError(f"agent must be one of {sorted(AGENTS)}, got {agent!r}")
         if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-            raise ValueError(f"search.episodes must be an integer >= 1, got {episodes!r}")
+            raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
         if not 0 <= warmup_episodes < episodes:
             raise ValueError(
-                f"search.warmup_episodes must be in [0, episodes={episodes}), got "
-                f"{warmup_episodes}"
-            )
-        if noise_sigma < 0 or not 0 < noise_decay <= 1:
-            raise ValueError(
-                f"search.noise_sigma must be >= 0 and search.noise_decay in (0, 1], got "
-                f"{noise_sigma} and {noise_decay}"
-            )
+                f"warmup_episodes must be in [0, episodes={episodes}), got {warmup_episodes}")
+        if noise_sigma < 0:
+            raise ValueError(f"noise_sigma must be >= 0, got {noise_sigma}")
+        if not 0 < noise_decay <= 1:
+            raise ValueError(f"noise_decay must be in (0, 1], got {noise_decay}")
         if not 0 <= gamma <= 1:
-            raise ValueError(f"search.gamma must be in [0, 1], got {gamma}")
+            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
         if reward is not None:
             resolve_reward(reward)  # fail now, not after the dense model trained
         for key, value in (("learning_rate", learning_rate), ("batch_size", batch_size),
                            ("buffer_size", buffer_size)):
             if not value > 0:
-                raise ValueError(f"search.{key} must be > 0, got {value}")
+                raise ValueError(f"{key} must be > 0, got {value}")
+        if not net_arch or any(int(n) < 1 for n in net_arch):
+            raise ValueError(f"net_arch must list layer sizes >= 1, got {list(net_arch)}")
         self.agent, self.episodes, self.warmup_episodes = agent, episodes, warmup_episodes
         self.noise_sigma, self.noise_decay, self.gamma = noise_sigma, noise_decay, gamma
         self.reward = reward
         self.learning_rate, self.batch_size = learning_rate, int(batch_size)
         self.buffer_size, self.net_arch = int(buffer_size), [int(n) for n in net_arch]
-        self.seed, self.progress = seed, progress
+        self.seed = seed
 
-    def run(
-        self,
-        space: PruningSpace,
-        evaluator: Evaluator,
-        fitness: Fitness,
-        budget: float,
-        callback: ProgressCallback | None = None,
-        checkpoint: SearchCheckpoint | None = None,
-    ) -> SearchResult:
-        """Train for ``episodes`` episodes; return the best feasible mask of all of them."""
-        check_budget(space, budget)
-        attempt = Attempt(evaluator)
-        env = PruningEnv(space, evaluator, budget, fitness if self.reward is None else self.reward)
-        env.reset(seed=self.seed)
-        model = self._make_model(env)
-        # Logger(folder=None) writes nothing; sb3's configure() would create /tmp/SB3-* dirs.
-        model.set_logger(Logger(folder=None, output_formats=[]))
-        best = BestFeasible(budget)
-        history: list[dict] = []
-        saved = checkpoint.load(self.name) if checkpoint is not None else None
-        first = 0
-        if saved is not None:
-            history = list(saved["history"])
-            if saved["agent"] is not None:
-                restore_agent(model, saved["agent"])
-            attempt.restore(saved, best, evaluator)
-            first = saved["episode"]
-        with progress_bar(enabled=self.progress) as progress:
-            task = progress.add_task("RL search", total=self.episodes, completed=first)
-            if saved is not None:
-                announce_resume(progress, f"RL resumed after episode {first - 1} from "
-                                f"{checkpoint.path}", history, callback)
+    # ------------------------------------------------------------------ strategy protocol
+    def bind(self, problem: SearchProblem) -> None:
+        def score(masks):
+            return [candidate.objectives for candidate in problem.score(masks)]
 
-            def on_episode(row: dict) -> None:
-                history.append(row)
-                progress.update(task, advance=1, description=(
-                    f"RL ep {row['episode']}: best feasible val_acc {row['best_acc']:.4f}"))
-                if callback is not None:
-                    callback(row)
+        self.env = PruningEnv(problem.space, score, problem.budget,
+                              problem.fitness if self.reward is None else self.reward)
+        self.env.reset(seed=self.seed)
+        self.model = self._make_model()
+        self.episode = 0
+        self.finished = False
 
-            def save(agent) -> None:
-                checkpoint.save(self.name, {
-                    "episode": len(history),
-                    "agent": agent_state(agent) if len(history) < self.episodes else None,
-                    "history": list(history),
-                    **attempt.state(best, evaluator),
-                })
+    def start(self) -> None:
+        pass  # the agent is seeded when built
 
-            if first < self.episodes:
-                episodes = _Episodes(self, best, fitness, budget, on_episode,
-                                     save=save if checkpoint is not None else None,
-                                     every=checkpoint.every_episodes if checkpoint else 0,
-                                     first=first)
-                remaining = (self.episodes - first) * env.num_groups
-                model.learn(total_timesteps=remaining, callback=episodes,
-                            reset_num_timesteps=saved is None)
-        return attempt.result(best, history, evaluator)
+    def total_steps(self) -> int:
+        return self.episodes
 
-    def _make_model(self, env: PruningEnv):
-        steps = env.num_groups
+    def format_row(self, row: dict) -> None:
+        return None  # one line per episode would flood the console: the bar says enough
+
+    def state_dict(self) -> dict:
+        return {"episode": self.episode,
+                "agent": None if self.finished else agent_state(self.model)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.episode = state["episode"]
+        self.finished = state["agent"] is None
+        if not self.finished:
+            self.model = restore_agent(self.model, state["agent"])
+
+    def drive(self, driver) -> None:
+        """Train for the remaining episodes; each finished episode is a row of the driver."""
+        if self.finished or self.episode >= self.episodes:
+            return
+        remaining = (self.episodes - self.episode) * self.env.num_groups
+        self.model.learn(total_timesteps=remaining, callback=_Episodes(self, driver),
+                         reset_num_timesteps=self.episode == 0)
+
+    # ------------------------------------------------------------------ internals
+    def _make_model(self):
+        steps = self.env.num_groups
         settings = dict(learning_rate=self.learning_rate, gamma=self.gamma, seed=self.seed,
                         device="cpu", verbose=0, policy_kwargs={"net_arch": self.net_arch})
         if self.agent in OFF_POLICY:
             settings.update(batch_size=self.batch_size, buffer_size=self.buffer_size,
                             learning_starts=self.warmup_episodes * steps)
-        if self.agent in NOISY:
-            settings["action_noise"] = NormalActionNoise(
-                np.zeros(1), np.full(1, self.noise_sigma))
         if self.agent == "ppo":
             # one update per few episodes; one minibatch of the whole rollout (no remainder)
             n_steps = steps * min(self.episodes, PPO_EPISODES_PER_UPDATE)
             settings.update(n_steps=n_steps, batch_size=n_steps)
-        return AGENTS[self.agent]("MlpPolicy", env, **settings)
+        model = AGENTS[self.agent]("MlpPolicy", self.env, **settings)
+        # Logger(folder=None) writes nothing; sb3's configure() would create /tmp/SB3-* dirs.
+        model.set_logger(Logger(folder=None, output_formats=[]))
+        self._set_noise(model, 0)
+        return model
+
+    def _set_noise(self, model, episode: int) -> None:
+        """AMC's exploration: the initial std, decayed once per episode after the warm-up."""
+        if self.agent in NOISY:
+            past_warmup = max(0, episode - self.warmup_episodes)
+            set_action_noise_std(model, self.noise_sigma * self.noise_decay ** past_warmup)
 
 
 class _Episodes(BaseCallback):
-    """At each episode end: offer the mask to BestFeasible, report a row, decay the action
-    noise (AMC), and stop training after the requested number of episodes (PPO would
-    otherwise finish its rollout).
+    """At each episode end: report a row to the driver, decay the action noise (AMC), and stop
+    training after the requested number of episodes (PPO would otherwise finish its rollout).
 
     Checkpoints are taken at the start of a rollout that follows an episode end: the last
     transition is stored and the agent has trained on it, so a resumed agent continues with
@@ -183,50 +168,38 @@ class _Episodes(BaseCallback):
     saved.
     """
 
-    def __init__(self, search: RLSearch, best: BestFeasible, fitness: Fitness, budget: float,
-                 report, *, save=None, every: int = 0, first: int = 0) -> None:
+    def __init__(self, search: RLSearch, driver) -> None:
         super().__init__()
-        self.search, self.best, self.fitness, self.budget = search, best, fitness, budget
-        self.report, self.save, self.every = report, save, every
-        self.episode = self.saved_episode = first
+        self.search, self.driver = search, driver
+        self.saved_episode = search.episode
         self.at_episode_end = False
 
     def _on_training_start(self) -> None:
-        self._set_noise()  # a resumed agent starts with the noise it had when saved
+        self.search._set_noise(self.model, self.search.episode)  # a resumed agent's noise
 
     def _on_rollout_start(self) -> None:
-        if (self.save is not None and self.every and self.at_episode_end
-                and self.episode - self.saved_episode >= self.every):
-            self.save(self.model)
-            self.saved_episode = self.episode
+        every = self.driver.every_episodes
+        if every and self.at_episode_end and self.search.episode - self.saved_episode >= every:
+            self.driver.save()
+            self.saved_episode = self.search.episode
 
     def _on_step(self) -> bool:
         self.at_episode_end = False
+        search = self.search
         for done, info, reward in zip(self.locals["dones"], self.locals["infos"],
                                       self.locals["rewards"]):
             if not done:
                 continue
             objectives = info["objectives"]
-            self.best.offer(info["mask"], objectives, self.fitness(objectives, self.budget))
-            self.report({
-                "episode": self.episode,
-                "reward": float(reward),
-                "val_acc": float(objectives.val_acc),
-                "macs_ratio": float(objectives.macs_ratio),
-                "best_acc": float(self.best.objectives.val_acc),
-            })
-            self.episode += 1
+            self.driver.record({"episode": search.episode, "reward": float(reward),
+                                "val_acc": float(objectives.val_acc),
+                                "macs_ratio": float(objectives.macs_ratio)})
+            search.episode += 1
             self.at_episode_end = True
-            self._set_noise()
-        if self.episode >= self.search.episodes:
-            if self.save is not None and self.every:  # every=0: no checkpoints at all
-                self.save(self.model)
+            search._set_noise(self.model, search.episode)
+        if search.episode >= search.episodes:
+            search.finished = True
+            if self.driver.every_episodes:  # every_episodes=0: no checkpoints at all
+                self.driver.save()
             return False
         return True
-
-    def _set_noise(self) -> None:
-        noise = getattr(self.model, "action_noise", None)
-        if noise is not None:
-            past_warmup = max(0, self.episode - self.search.warmup_episodes)
-            noise._sigma = np.full(1, self.search.noise_sigma
-                                   * self.search.noise_decay ** past_warmup)

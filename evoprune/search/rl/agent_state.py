@@ -1,31 +1,39 @@
-"""A stable-baselines3 agent's training state as tensors and plain values, and back.
+"""A stable-baselines3 agent's training state in a checkpoint that loads with
+``torch.load(weights_only=True)``, through SB3's public API.
 
-SB3's own ``save`` / ``load`` round-trip parts of an agent through cloudpickle; a checkpoint
-here must load with ``torch.load(weights_only=True)``, so it holds only what is needed to go on
-training exactly as if never stopped: network and optimiser state dicts, free tensors (SAC's
-entropy coefficient), the replay buffer's arrays, the step and update counters, and the action
-space's RNG (random warm-up actions come from it).
+``BaseAlgorithm.save`` writes a zip: network and optimiser state dicts and free tensors (SAC's
+entropy coefficient) as ``.pth`` files that SB3 reads with ``weights_only=True``, and the
+algorithm's attributes as JSON: counters such as ``num_timesteps`` and the update count as plain
+numbers, objects (spaces, schedules, noise, the last observation) cloudpickled. The zip's bytes
+travel in the checkpoint as a uint8 tensor. ``BaseAlgorithm.load`` rebuilds the agent with
+``custom_objects`` naming every cloudpickled entry, filled from a freshly built agent of the same
+settings, so nothing in the file is ever unpickled.
+
+The replay buffer is not in the zip (SB3 saves it with pickle), so its arrays go in as tensors
+through the buffer's public attributes; the action space's RNG (random warm-up actions come
+from it) as its bit generator's state.
 """
 
 from __future__ import annotations
 
-from operator import attrgetter
+import io
+import json
+import zipfile
 
+import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.noise import NormalActionNoise
 
 REPLAY_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
 
 def agent_state(model: BaseAlgorithm) -> dict:
-    """Everything ``restore_agent`` needs to continue ``model``'s training."""
-    _, tensor_names = model._get_torch_save_params()
+    """Everything :func:`restore_agent` needs to continue ``model``'s training."""
+    archive = io.BytesIO()
+    model.save(archive)
     state = {
-        "parameters": model.get_parameters(),
-        "tensors": {name: attrgetter(name)(model).detach().clone() for name in tensor_names},
-        "num_timesteps": model.num_timesteps,
-        "n_updates": model._n_updates,
-        "episode_num": model._episode_num,
+        "zip": torch.frombuffer(bytearray(archive.getvalue()), dtype=torch.uint8),
         "action_space_rng": model.action_space.np_random.bit_generator.state,
         "replay": None,
     }
@@ -37,22 +45,30 @@ def agent_state(model: BaseAlgorithm) -> dict:
     return state
 
 
-def restore_agent(model: BaseAlgorithm, state: dict) -> None:
-    """Put ``agent_state``'s values into a freshly built ``model`` of the same settings."""
-    model.set_parameters(state["parameters"], exact_match=True)
-    for name, value in state["tensors"].items():
-        # in place: the optimiser that owns the tensor keeps pointing at it
-        attrgetter(name)(model).data.copy_(value)
-    model.num_timesteps = state["num_timesteps"]
-    model._n_updates = state["n_updates"]
-    model._episode_num = state["episode_num"]
+def restore_agent(fresh: BaseAlgorithm, state: dict) -> BaseAlgorithm:
+    """The agent :func:`agent_state` saved, rebuilt on ``fresh``'s environment (``fresh``: an
+    agent built with the same settings, whose objects stand in for the pickled ones)."""
+    payload = state["zip"].numpy().tobytes()
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        data = json.loads(archive.read("data").decode())
+    pickled = [key for key, value in data.items()
+               if isinstance(value, dict) and ":serialized:" in value]
+    model = type(fresh).load(io.BytesIO(payload), env=fresh.get_env(), device="cpu",
+                             custom_objects={key: getattr(fresh, key) for key in pickled})
+    model.set_logger(fresh.logger)
     model.action_space.np_random.bit_generator.state = state["action_space_rng"]
     replay = state["replay"]
     if replay is not None:
         buffer = model.replay_buffer
         for name in REPLAY_ARRAYS:
             if name in replay:
-                getattr(buffer, name)[...] = replay[name].numpy().astype(
-                    getattr(buffer, name).dtype, copy=False)
+                target = getattr(buffer, name)
+                target[...] = replay[name].numpy().astype(target.dtype, copy=False)
         buffer.pos, buffer.full = replay["pos"], replay["full"]
+    return model
 
+
+def set_action_noise_std(model: BaseAlgorithm, std: float) -> None:
+    """Give an off-policy agent Gaussian action noise of this std (a fresh noise object: SB3's
+    noise classes keep their std private)."""
+    model.action_noise = NormalActionNoise(np.zeros(1), np.full(1, std))

@@ -9,19 +9,20 @@ final mask's objectives, scored by the shared (memoising) :class:`Evaluator`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from torch import nn
 
-from evoprune.evaluate.evaluator import Evaluator, Objectives
+from evoprune.evaluate.evaluator import Objectives
 from evoprune.evaluate.fitness import FITNESS_FUNCTIONS
 from evoprune.pruning.budget import check_budget
 from evoprune.pruning.space import PruningSpace
 
 RewardFn = Callable[[Objectives, float], float]
+# scores a list of masks (an Evaluator's ``evaluate``, or the search driver's scoring)
+Score = Callable[[Sequence[np.ndarray]], list[Objectives]]
 
 FEATURES = (
     "group_index",  # index / number of groups
@@ -62,7 +63,9 @@ class PruningEnv(gym.Env):
 
     Args:
         space: a structured pruning space.
-        evaluator: scores the final mask of each episode (its cache makes repeats free).
+        score: scores the final mask of each episode: ``Evaluator.evaluate`` (its cache makes
+            repeats free) or any function from a list of masks to their objectives. The
+            action wall budgets MACs analytically, so the objectives' cost must be MACs.
         budget: fraction of dense MACs the final mask may keep; refused (InfeasibleBudgetError)
             if keeping every group's minimum already costs more.
         reward: a name in ``FITNESS_FUNCTIONS`` or a ``(objectives, budget) -> float``.
@@ -73,7 +76,7 @@ class PruningEnv(gym.Env):
     def __init__(
         self,
         space: PruningSpace,
-        evaluator: Evaluator,
+        score: Score,
         budget: float,
         reward: str | RewardFn = "constrained",
     ) -> None:
@@ -81,18 +84,12 @@ class PruningEnv(gym.Env):
             raise ValueError(
                 f"PruningEnv needs a structured pruning space, got {getattr(space, 'kind', space)}"
             )
-        if getattr(evaluator, "cost", "macs") != "macs":
-            raise ValueError(
-                f"PruningEnv budgets MACs analytically (its action wall), so it needs an "
-                f"evaluator with cost='macs', got {evaluator.cost!r}; search latency with the "
-                "GA or NSGA-II"
-            )
         check_budget(space, budget)  # before any agent trains
-        self.space, self.evaluator, self.budget = space, evaluator, float(budget)
+        self.space, self.score, self.budget = space, score, float(budget)
         self.reward_fn = resolve_reward(reward)
         self.num_groups = len(space.groups)
         self.minimum = [g.min_keep for g in space.groups]
-        self._static = self._static_features(evaluator.model)
+        self._static = self._static_features()
         self.observation_space = spaces.Box(0.0, 1.0, (len(FEATURES),), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
         self._counts: list[int] = []
@@ -125,7 +122,7 @@ class PruningEnv(gym.Env):
         reward = 0.0
         if terminated:
             mask = self.space.mask_from_counts(self._counts)
-            [objectives] = self.evaluator.evaluate([mask])
+            [objectives] = self.score([mask])
             reward = float(self.reward_fn(objectives, self.budget))
             info.update(val_acc=objectives.val_acc, macs_ratio=objectives.macs_ratio,
                         objectives=objectives, mask=mask)
@@ -147,26 +144,17 @@ class PruningEnv(gym.Env):
         fits = np.flatnonzero(ratios <= self.budget)
         return candidates[fits[-1]] if len(fits) else group.min_keep
 
-    def _static_features(self, model: nn.Module) -> np.ndarray:
+    def _static_features(self) -> np.ndarray:
         """Per-group features that do not change during an episode, normalised to [0, 1]."""
         space, rows = self.space, []
         dense = space.dense_macs
         for index, group in enumerate(space.groups):
-            layer = model.get_submodule(group.name)
-            conv = hasattr(layer, "kernel_size")
             counts = [g.size for g in space.groups]
             counts[index] = group.min_keep
             share = (dense - space.macs(space.mask_from_counts(counts))) / dense
-            rows.append([
-                index / self.num_groups,
-                1.0 if conv else 0.0,
-                group.size,
-                layer.in_channels if conv else layer.in_features,
-                layer.out_channels if conv else layer.out_features,
-                float(np.prod(layer.kernel_size)) if conv else 0.0,
-                float(np.prod(layer.stride)) if conv else 0.0,
-                share,
-            ])
+            rows.append([index / self.num_groups, 1.0 if group.kind == "channel" else 0.0,
+                         group.size, group.in_units, group.size, group.kernel, group.stride,
+                         share])
         table = np.array(rows, dtype=np.float64)
         for column in range(2, 7):  # scale by the largest value over groups
             table[:, column] /= max(table[:, column].max(), 1.0)

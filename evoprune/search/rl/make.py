@@ -44,11 +44,11 @@ def make_layer_prune_env(
     if space is not None or evaluator is not None:
         if space is None or evaluator is None or model is not None or data is not None:
             raise ValueError("give space= and evaluator= together, without model= or data=")
-        return PruningEnv(space, evaluator, budget, reward)
+        return PruningEnv(space, evaluator.evaluate, budget, reward)
     if (model is None) != (data is None):
         raise ValueError("give model= and data= together (or neither, for the default problem)")
     if model is None:
         model, data = default_problem()
     space = PruningSpace(model, data.train.x[:2], min_keep=min_keep)
     evaluator = Evaluator(model, space, data.val)
-    return PruningEnv(space, evaluator, budget, reward)
+    return PruningEnv(space, evaluator.evaluate, budget, reward)

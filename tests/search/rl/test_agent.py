@@ -7,6 +7,7 @@ import pytest
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
 from evoprune.pruning.space import PruningSpace
+from evoprune.search.loop import run_search
 from evoprune.search.rl import AGENTS, RLSearch
 
 BUDGET = 0.4
@@ -26,22 +27,22 @@ def test_each_agent_returns_a_feasible_mask(agent, space, trained_residual, synt
     evaluator = Evaluator(trained_residual, space, synthetic_data.val)
     rows = []
     before = sb3_dirs()
-    search = RLSearch(agent=agent, episodes=5, warmup_episodes=2, seed=0, progress=False)
-    result = search.run(space, evaluator, constrained, BUDGET, callback=rows.append)
+    search = RLSearch(agent=agent, episodes=5, warmup_episodes=2, seed=0)
+    result = run_search(search, space, evaluator, constrained, BUDGET, callback=rows.append)
     assert sb3_dirs() == before  # no /tmp/SB3-* left behind
     space.check(result.mask)
     assert result.objectives.macs_ratio <= BUDGET
     assert space.macs_ratio(result.mask) == pytest.approx(result.objectives.macs_ratio)
     assert [row["episode"] for row in rows] == list(range(5)) and rows == result.history
-    assert set(rows[0]) == {"episode", "reward", "val_acc", "macs_ratio", "best_acc"}
+    assert set(rows[0]) == {"episode", "reward", "val_acc", "macs_ratio", "best_acc", "best_macs"}
     assert result.objectives.val_acc == max(row["val_acc"] for row in rows)
     assert 0 < result.evaluations <= result.requests == 5
 
 
 def test_reward_other_than_the_fitness(space, trained_residual, synthetic_data):
     evaluator = Evaluator(trained_residual, space, synthetic_data.val)
-    search = RLSearch(episodes=3, warmup_episodes=1, reward="amc", progress=False)
-    result = search.run(space, evaluator, constrained, BUDGET)
+    search = RLSearch(episodes=3, warmup_episodes=1, reward="amc")
+    result = run_search(search, space, evaluator, constrained, BUDGET)
     assert all(row["reward"] < 0 for row in result.history)  # amc rewards, not accuracies
     assert result.fitness == pytest.approx(result.objectives.val_acc)  # best by the fitness
 
@@ -49,11 +50,11 @@ def test_reward_other_than_the_fitness(space, trained_residual, synthetic_data):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"agent": "dqn"}, "search.agent must be one of \\['ddpg', 'ppo', 'sac', 'td3'\\], "
+        ({"agent": "dqn"}, "agent must be one of \\['ddpg', 'ppo', 'sac', 'td3'\\], "
                            "got 'dqn'"),
-        ({"episodes": 0}, "search.episodes must be an integer >= 1, got 0"),
+        ({"episodes": 0}, "episodes must be an integer >= 1, got 0"),
         ({"episodes": 4, "warmup_episodes": 4}, "warmup_episodes must be in \\[0, episodes=4\\)"),
-        ({"noise_decay": 0.0}, "noise_decay in \\(0, 1\\]"),
+        ({"noise_decay": 0.0}, "noise_decay must be in \\(0, 1\\], got 0.0"),
         ({"reward": "acc"}, "reward must be one of"),
     ],
 )

@@ -9,9 +9,10 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import evoprune  # noqa: F401  (registers evoprune/LayerPrune-v0)
 from evoprune.evaluate.evaluator import Evaluator, Objectives
-from evoprune.evaluate.fitness import FITNESS_FUNCTIONS, amc, mnasnet
+from evoprune.evaluate.fitness import FITNESS_FUNCTIONS, amc, constrained, mnasnet
 from evoprune.pruning.budget import InfeasibleBudgetError
 from evoprune.pruning.space import PruningSpace
+from evoprune.search.loop import run_search
 from evoprune.search.rl import FEATURES, PruningEnv, RLSearch
 
 BUDGET = 0.4
@@ -26,7 +27,7 @@ def problem(trained_residual, synthetic_data):
 @pytest.fixture
 def env(problem):
     space, evaluator = problem
-    return PruningEnv(space, evaluator, BUDGET)
+    return PruningEnv(space, evaluator.evaluate, BUDGET)
 
 
 def rollout(env, actions, seed=0):
@@ -50,7 +51,7 @@ def test_both_env_checkers_pass_without_warnings(problem):
         warnings.simplefilter("error")
         gymnasium_check_env(made)
         sb3_check_env(made)
-        sb3_check_env(PruningEnv(space, evaluator, BUDGET))
+        sb3_check_env(PruningEnv(space, evaluator.evaluate, BUDGET))
 
 
 def test_spaces_and_info(env):
@@ -109,21 +110,20 @@ def test_nan_action_is_refused(env):
 def test_infeasible_budget_is_refused_with_the_smallest_feasible(problem):
     space, evaluator = problem
     with pytest.raises(InfeasibleBudgetError, match="use budget >= 0\\.\\d+"):
-        PruningEnv(space, evaluator, 0.001)
+        PruningEnv(space, evaluator.evaluate, 0.001)
 
 
 def test_latency_cost_evaluator_is_refused(trained_residual, synthetic_data, fake_latency):
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
     timed = Evaluator(trained_residual, space, synthetic_data.val, cost="latency")
-    with pytest.raises(ValueError, match="budgets MACs analytically .* got 'latency'; search "
-                                         "latency with the GA or NSGA-II"):
-        PruningEnv(space, timed, BUDGET)
+    with pytest.raises(ValueError, match="the RL search budgets macs, not latency"):
+        run_search(RLSearch(episodes=2, warmup_episodes=1), space, timed, constrained, BUDGET)
 
 
 def test_unknown_reward_is_refused(problem):
     space, evaluator = problem
     with pytest.raises(ValueError, match="reward must be one of .*'amc'.*got 'acc'"):
-        PruningEnv(space, evaluator, BUDGET, reward="acc")
+        PruningEnv(space, evaluator.evaluate, BUDGET, reward="acc")
 
 
 def test_make_without_arguments_steps_to_the_end():
@@ -159,8 +159,8 @@ def test_same_seed_same_search(problem, trained_residual, synthetic_data):
     masks = []
     for _ in range(2):
         evaluator = Evaluator(trained_residual, space, synthetic_data.val)
-        search = RLSearch(episodes=6, warmup_episodes=2, seed=3, progress=False)
-        result = search.run(space, evaluator, FITNESS_FUNCTIONS["constrained"], BUDGET)
+        search = RLSearch(episodes=6, warmup_episodes=2, seed=3)
+        result = run_search(search, space, evaluator, FITNESS_FUNCTIONS["constrained"], BUDGET)
         masks.append((result.mask, result.history))
     np.testing.assert_array_equal(masks[0][0], masks[1][0])
     assert masks[0][1] == masks[1][1]

@@ -1,0 +1,225 @@
+"""The one search loop: every strategy (GA, NSGA-II, random, RL) runs through it.
+
+The driver owns what every search shares: scoring masks through the evaluator and the fitness,
+the best feasible candidate and the fallback when none is feasible, the evaluation and request
+counters, wall time, progress, tracker rows, checkpoint and resume, and (for multi-objective
+strategies) the Pareto front. A strategy only proposes masks and learns from their scores
+(``ask``/``tell``), or, when another library owns the loop (stable-baselines3), scores through
+``SearchProblem.score`` and reports each step with :meth:`SearchDriver.record`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+
+import numpy as np
+import torch
+
+from evoprune.evaluate.evaluator import Evaluator, Objectives
+from evoprune.evaluate.fitness import Fitness
+from evoprune.infra.checkpoint import SearchCheckpoint, restore_rng, rng_state
+from evoprune.infra.progress import progress_bar
+from evoprune.pruning.space import PruningSpace
+from evoprune.search.base import (
+    BestFeasible,
+    ProgressCallback,
+    Scored,
+    SearchProblem,
+    SearchResult,
+    Strategy,
+)
+from evoprune.search.cost import check_search_budget, shrink_within, uniform_mask_within
+from evoprune.search.front import ParetoArchive
+
+
+class SearchDriver:
+    """Runs one strategy on one problem; see the module docstring.
+
+    Args:
+        space, evaluator, fitness, budget: the problem; the budget limits
+            ``Objectives.cost_ratio`` (``evaluator.cost``: MACs or measured latency).
+        callback: called with every step's row (generation or episode), also the rows a
+            resumed search replays, so a fresh tracker sees the whole history.
+        checkpoint: where the search state is saved, and resumed from.
+        progress: show a progress bar and the strategy's per-step lines.
+    """
+
+    def __init__(self, space: PruningSpace, evaluator: Evaluator, fitness: Fitness,
+                 budget: float, *, callback: ProgressCallback | None = None,
+                 checkpoint: SearchCheckpoint | None = None, progress: bool = False) -> None:
+        self.space, self.evaluator, self.fitness, self.budget = space, evaluator, fitness, budget
+        self.callback, self.checkpoint, self.progress = callback, checkpoint, progress
+        self.best = BestFeasible(budget)
+        self.fittest: Scored | None = None  # the fallback's starting point
+        self.archive: ParetoArchive | None = None
+        self.history: list[dict] = []
+        self.strategy: Strategy | None = None
+        self._clock = time.perf_counter()
+        self._elapsed_before = 0.0
+        self._counters_before = (evaluator.requests, evaluator.evaluations)
+        self._display = None
+
+    # ------------------------------------------------------------------ for strategies
+    def score(self, masks: Sequence[np.ndarray]) -> list[Scored]:
+        """Objectives and fitness of each mask; every one is offered to the best feasible
+        candidate (and to the Pareto archive)."""
+        masks = list(masks)
+        scored = [Scored(mask, objectives, float(self.fitness(objectives, self.budget)))
+                  for mask, objectives in zip(masks, self.evaluator.evaluate(masks))]
+        for candidate in scored:
+            self.best.offer(candidate.mask, candidate.objectives, candidate.fitness)
+            if self.fittest is None or candidate.fitness > self.fittest.fitness:
+                self.fittest = candidate
+        if self.archive is not None:
+            self.archive.add([(c.mask, c.objectives) for c in scored])
+        return scored
+
+    def record(self, row: Mapping[str, float]) -> None:
+        """One finished step: the strategy's figures plus the best feasible candidate so far,
+        to the history, the progress display and the callback."""
+        best = self.best.objectives
+        row = {**row, "best_acc": float(best.val_acc) if best else float("nan"),
+               "best_macs": float(best.macs_ratio) if best else float("nan")}
+        if self.evaluator.cost == "latency":
+            row["best_latency"] = float(best.cost_ratio) if best else float("nan")
+        if self.archive is not None:  # everything scored so far: never shrinks
+            row["hv_archive"] = self.archive.hypervolume()
+        self.history.append(row)
+        self._show(row)
+        if self.callback is not None:
+            self.callback(row)
+
+    def save(self) -> None:
+        """Checkpoint the strategy's state with the driver's (a no-op without a checkpoint)."""
+        if self.checkpoint is None:
+            return
+        self.checkpoint.save(self.strategy.name, {
+            "strategy": self.strategy.state_dict(),
+            "history": list(self.history),
+            "best": self.best.state_dict(),
+            "fittest": None if self.fittest is None else (
+                torch.from_numpy(self.fittest.mask), asdict(self.fittest.objectives),
+                self.fittest.fitness),
+            "archive": None if self.archive is None else self.archive.state_dict(),
+            "evaluator": self.evaluator.state_dict(),
+            "rng": rng_state(),
+            "elapsed_s": self.wall_time_s(),
+            "counters_before": self._counters_before,
+        })
+
+    @property
+    def every_episodes(self) -> int:
+        """Episodes between checkpoints, for strategies that save at episode ends (0: never)."""
+        return self.checkpoint.every_episodes if self.checkpoint is not None else 0
+
+    def wall_time_s(self) -> float:
+        return self._elapsed_before + time.perf_counter() - self._clock
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, strategy: Strategy) -> SearchResult:
+        """Search with ``strategy`` (resuming from the checkpoint when there is one); return
+        the best feasible mask of everything scored."""
+        self.strategy = strategy
+        self.archive = ParetoArchive() if getattr(strategy, "multi_objective", False) else None
+        problem = SearchProblem(
+            self.space, self.budget, self.evaluator.cost, self.fitness, self.score,
+            lambda: uniform_mask_within(self.space, self.evaluator, self.budget))
+        if self.evaluator.cost not in strategy.costs:
+            raise ValueError(
+                f"the {strategy.label} search budgets {' or '.join(strategy.costs)}, not "
+                f"{self.evaluator.cost}")
+        saved = self.checkpoint.load(strategy.name) if self.checkpoint is not None else None
+        if saved is None:
+            check_search_budget(self.space, self.evaluator, self.budget)  # latency: times one
+        strategy.bind(problem)
+        if saved is None:
+            strategy.start()
+        else:
+            self._restore(saved)
+        with progress_bar(enabled=self.progress) as display:
+            self._display = (display, display.add_task(
+                f"{strategy.label} search", total=strategy.total_steps(),
+                completed=len(self.history)))
+            if saved is not None:
+                step, number = next(iter(self.history[-1].items())) if self.history else ("", 0)
+                display.console.print(f"{strategy.label} resumed after {step} {number} from "
+                                      f"{self.checkpoint.path}")
+                for row in self.history:
+                    if self.callback is not None:
+                        self.callback(row)
+            if hasattr(strategy, "drive"):
+                strategy.drive(self)
+            else:
+                self._ask_tell(strategy)
+            self._display = None
+        if self.best.mask is None:  # nothing met the budget: shrink the fittest candidate
+            mask, objectives = shrink_within(self.space, self.evaluator, self.fittest.mask,
+                                             self.budget)
+            self._offer(mask, objectives)
+        requests_before, evaluations_before = self._counters_before
+        return SearchResult(
+            mask=self.best.mask, objectives=self.best.objectives,
+            fitness=float(self.best.fitness), history=list(self.history),
+            evaluations=self.evaluator.evaluations - evaluations_before,
+            requests=self.evaluator.requests - requests_before,
+            wall_time_s=self.wall_time_s(),
+            front=None if self.archive is None else self.archive.entries(self.space),
+        )
+
+    def _ask_tell(self, strategy) -> None:
+        while not strategy.done():
+            self.record(strategy.tell(self.score(strategy.ask())))
+            if self.checkpoint is not None and self.checkpoint.due(
+                    len(self.history) - 1, last=strategy.done()):
+                self.save()
+
+    def _offer(self, mask: np.ndarray, objectives: Objectives) -> None:
+        fitness = float(self.fitness(objectives, self.budget))
+        self.best.offer(mask, objectives, fitness)
+        if self.archive is not None:
+            self.archive.add([(mask, objectives)])
+
+    def _restore(self, saved: dict) -> None:
+        self.history = list(saved["history"])
+        self.best.load_state_dict(saved["best"])
+        if saved["fittest"] is not None:
+            mask, objectives, fitness = saved["fittest"]
+            self.fittest = Scored(mask.numpy(), Objectives(**objectives), fitness)
+        if self.archive is not None:
+            self.archive.load_state_dict(saved["archive"])
+        self.evaluator.load_state_dict(saved["evaluator"])
+        self._elapsed_before = saved["elapsed_s"]
+        self._counters_before = tuple(saved["counters_before"])
+        self.strategy.load_state_dict(saved["strategy"])
+        restore_rng(saved["rng"])  # last: restoring the strategy may draw random numbers
+
+    def _show(self, row: dict) -> None:
+        if self._display is None:
+            return
+        display, task = self._display
+        line = self.strategy.format_row(row)
+        if line is not None and self.progress:
+            display.console.print(f"{line}  best feasible: val_acc {row['best_acc']:.4f} at "
+                                  f"{best_cost_text(row)}")
+        step, number = next(iter(row.items()))
+        display.update(task, advance=1, description=(
+            f"{self.strategy.label} {step} {number}: best feasible val_acc "
+            f"{row['best_acc']:.4f}"))
+
+
+def best_cost_text(row: Mapping[str, float]) -> str:
+    """``0.441 of dense MACs`` (or ``of dense latency``) for a driver's row."""
+    if "best_latency" in row:
+        return f"{row['best_latency']:.3f} of dense latency"
+    return f"{row['best_macs']:.3f} of dense MACs"
+
+
+def run_search(strategy: Strategy, space: PruningSpace, evaluator: Evaluator, fitness: Fitness,
+               budget: float, *, callback: ProgressCallback | None = None,
+               checkpoint: SearchCheckpoint | None = None, progress: bool = False
+               ) -> SearchResult:
+    """Run ``strategy`` through a :class:`SearchDriver` (the one call ``run.py`` makes)."""
+    return SearchDriver(space, evaluator, fitness, budget, callback=callback,
+                        checkpoint=checkpoint, progress=progress).run(strategy)
