@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from evoprune.config.checks import ConfigError
 from evoprune.run import run
 
 # conf/ sits at the top of the repository (an editable install keeps it beside the package)
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+USAGE_ERROR = 2  # the exit status of a refused config
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Run one experiment; returns the searched method's validation accuracy after fine-tuning
     (the value a sweeper maximises), or None when no search ran."""
-    results = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    try:
+        results = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except ConfigError as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {err}", file=sys.stderr)  # a user's mistake: one line, no traceback
+        sys.exit(USAGE_ERROR)
     searched = results["searched"]
     return results["methods"][searched]["val_acc"] if searched else None
 

@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from evoprune.__main__ import CONFIG_DIR
-from evoprune.baselines.oneshot import baseline_names
+from evoprune.baselines import registry
 from evoprune.config.callbacks import AggregateOnMultirunEnd
 from tests.helpers import FAST, compose_config
 from tests.report.test_aggregate import write_fake_multirun
@@ -42,7 +42,7 @@ def compare_rows(sweep: Path) -> list[dict]:
 
 def test_compare_experiment_is_a_sweep_of_listed_baselines_with_the_callback():
     cfg = compose_config(["experiment=compare", "debug=smoke"])
-    assert set(cfg.baselines) == set(baseline_names("structured"))
+    assert cfg.baselines == "all"
     assert cfg.logger.kind == "none" and cfg.search.generations == 2
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         hydra_cfg = compose(config_name="config", overrides=["experiment=compare"],
@@ -63,7 +63,7 @@ def test_compare_multirun_aggregates_at_the_end(tmp_path):
     assert all((sweep / str(job) / "results.json").is_file() for job in range(4))
     assert len(list((tmp_path / "cache").glob("dense-*.pt"))) == 1  # jobs reuse job 0's model
     rows = compare_rows(sweep)
-    expected = ["ga", "random_search", *compose_config(["experiment=compare"]).baselines]
+    expected = ["ga", "random_search", *registry.resolve("all", "structured")]
     assert [r["method"] for r in rows] == ["dense"] + [m for m in expected for _ in range(2)]
     assert {r["budget"] for r in rows[1:]} == {"0.5", "0.25"}
     assert all(r["n_seeds"] == "1" for r in rows)

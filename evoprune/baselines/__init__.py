@@ -1,0 +1,1 @@
+"""Baselines at the search's budget, registered once in :mod:`evoprune.baselines.registry`."""

@@ -44,7 +44,7 @@ def agp_schedule(budget: float, steps: int) -> list[float]:
     budget. Their schedule is in sparsity; here it is applied to the MACs ratio, because the
     budget is a MACs budget.
     """
-    _check_steps(steps)
+    check_steps(steps)
     if not 0.0 < budget <= 1.0:
         raise ValueError(f"budget must be a fraction of dense MACs in (0, 1], got {budget}")
     return [budget + (1.0 - budget) * (1.0 - t / steps) ** 3 for t in range(1, steps + 1)]
@@ -53,7 +53,7 @@ def agp_schedule(budget: float, steps: int) -> list[float]:
 def epoch_split(epochs: int, steps: int) -> list[int]:
     """Fine-tuning epochs after each pruning step: ``epochs // steps`` each, the remainder after
     the last step (so the final, smallest model gets the most recovery). Sums to ``epochs``."""
-    _check_steps(steps)
+    check_steps(steps)
     share, remainder = divmod(epochs, steps)
     return [share] * (steps - 1) + [share + remainder]
 
@@ -87,8 +87,8 @@ def gradual_magnitude(
     training data is used.
     """
     if not isinstance(space, PruningSpace):  # it removes units; weight sparsity has none
-        raise ValueError(f"gradual magnitude pruning needs pruning.kind=structured, got "
-                         f"pruning.kind={getattr(space, 'kind', type(space).__name__)}")
+        raise ValueError(f"gradual magnitude pruning needs a structured pruning space, got "
+                         f"{getattr(space, 'kind', type(space).__name__)}")
     schedule = agp_schedule(budget, steps)
     check_budget(space, budget)
     if importance_p not in (1, 2):
@@ -175,6 +175,6 @@ def _uniform_subset_mask(
     return at(low)
 
 
-def _check_steps(steps: object) -> None:
+def check_steps(steps: object) -> None:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"gradual.steps must be an integer >= 1, got {steps!r}")
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")

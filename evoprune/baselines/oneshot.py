@@ -1,18 +1,17 @@
-"""Baselines: masks computed in one shot at the budget, no search.
+"""One-shot baselines: masks computed at the budget from a ranking of units, no search.
 
-A baseline is a function ``(BaselineContext) -> mask`` registered in :data:`BASELINES`; the run
-finishes its mask exactly like a searched one (same fine-tuning, same measurements).
+Each is a function ``(BaselineContext) -> mask``, registered in
+:mod:`evoprune.baselines.registry`; the run finishes its mask exactly like a searched one (same
+fine-tuning, same measurements).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import nn
 
-from evoprune.data import DataSplits
 from evoprune.pruning.budget import largest_prefix_mask, uniform_mask
 from evoprune.pruning.importance import (
     lamp_scores,
@@ -20,22 +19,10 @@ from evoprune.pruning.importance import (
     normalise_by_group_mean,
     taylor_scores,
 )
-from evoprune.pruning.space import PruningSpace
-from evoprune.pruning.unstructured import UnstructuredSpace, global_threshold_policy
+from evoprune.pruning.unstructured import global_threshold_policy
 
-
-@dataclass(frozen=True)
-class BaselineContext:
-    """Everything a baseline may use. Only training data may inform a mask (never val/test)."""
-
-    model: nn.Module  # the trained dense model (do not modify)
-    space: PruningSpace | UnstructuredSpace
-    data: DataSplits
-    budget: float
-    seed: int
-
-
-Baseline = Callable[[BaselineContext], np.ndarray]
+if TYPE_CHECKING:  # the registry defines the context and imports this module
+    from evoprune.baselines.registry import BaselineContext
 
 
 def uniform_magnitude(context: BaselineContext) -> np.ndarray:
@@ -105,39 +92,6 @@ def random(context: BaselineContext) -> np.ndarray:
     return largest_prefix_mask(context.space, random_scores(context), context.budget)
 
 
-BASELINES: dict[str, Baseline] = {
-    "uniform_magnitude": uniform_magnitude,
-    "global_magnitude": global_magnitude,
-    "lamp": lamp,
-    "taylor": taylor,
-    "random": random,
-}
-
-
 def global_weight_magnitude(context: BaselineContext) -> np.ndarray:
     """Unstructured: one magnitude threshold across all layers' weights, the loosest that fits."""
     return global_threshold_policy(context.space, context.budget)
-
-
-# Unstructured pruning keeps weights by magnitude; its baselines are per-layer (the same density
-# in every layer: uniform_magnitude) and global (one threshold) magnitude pruning.
-UNSTRUCTURED_BASELINES: dict[str, Baseline] = {
-    "uniform_magnitude": uniform_magnitude,
-    "global_magnitude": global_weight_magnitude,
-}
-
-
-def baselines_for(kind: str) -> dict[str, Baseline]:
-    """The baselines available for a pruning kind (``pruning.kind``)."""
-    return UNSTRUCTURED_BASELINES if kind == "unstructured" else BASELINES
-
-
-# Gradual magnitude pruning (evoprune.baselines.gradual) prunes while it fine-tunes, so it
-# yields a model, not a mask, and the run calls it on its own path; it is structured only.
-GRADUAL = "gradual_magnitude"
-
-
-def baseline_names(kind: str) -> list[str]:
-    """Every baseline name ``baselines=[...]`` accepts for a pruning kind."""
-    names = list(baselines_for(kind))
-    return names + [GRADUAL] if kind == "structured" else names

@@ -1,68 +1,162 @@
-"""The checks a run's config must pass before any work starts (each error names the value and
-what is allowed), and the two questions about a config that both the checks and ``run.py`` ask."""
+"""Every config value checked before any work starts, in one place.
+
+The ranges live where the values are used: each section of the config is handed to the
+library code that takes it (``TrainConfig`` for ``train`` and ``finetune``, the search strategy
+for ``search``, the evaluator's settings check for ``evaluator``, ...), which raises a plain
+``ValueError`` about its own parameter (``lr must be a finite number > 0, got -1``). This module
+maps that to the dotted key the user typed (``finetune.lr must be ...``) as a
+:class:`ConfigError`. Nothing here generates data, trains or writes a file: the checks take well
+under a second.
+"""
 
 from __future__ import annotations
 
-from hydra.utils import get_class
-from omegaconf import DictConfig
+import contextlib
+import re
+from collections.abc import Iterator
 
-from evoprune.baselines.oneshot import baseline_names
-from evoprune.evaluate.evaluator import COSTS, check_backend
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import get_class, get_method, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from evoprune.baselines import registry
+from evoprune.baselines.gradual import check_steps
+from evoprune.evaluate.evaluator import COSTS, Objectives, check_settings
+from evoprune.evaluate.fitness import Fitness
 from evoprune.evaluate.latency import LatencySettings
-from evoprune.evaluate.scorer import MODES
+from evoprune.finish.distill import DistillConfig
+from evoprune.finish.train import TrainConfig
+from evoprune.infra.checkpoint import SearchCheckpoint
+from evoprune.pruning import check_space_settings
+from evoprune.report.sensitivity import check_ratios
 from evoprune.search.cost import COST_UNITS
+
+_FIRST_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+class ConfigError(ValueError):
+    """A config value the run refuses: the message names the dotted key, the bad value and
+    what is allowed."""
+
+
+@contextlib.contextmanager
+def section(name: str, keys) -> Iterator[None]:
+    """Turn a library error about parameter ``p`` into one about ``name.p`` (``p`` in
+    ``keys``), or prefix it with ``name:`` when it is about something else."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, ImportError, InstantiationException) as err:
+        if isinstance(err, InstantiationException):  # Hydra wraps the constructor's error
+            if not isinstance(err.__cause__, (ValueError, TypeError)):
+                raise
+            err = err.__cause__
+        message = str(err)
+        first = _FIRST_WORD.match(message)
+        if first and first.group() in keys:
+            raise ConfigError(f"{name}.{message}") from err
+        raise ConfigError(f"{name}: {message}") from err
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Refuse bad top-level values before any work starts."""
-    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
-        raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
-    if not isinstance(cfg.resume, bool):
-        raise ValueError(f"resume must be true or false, got {cfg.resume!r}")
+    """Refuse any bad value of ``cfg`` before work starts (raises :class:`ConfigError`)."""
+    _check_top_level(cfg)
+    config = OmegaConf.to_container(cfg, resolve=True)
     cost = search_cost(cfg)
-    if cost not in COSTS:
-        raise ValueError(f"fitness.cost must be one of {sorted(COSTS)}, got {cost!r}")
-    if not isinstance(cfg.budget, (int, float)) or not 0.0 < cfg.budget <= 1.0:
-        hint = ""
-        if not isinstance(cfg.budget, (int, float, bool)):  # '', [] or a list from a sweep typo
-            hint = "; each run takes one budget, sweep several with budget=0.5,0.25 (multirun)"
-        raise ValueError(
-            f"budget must be a fraction of dense {COST_UNITS[cost]} in (0, 1], got "
-            f"{cfg.budget!r}{hint}"
-        )
+    for name in ("train", "finetune"):
+        with section(name, config[name]):
+            TrainConfig(**config[name])
+    with section("fitness", config["fitness"]):
+        if cost not in COSTS:
+            raise ValueError(f"cost must be one of {sorted(COSTS)}, got {cost!r}")
+        fitness = make_fitness(cfg.fitness)
+        fitness(Objectives(val_acc=0.5, macs=1000, params=10, macs_ratio=0.5), cfg.budget)
+    if search_enabled(cfg):
+        _check_search(cfg, config, cost)
+    with section("pruning", config["pruning"]):
+        check_space_settings(**config["pruning"])
     if cost == "latency" and cfg.pruning.kind != "structured":
-        raise ValueError(
+        raise ConfigError(
             f"fitness.cost=latency needs pruning=structured: pruning={cfg.pruning.kind} removes "
-            "nothing, so every mask runs at dense latency; use fitness.cost=macs"
-        )
-    if cost == "latency" and search_enabled(cfg):
-        searcher = get_class(cfg.search._target_)
-        if cost not in getattr(searcher, "costs", ("macs",)):
-            name = getattr(searcher, "name", searcher.__name__)
-            raise ValueError(
-                f"fitness.cost=latency is not supported by search={name}, which budgets MACs "
-                "analytically; use search=ga or search=nsga2, or fitness.cost=macs"
-            )
-    available = baseline_names(cfg.pruning.kind)
-    unknown = sorted(set(cfg.baselines) - set(available))
-    if unknown:
-        raise ValueError(
-            f"baselines {unknown} do not exist for pruning={cfg.pruning.kind}; choose from "
-            f"{sorted(available)}"
-        )
-    if not search_enabled(cfg) and not cfg.baselines and not cfg.sensitivity.enabled:
-        raise ValueError("nothing to run: search=none, baselines=[] and sensitivity off; choose "
-                         f"a search or baselines from {sorted(available)}")
-    LatencySettings(**cfg.latency)  # checks its values
-    if cfg.evaluator.mode not in MODES:
-        raise ValueError(f"evaluator.mode must be one of {list(MODES)}, got {cfg.evaluator.mode!r}")
-    settings = cfg.evaluator
-    check_backend(settings.backend, settings.workers, settings.ray_address,
-                  settings.worker_threads)
-    if settings.backend == "ray":  # fail now, not after training the dense model
-        from evoprune.evaluate.ray_backend import import_ray
+            "nothing, so every mask runs at dense latency; use fitness.cost=macs")
+    with section("evaluator", config["evaluator"]):
+        check_settings(**config["evaluator"])
+        if cfg.evaluator.backend == "ray":  # fail now, not after training the dense model
+            from evoprune.evaluate.ray_backend import import_ray
 
-        import_ray()
+            import_ray()
+    for name, build in (("latency", lambda c: LatencySettings(**c)),
+                        ("checkpoint", lambda c: SearchCheckpoint("unused", **c)),
+                        ("distill", lambda c: DistillConfig(alpha=c["alpha"],
+                                                            temperature=c["temperature"])),
+                        ("gradual", lambda c: check_steps(c["steps"])),
+                        ("sensitivity", lambda c: check_ratios(c["ratios"]))):
+        with section(name, config[name]):
+            build(config[name])
+    with section("baselines", ()):
+        names = registry.resolve(config["baselines"], cfg.pruning.kind)
+    if not search_enabled(cfg) and not names and not cfg.sensitivity.enabled:
+        raise ConfigError("nothing to run: search=none, baselines=[] and sensitivity off; choose "
+                          f"a search or baselines from {registry.names_for(cfg.pruning.kind)}")
+    _check_data_and_model(cfg, config)
+
+
+def _check_top_level(cfg: DictConfig) -> None:
+    for key in ("seed", "threads"):
+        value = cfg[key]
+        if not isinstance(value, int) or isinstance(value, bool) or (key == "threads"
+                                                                     and value < 0):
+            low = " >= 0" if key == "threads" else ""
+            raise ConfigError(f"{key} must be an integer{low}, got {value!r}")
+    for key in ("resume", "progress"):
+        if not isinstance(cfg[key], bool):
+            raise ConfigError(f"{key} must be true or false, got {cfg[key]!r}")
+    budget = cfg.budget
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
+        hint = ""
+        if not isinstance(budget, (int, float, bool)):  # '', [] or a list from a sweep typo
+            hint = "; each run takes one budget, sweep several with budget=0.5,0.25 (multirun)"
+        unit = COST_UNITS.get(search_cost(cfg), "MACs")
+        raise ConfigError(
+            f"budget must be a fraction of dense {unit} in (0, 1], got {budget!r}{hint}")
+
+
+def _check_search(cfg: DictConfig, config: dict, cost: str) -> None:
+    strategy = get_class(cfg.search._target_)  # what it supports, before its settings
+    name = getattr(strategy, "name", strategy.__name__)
+    if cost not in strategy.costs:
+        raise ConfigError(
+            f"fitness.cost={cost} is not supported by search={name}, which budgets "
+            f"{' or '.join(strategy.costs)}; use fitness.cost=macs or a search that does")
+    kinds = getattr(strategy, "kinds", ("structured", "unstructured"))
+    if cfg.pruning.kind not in kinds:
+        raise ConfigError(f"search={name} needs pruning={' or '.join(kinds)}, got "
+                          f"pruning={cfg.pruning.kind}")
+    with section("search", config["search"]):
+        instantiate(cfg.search, seed=cfg.seed)  # constructors check their settings
+
+
+def _check_data_and_model(cfg: DictConfig, config: dict) -> None:
+    """The data loader's own argument check (``check_arguments``, when it has one: no data is
+    made), and the model built once on the side (its constructor checks its settings)."""
+    data = dict(config["data"])
+    with section("data", data):
+        loader = get_method(data.pop("_target_"))
+        check = getattr(loader, "check_arguments", None)
+        if check is not None:
+            check(**data)
+    with section("model", config["model"]), torch.random.fork_rng():
+        instantiate(cfg.model)  # leaves the RNG as it was: the run builds it again, seeded
+
+
+def make_fitness(fitness_cfg: DictConfig) -> Fitness:
+    """The fitness function ``fitness_cfg`` describes. Its ``cost`` key is for the evaluator
+    (what the budget limits), not an argument of the function."""
+    node = OmegaConf.to_container(fitness_cfg, resolve=True)
+    node.pop("cost", None)
+    return instantiate(node)
 
 
 def search_enabled(cfg: DictConfig) -> bool:
@@ -73,3 +167,7 @@ def search_enabled(cfg: DictConfig) -> bool:
 def search_cost(cfg: DictConfig) -> str:
     """What the search's budget limits: ``fitness.cost``, ``macs`` (default) or ``latency``."""
     return cfg.fitness.get("cost", "macs") if cfg.get("fitness") is not None else "macs"
+
+
+__all__ = ["ConfigError", "check_config", "make_fitness", "search_cost", "search_enabled",
+           "section"]

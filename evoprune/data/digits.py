@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.datasets import load_digits as _sklearn_load_digits
 
-from evoprune.data.splits import DataSplits, make_splits_with_test
+from evoprune.data.splits import (
+    DataSplits,
+    check_fixed_shape,
+    check_fraction,
+    checked_by,
+    make_splits_with_test,
+)
 
 _DIGITS_CLASSES = 10
 _DIGITS_PIXELS = 64
 
 
-def load_digits(
-    *,
-    val_fraction: float = 0.2,
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    num_classes: int = 10,
-    input_shape: Sequence[int] = (1, 8, 8),
-) -> DataSplits:
+def _check(*, val_fraction, test_fraction, seed, num_classes, input_shape) -> None:
+    check_fixed_shape("digits", num_classes=num_classes, input_shape=input_shape,
+                      classes=_DIGITS_CLASSES, values=_DIGITS_PIXELS, example=(1, 8, 8))
+    check_fraction("val_fraction", val_fraction)
+    check_fraction("test_fraction", test_fraction)
+
+
+@checked_by(_check)
+def load_digits(*, val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0,
+                num_classes: int = 10, input_shape: Sequence[int] = (1, 8, 8)) -> DataSplits:
     """Load the sklearn digits dataset as train/val/test splits.
 
     A stratified test split (``test_fraction`` of all samples) is held out first; the
@@ -35,18 +41,10 @@ def load_digits(
         num_classes: must be 10.
         input_shape: per-sample shape with 64 elements, e.g. (1, 8, 8) or (64,).
     """
-    if num_classes != _DIGITS_CLASSES:
-        raise ValueError(
-            f"digits has exactly {_DIGITS_CLASSES} classes, got num_classes={num_classes}"
-        )
     shape = tuple(int(d) for d in input_shape)
-    if math.prod(shape) != _DIGITS_PIXELS:
-        raise ValueError(
-            f"digits samples have {_DIGITS_PIXELS} pixels, so input_shape must have "
-            f"{_DIGITS_PIXELS} elements, e.g. (1, 8, 8); got {shape}"
-        )
+    from sklearn.datasets import load_digits as sklearn_digits  # slow to import: only here
 
-    bunch = _sklearn_load_digits()
+    bunch = sklearn_digits()
     x = np.asarray(bunch.data, dtype=np.float64).reshape(-1, *shape)
     y = np.asarray(bunch.target, dtype=np.int64)
     return make_splits_with_test(

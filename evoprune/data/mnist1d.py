@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
 
 import numpy as np
 
-from evoprune.data.splits import DataSplits, make_splits
+from evoprune.data.splits import (
+    DataSplits,
+    check_fixed_shape,
+    check_fraction,
+    checked_by,
+    make_splits,
+)
 
 _MNIST1D_CLASSES = 10
 _MNIST1D_LENGTH = 40
@@ -35,14 +40,20 @@ def _generate(num_samples: int, seed: int) -> dict:
         np.random.set_state(np_state)
 
 
-def load_mnist1d(
-    *,
-    num_samples: int = 5000,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    num_classes: int = 10,
-    input_shape: Sequence[int] = (1, 40),
-) -> DataSplits:
+def _check(*, num_samples, val_fraction, seed, num_classes, input_shape) -> None:
+    check_fixed_shape("MNIST-1D", num_classes=num_classes, input_shape=input_shape,
+                      classes=_MNIST1D_CLASSES, values=_MNIST1D_LENGTH, example=(1, 40))
+    if int(num_samples) < 10 * _MNIST1D_CLASSES:
+        raise ValueError(
+            f"num_samples must be >= {10 * _MNIST1D_CLASSES} so every class has "
+            f"train, val and test examples, got {num_samples}"
+        )
+    check_fraction("val_fraction", val_fraction)
+
+
+@checked_by(_check)
+def load_mnist1d(*, num_samples: int = 5000, val_fraction: float = 0.2, seed: int = 0,
+                 num_classes: int = 10, input_shape: Sequence[int] = (1, 40)) -> DataSplits:
     """Generate MNIST-1D and split it into train/val/test.
 
     MNIST-1D's own train/test split (80/20) is kept; the validation split is carved from its
@@ -55,22 +66,7 @@ def load_mnist1d(
         num_classes: must be 10 (MNIST-1D has exactly 10 digit templates).
         input_shape: per-sample shape; any shape with 40 elements, e.g. (1, 40) or (40,).
     """
-    if num_classes != _MNIST1D_CLASSES:
-        raise ValueError(
-            f"MNIST-1D has exactly {_MNIST1D_CLASSES} classes, got num_classes={num_classes}"
-        )
-    if int(num_samples) < 10 * _MNIST1D_CLASSES:
-        raise ValueError(
-            f"num_samples must be >= {10 * _MNIST1D_CLASSES} so every class has "
-            f"train, val and test examples, got {num_samples}"
-        )
     shape = tuple(int(d) for d in input_shape)
-    if math.prod(shape) != _MNIST1D_LENGTH:
-        raise ValueError(
-            f"MNIST-1D samples have {_MNIST1D_LENGTH} values, so input_shape must "
-            f"have {_MNIST1D_LENGTH} elements, e.g. (1, 40); got {shape}"
-        )
-
     data = _generate(int(num_samples), int(seed))
     x = np.asarray(data["x"]).reshape(-1, *shape)
     x_test = np.asarray(data["x_test"]).reshape(-1, *shape)

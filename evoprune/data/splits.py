@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import inspect
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 # Channels whose train std is below this are only centred, not scaled: dividing by a ~0 std would
 # blow up any val/test value that differs from the constant train value.
@@ -115,6 +117,49 @@ def _to_split(x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.ndarray) -
     return Split(x=torch.from_numpy(x_std), y=torch.from_numpy(y.astype(np.int64)))
 
 
+def checked_by(check: Callable[..., object]):
+    """Decorate a data loader so that ``check`` runs on its keyword arguments (every one, with
+    the loader's defaults filled in) before the loader does any work, and is available as
+    ``loader.check_arguments(**kwargs)``: a run calls it to refuse bad values before any data
+    is generated or read."""
+
+    def decorate(loader):
+        signature = inspect.signature(loader)
+
+        def check_arguments(**kwargs) -> None:
+            bound = signature.bind(**kwargs)
+            bound.apply_defaults()
+            check(**bound.arguments)
+
+        @functools.wraps(loader)
+        def load(**kwargs):
+            check_arguments(**kwargs)
+            return loader(**kwargs)
+
+        load.check_arguments = check_arguments
+        return load
+
+    return decorate
+
+
+def check_fixed_shape(dataset: str, *, num_classes: int, input_shape: Sequence[int],
+                      classes: int, values: int, example: tuple[int, ...]) -> None:
+    """A dataset whose class count and values per sample are fixed: ``num_classes`` must be
+    ``classes``, and ``input_shape`` any shape of ``values`` elements (e.g. ``example``)."""
+    if num_classes != classes:
+        raise ValueError(f"{dataset} has exactly {classes} classes, got num_classes={num_classes}")
+    shape = tuple(int(d) for d in input_shape)
+    if math.prod(shape) != values:
+        raise ValueError(f"{dataset} samples have {values} values, so input_shape must have "
+                         f"{values} elements, e.g. {example}; got {shape}")
+
+
+def check_fraction(name: str, value: float) -> None:
+    """A split fraction must lie in the open interval (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be in the open interval (0, 1), got {value!r}")
+
+
 def make_splits(
     x: np.ndarray,
     y: np.ndarray,
@@ -141,8 +186,7 @@ def make_splits(
             different from ``input_shape``, labels outside ``[0, num_classes)``, or too few
             samples per class to stratify.
     """
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise ValueError(f"val_fraction must be in the open interval (0, 1), got {val_fraction}")
+    check_fraction("val_fraction", val_fraction)
     if int(num_classes) < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     input_shape = tuple(int(d) for d in input_shape)
@@ -155,7 +199,7 @@ def make_splits(
     )
 
     try:
-        x_tr, x_val, y_tr, y_val = train_test_split(
+        x_tr, x_val, y_tr, y_val = _train_test_split(
             x, y, test_size=val_fraction, random_state=seed, stratify=y
         )
     except ValueError as err:
@@ -185,10 +229,9 @@ def stratified_holdout(
     Used by loaders that have no predefined test split; ``what`` names the held-out part in
     error messages (e.g. ``"test_fraction"``).
     """
-    if not 0.0 < float(fraction) < 1.0:
-        raise ValueError(f"{what} must be in the open interval (0, 1), got {fraction}")
+    check_fraction(what, fraction)
     try:
-        return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y)
+        return _train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y)
     except ValueError as err:
         raise ValueError(
             f"cannot hold out a stratified split with {what}={fraction} from {len(y)} samples: "
@@ -209,3 +252,10 @@ def make_splits_with_test(
         x_rest, y_rest, x_test, y_test, val_fraction=val_fraction, seed=seed,
         num_classes=num_classes, input_shape=input_shape, name=name,
     )
+
+
+def _train_test_split(*args, **kwargs):
+    # scikit-learn takes seconds to import: only when data is split, not when a config is checked
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(*args, **kwargs)

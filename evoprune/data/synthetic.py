@@ -7,19 +7,34 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evoprune.data.splits import DataSplits, make_splits_with_test
+from evoprune.data.splits import DataSplits, check_fraction, checked_by, make_splits_with_test
 
 
-def load_synthetic(
-    *,
-    num_samples: int = 600,
-    num_classes: int = 4,
-    input_shape: Sequence[int] = (1, 32),
-    val_fraction: float = 0.2,
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    noise: float = 1.0,
-) -> DataSplits:
+def _check(*, num_samples, num_classes, input_shape, val_fraction, test_fraction, seed,
+           noise) -> None:
+    if int(num_classes) < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    shape = tuple(int(d) for d in input_shape)
+    if not shape or any(d <= 0 for d in shape):
+        raise ValueError(f"input_shape must be non-empty with positive sizes, got {shape}")
+    if not math.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a finite number >= 0, got {noise}")
+    # Stratified test and val splits each need >= 2 samples per class; 5 per class leaves a
+    # little room for small fractions.
+    min_samples = 5 * int(num_classes)
+    if int(num_samples) < min_samples:
+        raise ValueError(
+            f"num_samples must be >= {min_samples} (5 per class) for "
+            f"num_classes={num_classes}, got {num_samples}"
+        )
+    check_fraction("val_fraction", val_fraction)
+    check_fraction("test_fraction", test_fraction)
+
+
+@checked_by(_check)
+def load_synthetic(*, num_samples: int = 600, num_classes: int = 4,
+                   input_shape: Sequence[int] = (1, 32), val_fraction: float = 0.2,
+                   test_fraction: float = 0.2, seed: int = 0, noise: float = 1.0) -> DataSplits:
     """Generate Gaussian class clusters and split them into train/val/test.
 
     Each class has a random mean (standard normal per input element, drawn from a
@@ -37,22 +52,7 @@ def load_synthetic(
         seed: seeds generation and both splits; same seed -> same data.
         noise: std of the per-element Gaussian noise, >= 0.
     """
-    if int(num_classes) < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     shape = tuple(int(d) for d in input_shape)
-    if not shape or any(d <= 0 for d in shape):
-        raise ValueError(f"input_shape must be non-empty with positive sizes, got {shape}")
-    if not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a finite number >= 0, got {noise}")
-    # Stratified test and val splits each need >= 2 samples per class; 5 per class leaves a
-    # little room for small fractions.
-    min_samples = 5 * int(num_classes)
-    if int(num_samples) < min_samples:
-        raise ValueError(
-            f"num_samples must be >= {min_samples} (5 per class) for "
-            f"num_classes={num_classes}, got {num_samples}"
-        )
-
     rng = np.random.default_rng(seed)
     dim = math.prod(shape)
     means = rng.standard_normal((num_classes, dim))

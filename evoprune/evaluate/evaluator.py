@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from evoprune.evaluate.latency import LatencySettings, measure_latency_ms
-from evoprune.evaluate.scorer import BN_TYPES, MaskScorer
+from evoprune.evaluate.scorer import BN_TYPES, MODES, MaskScorer
 
 if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in scikit-learn)
     from evoprune.data import Split
@@ -55,18 +55,32 @@ class Objectives:
             object.__setattr__(self, "cost_ratio", self.macs_ratio)
 
 
-def check_backend(
-    backend: str, workers: int, ray_address: str | None, worker_threads: int
+def check_settings(
+    *, bn_recalibration_batches: int = 0, calibration_batch_size: int = 256,
+    val_samples: int | None = None, batch_size: int = 1024, cache: bool = True,
+    mode: str = "auto", backend: str = "serial", workers: int = 2,
+    ray_address: str | None = None, worker_threads: int = 1,
 ) -> None:
-    """Refuse bad ``evaluator.backend`` settings, naming the value and what is allowed."""
+    """Refuse evaluator settings out of range, naming the value and what is allowed (before
+    any model or data is at hand)."""
+    for key, value, low in (("bn_recalibration_batches", bn_recalibration_batches, 0),
+                            ("calibration_batch_size", calibration_batch_size, 1),
+                            ("batch_size", batch_size, 1), ("workers", workers, 1),
+                            ("worker_threads", worker_threads, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")
+    if val_samples is not None and (not isinstance(val_samples, int)
+                                    or isinstance(val_samples, bool) or val_samples < 1):
+        raise ValueError(f"val_samples must be an integer >= 1 or null, got {val_samples!r}")
+    if not isinstance(cache, bool):
+        raise ValueError(f"cache must be true or false, got {cache!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
     if backend not in BACKENDS:
-        raise ValueError(f"evaluator.backend must be one of {sorted(BACKENDS)}, got {backend!r}")
-    for key, value in (("workers", workers), ("worker_threads", worker_threads)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"evaluator.{key} must be an integer >= 1, got {value!r}")
+        raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
     if ray_address is not None and (not isinstance(ray_address, str) or not ray_address.strip()):
         raise ValueError(
-            "evaluator.ray_address must be null (start a local Ray), 'auto' (join the cluster "
+            "ray_address must be null (start a local Ray), 'auto' (join the cluster "
             "started on this machine with `ray start`) or an address such as host:6379 or "
             f"ray://host:10001, got {ray_address!r}"
         )
@@ -128,21 +142,18 @@ class Evaluator:
         mode: str = "auto",
     ) -> None:
         if cost not in COSTS:
-            raise ValueError(f"fitness.cost must be one of {sorted(COSTS)}, got {cost!r}")
+            raise ValueError(f"cost must be one of {sorted(COSTS)}, got {cost!r}")
         if cost == "latency" and space.kind != "structured":
             raise ValueError(
-                f"fitness.cost=latency needs pruning=structured: pruning={space.kind} removes "
-                "nothing, so every mask runs at dense latency; use fitness.cost=macs"
+                f"cost=latency needs a structured pruning space: {space.kind} pruning removes "
+                "nothing, so every mask runs at dense latency"
             )
-        if bn_recalibration_batches < 0:
-            raise ValueError(
-                f"evaluator.bn_recalibration_batches must be >= 0, got {bn_recalibration_batches}"
-            )
+        check_settings(bn_recalibration_batches=bn_recalibration_batches,
+                       calibration_batch_size=calibration_batch_size, val_samples=val_samples,
+                       batch_size=batch_size, cache=cache, mode=mode, backend=backend,
+                       workers=workers, ray_address=ray_address, worker_threads=worker_threads)
         if bn_recalibration_batches and calibration is None:
             raise ValueError("BatchNorm recalibration needs calibration data")
-        if val_samples is not None and val_samples < 1:
-            raise ValueError(f"evaluator.val_samples must be >= 1 or null, got {val_samples}")
-        check_backend(backend, workers, ray_address, worker_threads)
         self.model = model.eval()
         self.space = space
         self.calibration_batches: list[torch.Tensor] = []

@@ -26,7 +26,7 @@ def constrained(objectives: Objectives, budget: float, *, penalty: float = 2.0) 
     loses ``penalty * e``, so slightly infeasible candidates still guide the search.
     """
     if penalty < 0:
-        raise ValueError(f"fitness.penalty must be >= 0, got {penalty}")
+        raise ValueError(f"penalty must be >= 0, got {penalty}")
     excess = max(0.0, objectives.cost_ratio - budget) / budget
     return objectives.val_acc - penalty * excess
 
@@ -35,7 +35,7 @@ def weighted(objectives: Objectives, budget: float, *, weight: float = 0.5) -> f
     """Validation accuracy minus ``weight`` times the cost ratio (the budget only picks the
     final answer)."""
     if weight < 0:
-        raise ValueError(f"fitness.weight must be >= 0, got {weight}")
+        raise ValueError(f"weight must be >= 0, got {weight}")
     return objectives.val_acc - weight * objectives.cost_ratio
 
 
@@ -59,7 +59,7 @@ def mnasnet(objectives: Objectives, budget: float, *, w: float = -0.07) -> float
     latency as the cost).
     """
     if not (math.isfinite(w) and w <= 0):
-        raise ValueError(f"fitness.w must be a finite number <= 0, got {w}")
+        raise ValueError(f"w must be a finite number <= 0, got {w}")
     if objectives.cost_ratio <= 0:
         raise ValueError(f"the mnasnet fitness needs cost_ratio > 0, got {objectives.cost_ratio}")
     return objectives.val_acc * (objectives.cost_ratio / budget) ** w

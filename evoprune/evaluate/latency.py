@@ -25,9 +25,9 @@ class LatencySettings:
         for name, low in (("batch_size", 1), ("repeats", 1), ("warmup", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"latency.{name} must be an integer >= {low}, got {value!r}")
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"latency.threads must be an integer >= 1 or null, got "
+            raise ValueError(f"threads must be an integer >= 1 or null, got "
                              f"{self.threads!r}")
 
 
@@ -45,7 +45,7 @@ def measure_latency_ms(
     if repeats < 1 or warmup < 0:
         raise ValueError(f"latency repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
     if threads is not None and threads < 1:
-        raise ValueError(f"latency.threads must be >= 1 or null, got {threads}")
+        raise ValueError(f"threads must be >= 1 or null, got {threads}")
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)

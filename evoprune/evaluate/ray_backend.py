@@ -27,8 +27,8 @@ def import_ray():
         import ray
     except ImportError as err:
         raise ImportError(
-            f"evaluator.backend=ray needs Ray, which is not installed; install it with "
-            f"{INSTALL_HINT}, or use evaluator.backend=serial"
+            f"backend=ray needs Ray, which is not installed; install it with "
+            f"{INSTALL_HINT}, or use backend=serial"
         ) from err
     return ray
 
@@ -97,9 +97,9 @@ class RayPool:
             cpus = ray.cluster_resources().get("CPU", 0)
             if workers * threads > cpus:
                 raise ValueError(
-                    f"evaluator.workers={workers} x evaluator.worker_threads={threads} needs "
+                    f"workers={workers} x worker_threads={threads} needs "
                     f"{workers * threads} CPUs, but the Ray cluster at {self.address} has "
-                    f"{cpus:g}; lower evaluator.workers or evaluator.worker_threads"
+                    f"{cpus:g}; lower workers or worker_threads"
                 )
             shared = ray.put(scorer)  # one copy in the object store, read by every worker
             actor = ray.remote(num_cpus=threads)(ScorerWorker)

@@ -69,7 +69,7 @@ class MaskScorer:
         mode: str = "auto",
     ) -> None:
         if mode not in MODES:
-            raise ValueError(f"evaluator.mode must be one of {list(MODES)}, got {mode!r}")
+            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
         self.model = model.eval()
         self.space = space
         device = next(model.parameters()).device
@@ -85,12 +85,12 @@ class MaskScorer:
                 self.slicer = slicer
             elif mode == "sliced":
                 raise ValueError(
-                    f"evaluator.mode=sliced: {type(model).__name__} cannot run with sliced "
+                    f"mode=sliced: {type(model).__name__} cannot run with sliced "
                     "parameters (a grouped convolution, or a forward pass that fixes a layer "
-                    "width); use evaluator.mode=auto or masked"
+                    "width); use mode=auto or masked"
                 )
         elif mode == "sliced":
-            raise ValueError("evaluator.mode=sliced needs pruning=structured; use auto or masked")
+            raise ValueError("mode=sliced needs a structured pruning space; use auto or masked")
         self.bn_modules = [m for m in model.modules() if isinstance(m, BN_TYPES)]
         self.buffers = dict(model.named_buffers())
         self.parallel = device.type == "cpu"

@@ -23,10 +23,10 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         if not (_is_real(self.alpha) and 0.0 <= self.alpha <= 1.0):
-            raise ValueError(f"distill.alpha must be a number in [0, 1], got {self.alpha!r}")
+            raise ValueError(f"alpha must be a number in [0, 1], got {self.alpha!r}")
         if not (_is_real(self.temperature) and self.temperature > 0):
             raise ValueError(
-                f"distill.temperature must be a finite number > 0, got {self.temperature!r}"
+                f"temperature must be a finite number > 0, got {self.temperature!r}"
             )
 
 

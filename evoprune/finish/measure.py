@@ -4,7 +4,7 @@ with the same budget as every other method, and measure test accuracy, cost and 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -22,11 +22,39 @@ from evoprune.pruning.space import PruningSpace
 
 
 @dataclass
+class Pruned:
+    """A method's answer, as the finish step takes it: a mask, and the model when the method
+    fine-tuned it itself (gradual pruning prunes while it trains; None: fine-tune it here).
+    ``figures`` join the method's row in ``results.json``."""
+
+    mask: np.ndarray
+    model: nn.Module | None = None
+    figures: dict = field(default_factory=dict)
+
+
+@dataclass
 class FinishedMethod:
     """One method's pruned model and its row in ``results.json``."""
 
     model: nn.Module
     row: dict
+
+
+def finish(name: str, pruned: Pruned, *, dense: nn.Module, space: PruningSpace,
+           evaluator: Evaluator, data: DataSplits, finetune: TrainConfig, seed: int,
+           latency: LatencySettings, distill: DistillConfig | None = None,
+           progress: bool = True) -> FinishedMethod:
+    """Fine-tune (unless the method did) and measure one method's answer."""
+    if pruned.model is None:
+        finished = finish_mask(name, pruned.mask, dense=dense, space=space, evaluator=evaluator,
+                               data=data, finetune=finetune, seed=seed, latency=latency,
+                               distill=distill, progress=progress)
+    else:  # no honest before-fine-tuning accuracy: the method never stopped training
+        finished = measure_finished(name, pruned.mask, pruned.model, space=space, data=data,
+                                    latency=latency, test_acc_before_finetune=None,
+                                    val_acc_before_finetune=None)
+    finished.row.update(pruned.figures)
+    return finished
 
 
 def finish_mask(

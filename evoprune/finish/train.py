@@ -40,26 +40,26 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
-            raise ValueError(f"train.epochs must be an integer >= 0, got {self.epochs!r}")
+            raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"train.lr must be a finite number > 0, got {self.lr!r}")
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         if (
             isinstance(self.batch_size, bool)
             or not isinstance(self.batch_size, int)
             or self.batch_size < 1
         ):
-            raise ValueError(f"train.batch_size must be an integer >= 1, got {self.batch_size!r}")
+            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
         if not (
             isinstance(self.weight_decay, (int, float))
             and math.isfinite(self.weight_decay)
             and self.weight_decay >= 0
         ):
             raise ValueError(
-                f"train.weight_decay must be a finite number >= 0, got {self.weight_decay!r}"
+                f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}"
             )
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(
-                f"train.optimizer must be one of {list(_OPTIMIZERS)}, got {self.optimizer!r}"
+                f"optimizer must be one of {list(_OPTIMIZERS)}, got {self.optimizer!r}"
             )
 
 
@@ -155,8 +155,7 @@ def train_classifier(
                         raise TrainingDiverged(
                             f"{description}: loss became {loss_value} at epoch {epoch + 1}/"
                             f"{cfg.epochs}, step {step + 1}/{steps_per_epoch} with "
-                            f"lr={cfg.lr} ({cfg.optimizer}); try a lower learning rate "
-                            f"(train.lr or finetune.lr)"
+                            f"lr={cfg.lr} ({cfg.optimizer}); try a lower learning rate"
                         )
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()

@@ -50,7 +50,7 @@ class SearchCheckpoint:
                  resume: bool = False) -> None:
         for name, value in (("every", every), ("every_episodes", every_episodes)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"checkpoint.{name} must be an integer >= 0, got {value!r}")
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
         self.path = Path(path)
         self.every, self.every_episodes, self.resume = every, every_episodes, resume
 

@@ -8,7 +8,6 @@ second to import and is not needed when tracking is off.
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 from collections.abc import Mapping, Sequence
@@ -16,15 +15,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
-from evoprune.infra.tracking_reader import wait_for_run_file
-
 ALLOWED_MODES = ("offline", "online", "disabled")
 TRACKER_KINDS = ("wandb", "none")
 MODE_ENV_VAR = "WANDB_MODE"
-# How long finish() waits for wandb-core to flush the run file (normally milliseconds).
-FINISH_WAIT_S = 30.0
-
-logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -85,7 +78,25 @@ def resolve_mode(mode: str | None = None, environ: Mapping[str, str] | None = No
     return value.strip().lower()
 
 
-class NullTracker:
+class _ClosesOnExit:
+    """``with tracker:`` finishes the run on exit; an exception marks it failed (exit code 1)."""
+
+    def _finish(self, exit_code: int | None) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._finish(exit_code=None if exc_type is None else 1)
+
+
+class NullTracker(_ClosesOnExit):
     """A tracker that records nothing; used when tracking is off."""
 
     run_path: Path | None = None
@@ -100,19 +111,11 @@ class NullTracker:
     def finish(self) -> None:
         """Do nothing."""
 
-    def __enter__(self) -> NullTracker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.finish()
+    def _finish(self, exit_code: int | None) -> None:
+        pass
 
 
-class WandbTracker:
+class WandbTracker(_ClosesOnExit):
     """Track one search run with Weights & Biases.
 
     The mode comes from :func:`resolve_mode` (offline unless asked otherwise). Several
@@ -213,7 +216,13 @@ class WandbTracker:
         self._run.summary.update(flatten(values))
 
     def finish(self) -> None:
-        """Close the run and wait until its files are written; later calls do nothing."""
+        """Close the run; later calls do nothing.
+
+        wandb-core completes the offline run file a few milliseconds after this returns, and
+        always before the process exits (wandb's exit hook waits for it), so ``wandb sync``
+        afterwards sees the whole run. Code that reads the file in the same process right
+        away waits for the run's exit record, e.g. with ``wandb leet inspect --follow``.
+        """
         self._finish(exit_code=None)
 
     def _finish(self, exit_code: int | None) -> None:
@@ -221,30 +230,11 @@ class WandbTracker:
             return
         self._run.finish(exit_code=exit_code)
         self._finished = True
-        run_path = self.run_path
-        # finish() returns before wandb-core has flushed the run file; wait so that the
-        # run directory is complete (readable, syncable) once this method returns.
-        if run_path is not None and not wait_for_run_file(run_path, FINISH_WAIT_S):
-            logger.warning(
-                "W&B run file in %s was not complete %.0f s after finish", run_path, FINISH_WAIT_S
-            )
 
     def _check_open(self, action: str) -> None:
         # wandb only warns (and drops the data) after finish; fail loudly instead.
         if self._finished:
             raise RuntimeError(f"cannot {action}: this tracker has already finished")
-
-    def __enter__(self) -> WandbTracker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # A non-zero exit code marks the run as failed in W&B.
-        self._finish(exit_code=None if exc_type is None else 1)
 
 
 def make_tracker(kind: str, **kwargs: Any) -> Tracker:

@@ -16,8 +16,15 @@ def make_space(
 ) -> PruningSpace | UnstructuredSpace:
     """Build the pruning space of ``kind`` (``pruning.kind``) with its own settings."""
     if kind not in SPACES:
-        raise ValueError(f"pruning.kind must be one of {sorted(SPACES)}, got '{kind}'")
+        raise ValueError(f"kind must be one of {sorted(SPACES)}, got '{kind}'")
     return SPACES[kind](model, example_input, **settings)
 
 
-__all__ = ["SPACES", "PruningSpace", "UnstructuredSpace", "make_space"]
+def check_space_settings(*, kind: str = "structured", **settings) -> None:
+    """Refuse a pruning kind or settings out of range, before any model is at hand."""
+    if kind not in SPACES:
+        raise ValueError(f"kind must be one of {sorted(SPACES)}, got '{kind}'")
+    SPACES[kind].check_settings(**settings)
+
+
+__all__ = ["SPACES", "PruningSpace", "UnstructuredSpace", "check_space_settings", "make_space"]

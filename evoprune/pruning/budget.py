@@ -20,8 +20,8 @@ def check_budget(space: PruningSpace, budget: float) -> None:
     if smallest > budget:
         raise InfeasibleBudgetError(
             f"budget={budget} cannot be met: keeping the minimum of every group "
-            f"(pruning.min_keep={space.min_keep_fraction}) already costs {smallest:.4f} of dense "
-            f"MACs; use budget >= {np.ceil(smallest * 1e4) / 1e4:.4f} or lower pruning.min_keep"
+            f"(min_keep={space.min_keep_fraction}) already costs {smallest:.4f} of dense "
+            f"MACs; use budget >= {np.ceil(smallest * 1e4) / 1e4:.4f} or lower min_keep"
         )
 
 

@@ -48,5 +48,11 @@ def _refusal(module: nn.Module, what: str) -> str:
     allowed = sorted({t.__name__ for t in SUPPORTED})
     return (
         f"a {what} layer is coupled to a prunable group, and evoprune can only mask {allowed} "
-        f"exactly; list the layer that feeds it in pruning.ignored_layers"
+        f"exactly; list the layer that feeds it in ignored_layers"
     )
+
+
+def check_layer_names(names) -> None:
+    """``ignored_layers`` must be a list of layer names (whether they exist needs the model)."""
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise ValueError(f"ignored_layers must be a list of layer names, got {names!r}")

@@ -24,7 +24,12 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from evoprune.pruning.layers import ROOT_TYPES, UnsupportedLayerError, coupled_dims
+from evoprune.pruning.layers import (
+    ROOT_TYPES,
+    UnsupportedLayerError,
+    check_layer_names,
+    coupled_dims,
+)
 from evoprune.pruning.macs import kept_along, layer_cost, trace_layers
 
 PRUNE_OUT = "prune_out_channels"
@@ -92,14 +97,12 @@ class PruningSpace:
         ignored_layers: Sequence[str] = (),
         importance_p: int = 1,
     ) -> None:
-        if not 0.0 < min_keep <= 1.0:
-            raise ValueError(f"pruning.min_keep must be in (0, 1], got {min_keep}")
-        if importance_p not in (1, 2):
-            raise ValueError(f"pruning.importance_p must be 1 (L1) or 2 (L2), got {importance_p}")
+        self.check_settings(min_keep=min_keep, ignored_layers=ignored_layers,
+                            importance_p=importance_p)
         names = {module: name for name, module in model.named_modules()}
         unknown = sorted(set(ignored_layers) - set(names.values()))
         if unknown:
-            raise ValueError(f"pruning.ignored_layers names unknown layers {unknown}")
+            raise ValueError(f"ignored_layers names unknown layers {unknown}")
         self.min_keep_fraction = min_keep
         self.example_input = example_input
         traces = trace_layers(model, example_input)
@@ -150,7 +153,7 @@ class PruningSpace:
             raise NoPrunableLayerError(
                 f"{type(model).__name__} has no prunable layer: evoprune prunes output channels "
                 f"of {[t.__name__ for t in ROOT_TYPES]} layers that feed another layer "
-                f"(the output layer and pruning.ignored_layers={list(ignored_layers)} are kept)"
+                f"(the output layer and ignored_layers={list(ignored_layers)} are kept)"
             )
         self.groups: tuple[Group, ...] = tuple(groups)
         self.couplings: tuple[Coupling, ...] = tuple(
@@ -165,6 +168,17 @@ class PruningSpace:
         ]
         self.dense_macs = int(self.macs(self.full_mask()))
         self.dense_params = int(self.params(self.full_mask()))
+
+    @staticmethod
+    def check_settings(*, min_keep: float = 0.1, ignored_layers: Sequence[str] = (),
+                       importance_p: int = 1) -> None:
+        """Refuse settings out of range, before any model is at hand."""
+        if (isinstance(min_keep, bool) or not isinstance(min_keep, (int, float))
+                or not 0.0 < min_keep <= 1.0):
+            raise ValueError(f"min_keep must be in (0, 1], got {min_keep!r}")
+        if importance_p not in (1, 2) or isinstance(importance_p, bool):
+            raise ValueError(f"importance_p must be 1 (L1) or 2 (L2), got {importance_p!r}")
+        check_layer_names(ignored_layers)
 
     # ----------------------------------------------------------------- costs
     def macs(self, masks: np.ndarray) -> np.ndarray | int:
@@ -215,7 +229,7 @@ class PruningSpace:
             if kept < group.min_keep:
                 raise ValueError(
                     f"mask keeps {kept} units of group '{group.name}', the minimum is "
-                    f"{group.min_keep} (pruning.min_keep={self.min_keep_fraction})"
+                    f"{group.min_keep} (min_keep={self.min_keep_fraction})"
                 )
         return mask
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from evoprune.pruning.layers import check_layer_names
 from evoprune.pruning.macs import count_params, trace_layers
 
 
@@ -57,12 +58,11 @@ class UnstructuredSpace:
         min_density: float = 0.01,
         ignored_layers: Sequence[str] = (),
     ) -> None:
-        if not 0.0 < min_density <= 1.0:
-            raise ValueError(f"pruning.min_density must be in (0, 1], got {min_density}")
+        self.check_settings(min_density=min_density, ignored_layers=ignored_layers)
         names = {name for name, _ in model.named_modules()}
         unknown = sorted(set(ignored_layers) - names)
         if unknown:
-            raise ValueError(f"pruning.ignored_layers names unknown layers {unknown}")
+            raise ValueError(f"ignored_layers names unknown layers {unknown}")
         self.min_keep_fraction = min_density
         self.example_input = example_input
         traces = [t for t in trace_layers(model, example_input) if t.name not in ignored_layers]
@@ -93,6 +93,14 @@ class UnstructuredSpace:
         self.dense_params = count_params(model)
 
     # --------------------------------------------------------------- policies
+    @staticmethod
+    def check_settings(*, min_density: float = 0.01, ignored_layers: Sequence[str] = ()) -> None:
+        """Refuse settings out of range, before any model is at hand."""
+        if (isinstance(min_density, bool) or not isinstance(min_density, (int, float))
+                or not 0.0 < min_density <= 1.0):
+            raise ValueError(f"min_density must be in (0, 1], got {min_density!r}")
+        check_layer_names(ignored_layers)
+
     def full_mask(self) -> np.ndarray:
         return self._sizes.copy()
 
@@ -112,7 +120,7 @@ class UnstructuredSpace:
             if not layer.min_keep <= kept <= layer.size:
                 raise ValueError(
                     f"layer '{layer.name}' keeps {kept} weights; allowed {layer.min_keep}.."
-                    f"{layer.size} (pruning.min_density={self.min_keep_fraction})"
+                    f"{layer.size} (min_density={self.min_keep_fraction})"
                 )
         return policy
 

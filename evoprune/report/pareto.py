@@ -14,9 +14,6 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from evoprune.infra.atomic import write_atomic
 
 # The reference point's MACs ratio sits just past the dense model (1.0), so that a front member
@@ -130,6 +127,10 @@ def _plot(points: list[tuple], dense: Mapping | None, baselines: Mapping[str, Ma
     """The front as a step line (the best accuracy reachable at each cost ratio), the dense
     model as a star, and each baseline as a labelled point."""
     # the Agg canvas directly, not pyplot: no global backend switch, safe inside Hydra jobs
+    # imported here: searches use this module's hypervolume, and matplotlib takes a second
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(6.5, 4.5), layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.subplots()

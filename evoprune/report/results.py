@@ -10,9 +10,30 @@ import torch
 from rich.table import Table
 from torch import nn
 
+from evoprune.evaluate.latency import LatencySettings
 from evoprune.infra.atomic import write_atomic
 
 RESULTS_FILE = "results.json"
+COST_RULES = {
+    "structured": "MACs: multiply-accumulates of conv and linear layers per sample",
+    "unstructured": "MACs: each conv/linear layer's MACs per sample x its weight density "
+                    "(kept / total weights); nothing is removed, so latency stays dense",
+}
+
+
+def cost_rule(cost: str, kind: str, latency: LatencySettings) -> str:
+    """What the budget meant, in words for ``results.json``: MACs by the pruning kind's rule,
+    or with latency as the search's cost, how the search timed and what baselines used."""
+    if cost != "latency":
+        return COST_RULES[kind]
+    threads = {None: "the run's torch threads", 1: "1 torch thread"}.get(
+        latency.threads, f"{latency.threads} torch threads")
+    return (
+        f"search: latency, the median of {latency.repeats} CPU timings (after "
+        f"{latency.warmup} warm-up, on {threads}) of the compacted model on "
+        f"{latency.batch_size} samples, as a fraction of the dense model's; baselines: "
+        f"{COST_RULES['structured']}"
+    )
 
 
 def write_json(path: Path, payload: Mapping) -> None:

@@ -47,7 +47,7 @@ def sensitivity(
 
     with one point per requested ratio, in the order given.
     """
-    ratios = _check_ratios(ratios)
+    ratios = check_ratios(ratios)
     if evaluator.space is not space:
         raise ValueError("the evaluator scores masks of another pruning space; build it with "
                          "this space (Evaluator(model, space, ...))")
@@ -121,18 +121,18 @@ def plot_sensitivity(result: Mapping):
     return figure
 
 
-def _check_ratios(ratios: Sequence[float]) -> list[float]:
+def check_ratios(ratios: Sequence[float]) -> list[float]:
     """The ratios as floats: non-empty, distinct, each a keep fraction in (0, 1]."""
     if isinstance(ratios, (str, bytes)) or not isinstance(ratios, Sequence) or not ratios:
-        raise ValueError(f"sensitivity.ratios must be a non-empty list of keep ratios in "
+        raise ValueError(f"ratios must be a non-empty list of keep ratios in "
                          f"(0, 1], got {ratios!r}")
     values = []
     for ratio in ratios:
         if (isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.floating))
                 or not math.isfinite(ratio) or not 0.0 < ratio <= 1.0):
-            raise ValueError(f"sensitivity.ratios must each be a keep ratio in (0, 1], got "
+            raise ValueError(f"ratios must each be a keep ratio in (0, 1], got "
                              f"{ratio!r} in {list(ratios)}")
         values.append(float(ratio))
     if len(set(values)) != len(values):
-        raise ValueError(f"sensitivity.ratios must be distinct, got {values}")
+        raise ValueError(f"ratios must be distinct, got {values}")
     return values

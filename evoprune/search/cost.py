@@ -38,19 +38,19 @@ def check_search_budget(space: PruningSpace, evaluator: Evaluator, budget: float
     [smallest] = evaluator.evaluate([smallest_mask(space)])
     if smallest.cost_ratio >= 1.0:
         raise InfeasibleBudgetError(
-            f"with fitness.cost=latency, the smallest mask timed {smallest.latency_ms:.3f} ms, "
+            f"with latency as the cost, the smallest mask timed {smallest.latency_ms:.3f} ms, "
             f"no faster than the dense model ({evaluator.dense_latency_ms:.3f} ms): CPU timings "
             "are unsteady on this machine (busy cores) or pruning cannot speed this model up; "
-            "use latency.threads=1, more latency.repeats, or fitness.cost=macs"
+            "time on one thread, with more repeats, or budget MACs instead"
         )
     if smallest.cost_ratio > budget:
         raise InfeasibleBudgetError(
-            f"budget={budget} cannot be met with fitness.cost=latency: keeping the minimum of "
-            f"every group (pruning.min_keep={space.min_keep_fraction}) already takes "
+            f"budget={budget} cannot be met in latency: keeping the minimum of "
+            f"every group (min_keep={space.min_keep_fraction}) already takes "
             f"{smallest.cost_ratio:.4f} of dense latency ({smallest.latency_ms:.3f} of "
             f"{evaluator.dense_latency_ms:.3f} ms); use budget >= "
-            f"{np.ceil(smallest.cost_ratio * 1e4) / 1e4:.4f}, lower pruning.min_keep, or "
-            "fitness.cost=macs"
+            f"{np.ceil(smallest.cost_ratio * 1e4) / 1e4:.4f}, lower min_keep, or budget MACs "
+            "instead"
         )
 
 
@@ -106,7 +106,7 @@ def shrink_within(
     if objectives.cost_ratio > budget:  # only if the evaluator does not cache, and timing noise
         raise InfeasibleBudgetError(
             f"no mask met budget={budget} of dense latency: the smallest one now measures "
-            f"{objectives.cost_ratio:.4f}; timings are noisy, raise the budget or "
-            "latency.repeats"
+            f"{objectives.cost_ratio:.4f}; timings are noisy, raise the budget or the number "
+            "of timing repeats"
         )
     return mask, objectives

@@ -32,7 +32,8 @@ class EvolutionStrategy:
         init_spread: half-width of that per-group perturbation.
         seed: seeds Python's ``random`` (DEAP's source of randomness) when the search starts.
 
-    Subclasses define ``individual`` (the DEAP individual class), ``_first_population``,
+    Subclasses set their own defaults for ``crossover_prob`` and ``init_spread``, and define
+    ``individual`` (the DEAP individual class), ``_first_population``,
     ``_offspring``, ``_learn`` (assign fitness, select survivors, return the row) and may add to
     the state with ``_extra_state`` / ``_load_extra_state``.
     """
@@ -42,9 +43,9 @@ class EvolutionStrategy:
     individual: type
 
     def __init__(
-        self, *, encoding: str, population_size: int, generations: int, crossover_prob: float,
-        mutation_prob: float, mutation_indpb: float | None, magnitude_init: float,
-        init_spread: float, seed: int,
+        self, *, crossover_prob: float, init_spread: float, encoding: str = "mask",
+        population_size: int = 32, generations: int = 20, mutation_prob: float = 0.4,
+        mutation_indpb: float | None = None, magnitude_init: float = 0.5, seed: int = 0,
     ) -> None:
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got '{encoding}'")

@@ -46,28 +46,10 @@ class GeneticSearch(EvolutionStrategy):
     label = "GA"
     individual = Individual
 
-    def __init__(
-        self,
-        *,
-        encoding: str = "mask",
-        population_size: int = 32,
-        generations: int = 20,
-        crossover_prob: float = 0.6,
-        mutation_prob: float = 0.4,
-        mutation_indpb: float | None = None,
-        tournament_size: int = 3,
-        elite: int = 2,
-        magnitude_init: float = 0.5,
-        init_spread: float = 0.2,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(
-            encoding=encoding, population_size=population_size, generations=generations,
-            crossover_prob=crossover_prob, mutation_prob=mutation_prob,
-            mutation_indpb=mutation_indpb, magnitude_init=magnitude_init,
-            init_spread=init_spread, seed=seed,
-        )
-        if not 0 <= elite < population_size:
+    def __init__(self, *, tournament_size: int = 3, elite: int = 2, crossover_prob: float = 0.6,
+                 init_spread: float = 0.2, **settings) -> None:
+        super().__init__(crossover_prob=crossover_prob, init_spread=init_spread, **settings)
+        if not 0 <= elite < self.population_size:
             raise ValueError(f"elite must be in [0, population_size), got {elite}")
         if tournament_size < 1:
             raise ValueError(f"tournament_size must be >= 1, got {tournament_size}")

@@ -48,25 +48,9 @@ class NSGA2Search(EvolutionStrategy):
     multi_objective = True
     individual = ParetoIndividual
 
-    def __init__(
-        self,
-        *,
-        encoding: str = "mask",
-        population_size: int = 32,
-        generations: int = 20,
-        crossover_prob: float = 0.9,
-        mutation_prob: float = 0.4,
-        mutation_indpb: float | None = None,
-        magnitude_init: float = 0.5,
-        init_spread: float = 0.1,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(
-            encoding=encoding, population_size=population_size, generations=generations,
-            crossover_prob=crossover_prob, mutation_prob=mutation_prob,
-            mutation_indpb=mutation_indpb, magnitude_init=magnitude_init,
-            init_spread=init_spread, seed=seed,
-        )
+    def __init__(self, *, crossover_prob: float = 0.9, init_spread: float = 0.1,
+                 **settings) -> None:
+        super().__init__(crossover_prob=crossover_prob, init_spread=init_spread, **settings)
 
     def _first_population(self) -> list:
         """Individuals spread over the whole cost range, so the first front already spans the

@@ -81,7 +81,7 @@ def test_epochs_are_split_evenly_with_the_remainder_last():
 
 @pytest.mark.parametrize("steps", [0, -1, 2.5, True, "3"])
 def test_bad_steps_rejected(steps):
-    with pytest.raises(ValueError, match=r"gradual.steps must be an integer >= 1, got"):
+    with pytest.raises(ValueError, match=r"steps must be an integer >= 1, got"):
         agp_schedule(0.5, steps)
 
 
@@ -93,7 +93,7 @@ def test_bad_budgets_rejected(trained_residual, space, synthetic_data):
     with pytest.raises(ValueError, match="importance_p must be 1"):
         _run(trained_residual, space, synthetic_data, importance_p=3)
     weights = UnstructuredSpace(trained_residual, synthetic_data.train.x[:2])
-    with pytest.raises(ValueError, match="needs pruning.kind=structured, got .*unstructured"):
+    with pytest.raises(ValueError, match="needs a structured pruning space, got .*unstructured"):
         _run(trained_residual, weights, synthetic_data)
 
 

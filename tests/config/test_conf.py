@@ -110,5 +110,5 @@ def test_pruning_configs_build_spaces(pruning):
 def test_unknown_pruning_kind_is_refused():
     from evoprune.pruning import make_space
 
-    with pytest.raises(ValueError, match="pruning.kind must be one of .*, got 'sparse'"):
+    with pytest.raises(ValueError, match="kind must be one of .*, got 'sparse'"):
         make_space(torch.nn.Linear(2, 2), torch.zeros(1, 2), kind="sparse")

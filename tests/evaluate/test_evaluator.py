@@ -77,7 +77,8 @@ def test_bn_recalibration_matches_compacted_model_recalibrated(setup):
 
 def test_bad_arguments(setup):
     model, space, data = setup
-    with pytest.raises(ValueError, match="bn_recalibration_batches must be >= 0, got -1"):
+    with pytest.raises(ValueError,
+                       match="bn_recalibration_batches must be an integer >= 0, got -1"):
         Evaluator(model, space, data.val, bn_recalibration_batches=-1)
     with pytest.raises(ValueError, match="needs calibration data"):
         Evaluator(model, space, data.val, bn_recalibration_batches=1)
@@ -125,10 +126,10 @@ def test_macs_cost_measures_no_latency(setup, monkeypatch):
 
 def test_bad_costs_refused(setup):
     model, space, data = setup
-    with pytest.raises(ValueError, match="fitness.cost must be one of \\['latency', 'macs'\\], "
+    with pytest.raises(ValueError, match="cost must be one of \\['latency', 'macs'\\], "
                                          "got 'flops'"):
         Evaluator(model, space, data.val, cost="flops")
     unstructured = UnstructuredSpace(model, data.train.x[:2])
-    with pytest.raises(ValueError, match="fitness.cost=latency needs pruning=structured: "
-                                         "pruning=unstructured removes nothing"):
+    with pytest.raises(ValueError, match="cost=latency needs a structured pruning space: "
+                                         "unstructured pruning removes nothing"):
         Evaluator(model, unstructured, data.val, cost="latency")

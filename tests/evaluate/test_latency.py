@@ -32,7 +32,7 @@ def test_median_of_repeats_on_the_requested_threads():
     "settings, message",
     [
         ({"repeats": 0}, "latency repeats must be >= 1 and warmup >= 0, got 0, 5"),
-        ({"threads": 0}, "latency.threads must be >= 1 or null, got 0"),
+        ({"threads": 0}, "threads must be >= 1 or null, got 0"),
     ],
 )
 def test_bad_settings(settings, message):

@@ -86,7 +86,7 @@ def test_ga_finds_the_same_mask_with_both_backends(
 
 
 def test_more_workers_than_ray_cpus_refused(ray_session, trained_residual, synthetic_data, space):
-    with pytest.raises(ValueError, match="evaluator.workers=3 x evaluator.worker_threads=1 needs "
+    with pytest.raises(ValueError, match="workers=3 x worker_threads=1 needs "
                                          "3 CPUs, but the Ray cluster at .* has 2"):
         Evaluator(trained_residual, space, synthetic_data.val, backend="ray", workers=3)
     assert ray_session.is_initialized()
@@ -103,11 +103,11 @@ def test_missing_ray_says_how_to_install(monkeypatch, trained_residual, syntheti
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"backend": "dask"}, "evaluator.backend must be one of \\['ray', 'serial'\\], got 'dask'"),
-        ({"workers": 0}, "evaluator.workers must be an integer >= 1, got 0"),
-        ({"workers": 1.5}, "evaluator.workers must be an integer >= 1, got 1.5"),
-        ({"worker_threads": 0}, "evaluator.worker_threads must be an integer >= 1, got 0"),
-        ({"ray_address": ""}, "evaluator.ray_address must be null .*'auto'.*, got ''"),
+        ({"backend": "dask"}, "backend must be one of \\['ray', 'serial'\\], got 'dask'"),
+        ({"workers": 0}, "workers must be an integer >= 1, got 0"),
+        ({"workers": 1.5}, "workers must be an integer >= 1, got 1.5"),
+        ({"worker_threads": 0}, "worker_threads must be an integer >= 1, got 0"),
+        ({"ray_address": ""}, "ray_address must be null .*'auto'.*, got ''"),
     ],
 )
 def test_bad_backend_settings(trained_residual, synthetic_data, space, kwargs, message):

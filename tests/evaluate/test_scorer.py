@@ -65,9 +65,9 @@ def test_auto_masks_what_cannot_be_sliced_and_sliced_says_why():
     space = PruningSpace(model, x[:2])
     val = _Split(x, torch.zeros(8, dtype=torch.long))
     assert Evaluator(model, space, val).scorer.slicer is None  # auto: the masked path
-    with pytest.raises(ValueError, match="evaluator.mode=sliced: DepthwiseNet cannot run"):
+    with pytest.raises(ValueError, match="mode=sliced: DepthwiseNet cannot run"):
         Evaluator(model, space, val, mode="sliced")
-    with pytest.raises(ValueError, match="evaluator.mode must be one of"):
+    with pytest.raises(ValueError, match="mode must be one of"):
         Evaluator(model, space, val, mode="fast")
 
 

@@ -89,7 +89,7 @@ def test_progress_bar_runs(data, capsys):
 def test_nan_loss_raises_training_diverged(data):
     model = _mlp(data)
     cfg = TrainConfig(epochs=2, lr=1e30)  # weights blow up to inf after one AdamW step
-    message = r"epoch 1/2, step \d+/\d+ with lr=1e\+30.*train\.lr"
+    message = r"epoch 1/2, step \d+/\d+ with lr=1e\+30.*try a lower learning rate"
     with pytest.raises(TrainingDiverged, match=message):
         train_classifier(model, data.train, cfg, seed=0, progress=False)
     assert not model.training
@@ -98,11 +98,11 @@ def test_nan_loss_raises_training_diverged(data):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"epochs": -1}, "train.epochs"),
-        ({"lr": 0.0}, "train.lr"),
-        ({"batch_size": 0}, "train.batch_size"),
-        ({"weight_decay": -1.0}, "train.weight_decay"),
-        ({"optimizer": "adam"}, r"train.optimizer must be one of \['adamw', 'sgd'\], got 'adam'"),
+        ({"epochs": -1}, "epochs must"),
+        ({"lr": 0.0}, "lr must"),
+        ({"batch_size": 0}, "batch_size must"),
+        ({"weight_decay": -1.0}, "weight_decay must"),
+        ({"optimizer": "adam"}, r"optimizer must be one of \['adamw', 'sgd'\], got 'adam'"),
     ],
 )
 def test_train_config_validation(kwargs, message):
@@ -258,10 +258,10 @@ def test_after_step_runs_after_every_optimizer_step(data):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"alpha": 1.5}, r"distill.alpha must be a number in \[0, 1\], got 1.5"),
-        ({"alpha": True}, "distill.alpha"),
-        ({"temperature": 0.0}, "distill.temperature must be a finite number > 0, got 0.0"),
-        ({"temperature": float("inf")}, "distill.temperature"),
+        ({"alpha": 1.5}, r"alpha must be a number in \[0, 1\], got 1.5"),
+        ({"alpha": True}, "alpha must"),
+        ({"temperature": 0.0}, "temperature must be a finite number > 0, got 0.0"),
+        ({"temperature": float("inf")}, "temperature must"),
     ],
 )
 def test_distill_config_validation(kwargs, message):

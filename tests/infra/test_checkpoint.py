@@ -63,7 +63,7 @@ def test_corrupt_and_foreign_files_are_refused(tmp_path):
 
 @pytest.mark.parametrize("every", [-1, 1.5, True])
 def test_bad_interval_is_refused(tmp_path, every):
-    with pytest.raises(ValueError, match="checkpoint.every must be an integer >= 0"):
+    with pytest.raises(ValueError, match="every must be an integer >= 0"):
         SearchCheckpoint(tmp_path / "s.pt", every=every)
 
 

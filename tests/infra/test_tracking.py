@@ -1,4 +1,4 @@
-"""Tests for evoprune.infra.tracking and evoprune.infra.tracking_reader (W&B runs offline only)."""
+"""Tests for evoprune.infra.tracking (W&B runs offline only, read back with wandb's own CLI)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from evoprune.infra.tracking import (
     make_tracker,
     resolve_mode,
 )
-from evoprune.infra.tracking_reader import read_offline_config, read_offline_run
+from tests.wandb_runs import read_run
 
 ROWS = [
     {"gen": 0, "best_fitness": 0.5},
@@ -76,7 +76,7 @@ def test_offline_run_records_history_summary_and_config(wandb_env):
     assert run_path.name.startswith("offline-run-")
     assert tracker.sync_command == f"wandb sync {run_path}"
 
-    history, summary = read_offline_run(run_path)
+    history, summary, config = read_run(run_path)
     assert [_user_keys(row) for row in history] == ROWS
     assert [row["_step"] for row in history] == [0, 1, 2]
     # Nested summary values are flattened to "a/b" keys; the last logged row is there too.
@@ -86,19 +86,20 @@ def test_offline_run_records_history_summary_and_config(wandb_env):
         "best_gen": 2,
         **ROWS[-1],
     }
-    assert read_offline_config(run_path) == CONFIG
+    assert config == CONFIG
 
 
-def test_reader_joins_records_split_across_blocks(wandb_env):
-    # Rows larger than the 32 KiB log block are stored in several chunks.
+def test_large_rows_and_special_values_are_recorded(wandb_env):
+    # Rows larger than the 32 KiB block of the run file are stored in several chunks.
     big = "x" * 70_000
     with WandbTracker(project="p", run_dir=wandb_env / "run", config={}) as tracker:
         tracker.log({"text": big, "flag": True, "missing": None, "nan": float("nan")}, step=0)
         tracker.log({"nested": {"a": 1}}, step=1)
-    history, _ = read_offline_run(tracker.run_path)
+    history = read_run(tracker.run_path).history
     assert history[0]["text"] == big
     assert history[0]["flag"] is True and history[0]["missing"] is None
-    assert math.isnan(history[0]["nan"])
+    # JSON has no NaN, so wandb's JSON output writes non-finite floats as strings ("NaN").
+    assert math.isnan(float(history[0]["nan"]))
     assert _user_keys(history[1]) == {"nested/a": 1}
 
 
@@ -119,8 +120,8 @@ def test_several_trackers_coexist(wandb_env):
     second.finish()
     first.finish()
     assert first.run_path != second.run_path
-    assert _user_keys(read_offline_run(first.run_path)[0][0]) == {"v": 1.0}
-    assert _user_keys(read_offline_run(second.run_path)[0][0]) == {"v": 2.0}
+    assert _user_keys(read_run(first.run_path).history[0]) == {"v": 1.0}
+    assert _user_keys(read_run(second.run_path).history[0]) == {"v": 2.0}
 
 
 def test_finish_is_idempotent_and_closes_the_tracker(wandb_env):

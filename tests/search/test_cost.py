@@ -41,8 +41,8 @@ def test_latency_budget_below_the_smallest_mask_refused(space, timed):
     budget = round(smallest.cost_ratio - 0.01, 4)
     assert budget > space.macs_ratio(smallest_mask(space))  # feasible in MACs, not in latency
     expected = np.ceil(smallest.cost_ratio * 1e4) / 1e4
-    with pytest.raises(InfeasibleBudgetError, match=f"budget={budget} cannot be met with "
-                       f"fitness.cost=latency.*use budget >= {expected:.4f}"):
+    with pytest.raises(InfeasibleBudgetError, match=f"budget={budget} cannot be met in "
+                       f"latency.*use budget >= {expected:.4f}"):
         check_search_budget(space, timed, budget)
     check_search_budget(space, timed, smallest.cost_ratio)  # exactly at it: fine
 

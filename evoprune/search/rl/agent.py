@@ -47,6 +47,7 @@ class RLSearch:
     name = "rl"
     label = "RL"
     costs = ("macs",)  # the action wall budgets MACs analytically
+    kinds = ("structured",)  # one action per channel group
     multi_objective = False
 
     def __init__(

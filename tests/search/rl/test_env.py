@@ -150,7 +150,7 @@ def test_reward_functions_match_hand_computations():
     assert mnasnet(objectives, 0.5) == pytest.approx(0.9 * 0.6 ** -0.07)
     assert mnasnet(objectives, 0.5, w=0.0) == pytest.approx(0.9)
     assert FITNESS_FUNCTIONS["amc"] is amc and FITNESS_FUNCTIONS["mnasnet"] is mnasnet
-    with pytest.raises(ValueError, match="fitness.w must be a finite number <= 0, got 0.5"):
+    with pytest.raises(ValueError, match="w must be a finite number <= 0, got 0.5"):
         mnasnet(objectives, 0.5, w=0.5)
 
 

@@ -1,0 +1,125 @@
+"""Every baseline, registered once: its name, how it prunes for each pruning kind, what it uses,
+and whether ``baselines=default`` runs it. Config checks, the run and the README table all
+read this registry.
+
+A baseline is a function ``(BaselineContext) -> Pruned``: a mask the run fine-tunes like any
+searched mask, or (gradual pruning, which prunes while it trains) a mask with the model it
+already fine-tuned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from torch import nn
+
+from evoprune.baselines import oneshot
+from evoprune.baselines.gradual import gradual_magnitude
+from evoprune.data import DataSplits
+from evoprune.finish.measure import Pruned
+from evoprune.finish.train import DistillConfig, TrainConfig
+from evoprune.pruning.space import PruningSpace
+from evoprune.pruning.unstructured import UnstructuredSpace
+
+KEYWORDS = ("default", "all")  # baselines=default | all | [name, ...]
+
+
+@dataclass(frozen=True)
+class BaselineContext:
+    """Everything a baseline may use. Only training data may inform a mask (never val/test)."""
+
+    model: nn.Module  # the trained dense model (do not modify)
+    space: PruningSpace | UnstructuredSpace
+    data: DataSplits
+    budget: float
+    seed: int
+    finetune: TrainConfig = field(default_factory=TrainConfig)  # for baselines that train
+    distill: DistillConfig | None = None
+    gradual_steps: int = 5
+    importance_p: int = 1
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str
+    prune: Mapping[str, Callable[[BaselineContext], Pruned]]  # by pruning kind
+    uses: str  # what informs its mask besides the budget (README "Baselines")
+    reference: str
+    default: bool = False
+
+
+def _mask_only(ranking: Callable[[BaselineContext], np.ndarray]):
+    def prune(context: BaselineContext) -> Pruned:
+        return Pruned(ranking(context))
+
+    prune.__doc__ = ranking.__doc__
+    return prune
+
+
+def _gradual(context: BaselineContext) -> Pruned:
+    """Gradual magnitude pruning: prune in steps, fine-tuning between them (its own model)."""
+    result = gradual_magnitude(
+        context.model, context.space, context.data, budget=context.budget,
+        finetune=context.finetune, seed=context.seed, steps=context.gradual_steps,
+        importance_p=context.importance_p, distill=context.distill, progress=context.progress,
+    )
+    return Pruned(result.mask, result.model, {"gradual_steps": result.history})
+
+
+BASELINES: dict[str, Baseline] = {b.name: b for b in (
+    Baseline("uniform_magnitude",
+             {"structured": _mask_only(oneshot.uniform_magnitude),
+              "unstructured": _mask_only(oneshot.uniform_magnitude)},
+             uses="weight magnitudes (pruning.importance_p)",
+             reference="Li et al., 2017 (L1-norm filter pruning)", default=True),
+    Baseline("global_magnitude",
+             {"structured": _mask_only(oneshot.global_magnitude),
+              "unstructured": _mask_only(oneshot.global_weight_magnitude)},
+             uses="weight magnitudes, one global ranking",
+             reference="Han et al., 2015 (global threshold)", default=True),
+    Baseline("lamp", {"structured": _mask_only(oneshot.lamp)},
+             uses="weight magnitudes, layer-adaptive scores",
+             reference="Lee et al., ICLR 2021 (torch-pruning's LAMPImportance)"),
+    Baseline("taylor", {"structured": _mask_only(oneshot.taylor)},
+             uses="gradients on 4 training batches",
+             reference="Molchanov et al., CVPR 2019 (torch-pruning's GroupTaylorImportance)"),
+    Baseline("random", {"structured": _mask_only(oneshot.random)},
+             uses="nothing: a seeded random ranking of units",
+             reference="the floor every criterion must beat"),
+    Baseline("gradual_magnitude", {"structured": _gradual},
+             uses="weight magnitudes while it fine-tunes (gradual.steps, the finetune settings)",
+             reference="Zhu & Gupta, 2017 (AGP, cubic schedule)"),
+)}
+
+
+def names_for(kind: str) -> list[str]:
+    """The baselines that apply to a pruning kind (``structured`` or ``unstructured``)."""
+    return [name for name, baseline in BASELINES.items() if kind in baseline.prune]
+
+
+def resolve(names: str | Sequence[str], kind: str) -> list[str]:
+    """``default``, ``all`` or a list of names, as the list of baselines to run for ``kind``.
+    Unknown names, and names that do not apply to ``kind``, raise ValueError."""
+    if isinstance(names, str):
+        if names not in KEYWORDS:
+            raise ValueError(f"baselines must be one of {list(KEYWORDS)} or a list of names "
+                             f"from {names_for(kind)}, got {names!r}")
+        return [name for name in names_for(kind)
+                if names == "all" or BASELINES[name].default]
+    names = list(names)
+    unknown = [name for name in names if name not in BASELINES]
+    if unknown:
+        raise ValueError(f"baselines {unknown} do not exist; choose from {list(BASELINES)}")
+    other_kind = [name for name in names if kind not in BASELINES[name].prune]
+    if other_kind:
+        raise ValueError(f"baselines {other_kind} do not apply to {kind} pruning; for it "
+                         f"choose from {names_for(kind)}")
+    return list(dict.fromkeys(names))
+
+
+def prune(name: str, context: BaselineContext) -> Pruned:
+    """Run baseline ``name`` for the context's pruning kind."""
+    return BASELINES[name].prune[context.space.kind](context)
