@@ -20,7 +20,6 @@ from evoprune.evaluate.evaluator import Objectives
 if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
     from evoprune.evaluate.fitness import Fitness
     from evoprune.pruning.space import PruningSpace
-    from evoprune.search.loop import SearchDriver
 
 # Called once per generation / episode with flat, loggable numbers.
 ProgressCallback = Callable[[Mapping[str, float]], None]
@@ -114,16 +113,6 @@ class Strategy(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
     def total_steps(self) -> int: ...
     def format_row(self, row: Mapping[str, float]) -> str | None: ...
-
-
-class AskTellStrategy(Strategy, Protocol):
-    def ask(self) -> list[np.ndarray]: ...
-    def tell(self, scored: list[Scored]) -> dict: ...
-    def done(self) -> bool: ...
-
-
-class DrivingStrategy(Strategy, Protocol):
-    def drive(self, driver: SearchDriver) -> None: ...
 
 
 class BestFeasible:

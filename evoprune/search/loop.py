@@ -155,6 +155,8 @@ class SearchDriver:
                 self._ask_tell(strategy)
             self._display = None
         if self.best.mask is None:  # nothing met the budget: shrink the fittest candidate
+            if self.fittest is None:
+                raise RuntimeError(f"the {strategy.label} search proposed no mask")
             mask, objectives = shrink_within(self.space, self.evaluator, self.fittest.mask,
                                              self.budget)
             self._offer(mask, objectives)
