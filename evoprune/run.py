@@ -1,8 +1,9 @@
 """One run, wired from a Hydra config: the only module that calls ``hydra.utils.instantiate``.
 
-The stages, in order: check the config → data and dense model → pruning space and evaluator →
-search → baselines → finish each method → report. Every method, searched or baseline, reaches
-the finish stage as a :class:`~evoprune.finish.measure.Pruned`.
+The stages, in order: check the config → data and dense model → pruning space and evaluator
+(then, if asked for, the sensitivity analysis) → search → baselines (and a multi-objective
+search's Pareto front, scored beside them) → finish each method → report. Every method,
+searched or baseline, reaches the finish stage as a :class:`~evoprune.finish.measure.Pruned`.
 """
 
 from __future__ import annotations

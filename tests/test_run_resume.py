@@ -14,6 +14,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from evoprune.config.checks import ConfigError
 from evoprune.infra.checkpoint import CheckpointError
 from evoprune.report.results import RESULTS_FILE
 from evoprune.run import run
@@ -185,5 +186,5 @@ def test_unsafe_or_unfit_weights_are_refused(tmp_path, cache, saved, message):
         torch.save(torch.nn.Linear(2, 2), path)
     elif saved == "other":
         torch.save(torch.nn.Linear(2, 2).state_dict(), path)
-    with pytest.raises((CheckpointError, FileNotFoundError), match=message):
+    with pytest.raises((CheckpointError, ConfigError), match=message):
         run(compose_config([*FAST, f"weights={path}"]), tmp_path / "r")

@@ -15,7 +15,6 @@ import contextlib
 import re
 from collections.abc import Iterator
 
-import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -27,7 +26,8 @@ from evoprune.evaluate.fitness import Fitness
 from evoprune.evaluate.latency import LatencySettings
 from evoprune.finish.distill import DistillConfig
 from evoprune.finish.train import TrainConfig
-from evoprune.infra.checkpoint import SearchCheckpoint
+from evoprune.infra.checkpoint import SearchCheckpoint, existing_weights
+from evoprune.infra.tracking import check_settings as check_tracker_settings
 from evoprune.pruning import check_space_settings
 from evoprune.report.sensitivity import check_ratios
 from evoprune.search.cost import COST_UNITS
@@ -95,6 +95,8 @@ def check_config(cfg: DictConfig) -> None:
                         ("sensitivity", lambda c: check_ratios(c["ratios"]))):
         with section(name, config[name]):
             build(config[name])
+    with section("logger", config["logger"]):
+        check_tracker_settings(**config["logger"])
     with section("baselines", ()):
         names = registry.resolve(config["baselines"], cfg.pruning.kind)
     if not search_enabled(cfg) and not names and not cfg.sensitivity.enabled:
@@ -110,9 +112,17 @@ def _check_top_level(cfg: DictConfig) -> None:
                                                                      and value < 0):
             low = " >= 0" if key == "threads" else ""
             raise ConfigError(f"{key} must be an integer{low}, got {value!r}")
-    for key in ("resume", "progress"):
-        if not isinstance(cfg[key], bool):
-            raise ConfigError(f"{key} must be true or false, got {cfg[key]!r}")
+    for key in ("resume", "progress", "distill.enabled", "sensitivity.enabled"):
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if not isinstance(cfg.cache_dir, str) or not cfg.cache_dir.strip():
+        raise ConfigError(f"cache_dir must be a directory path, got {cfg.cache_dir!r}")
+    if cfg.weights is not None:
+        try:
+            existing_weights(str(cfg.weights))
+        except FileNotFoundError as err:
+            raise ConfigError(str(err)) from err
     budget = cfg.budget
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
         hint = ""
@@ -124,7 +134,8 @@ def _check_top_level(cfg: DictConfig) -> None:
 
 
 def _check_search(cfg: DictConfig, config: dict, cost: str) -> None:
-    strategy = get_class(cfg.search._target_)  # what it supports, before its settings
+    with section("search", config["search"]):
+        strategy = get_class(cfg.search._target_)  # what it supports, before its settings
     name = getattr(strategy, "name", strategy.__name__)
     if cost not in strategy.costs:
         raise ConfigError(
@@ -134,21 +145,25 @@ def _check_search(cfg: DictConfig, config: dict, cost: str) -> None:
     if cfg.pruning.kind not in kinds:
         raise ConfigError(f"search={name} needs pruning={' or '.join(kinds)}, got "
                           f"pruning={cfg.pruning.kind}")
+    if cfg.pruning.kind == "unstructured" and cfg.search.get("encoding") == "mask":
+        raise ConfigError("search.encoding=mask needs pruning=structured: unstructured pruning "
+                          "keeps weights by magnitude per layer; use search.encoding=ratios")
     with section("search", config["search"]):
         instantiate(cfg.search, seed=cfg.seed)  # constructors check their settings
 
 
 def _check_data_and_model(cfg: DictConfig, config: dict) -> None:
     """The data loader's own argument check (``check_arguments``, when it has one: no data is
-    made), and the model built once on the side (its constructor checks its settings)."""
+    made), and the model built once (its constructor checks its settings; the run seeds every
+    RNG afterwards, so this build changes nothing)."""
     data = dict(config["data"])
     with section("data", data):
         loader = get_method(data.pop("_target_"))
         check = getattr(loader, "check_arguments", None)
         if check is not None:
             check(**data)
-    with section("model", config["model"]), torch.random.fork_rng():
-        instantiate(cfg.model)  # leaves the RNG as it was: the run builds it again, seeded
+    with section("model", config["model"]):
+        instantiate(cfg.model)
 
 
 def make_fitness(fitness_cfg: DictConfig) -> Fitness:

@@ -3,8 +3,8 @@
 A run directory holds ``checkpoint/config.json`` (the resolved config, written when the run
 starts) and ``checkpoint/search.pt`` (the searcher's state, rewritten atomically after every
 generation or every few RL episodes). ``resume=true`` in the same directory continues from
-``search.pt``: the searchers restore every RNG and the evaluator's memo, so the resumed run ends
-exactly where an uninterrupted run would.
+``search.pt``: the search driver restores the strategy, every RNG and the evaluator's memo, so
+the resumed run ends exactly where an uninterrupted run would.
 
 Checkpoints hold only tensors and plain Python values and load with
 ``torch.load(weights_only=True)``: nothing a user points the tool at is ever unpickled.
@@ -25,7 +25,7 @@ from evoprune.infra.atomic import write_atomic
 CHECKPOINT_DIR = "checkpoint"
 CONFIG_FILE = "config.json"
 SEARCH_FILE = "search.pt"
-FORMAT = 1
+FORMAT = 2  # 2: the search driver's layout (strategy state beside history, best, RNGs)
 # keys of the resolved config (and everything below them) that do not change what a run
 # computes: where the dense cache lives, display and tracking, and where masks are scored
 NOT_COMPARED = ("resume", "progress", "logger", "cache_dir", "evaluator.backend",
@@ -93,13 +93,19 @@ def load_checkpoint(path: str | Path) -> Any:
         ) from err
 
 
-def load_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a user's trained weights (a ``state_dict`` file) into ``model``, refusing anything
-    else: whole pickled models, corrupt files, and state dicts of another architecture."""
+def existing_weights(path: str | Path) -> Path:
+    """The user's weights file, or FileNotFoundError naming it and what it should hold."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"weights={path}: no such file (expected a state_dict saved "
                                 "with torch.save(model.state_dict(), path))")
+    return path
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load a user's trained weights (a ``state_dict`` file) into ``model``, refusing anything
+    else: whole pickled models, corrupt files, and state dicts of another architecture."""
+    path = existing_weights(path)
     state = load_checkpoint(path)
     if not isinstance(state, dict) or not all(
             isinstance(v, torch.Tensor) for v in state.values()):

@@ -237,6 +237,21 @@ class WandbTracker(_ClosesOnExit):
             raise RuntimeError(f"cannot {action}: this tracker has already finished")
 
 
+def check_settings(*, kind: str = "none", project: str = "evoprune", mode: str | None = None,
+                   tags: Sequence[str] = ()) -> None:
+    """Refuse tracker settings before any run starts (``mode`` as :func:`resolve_mode`)."""
+    if kind not in TRACKER_KINDS:
+        raise ValueError(f"kind must be one of {list(TRACKER_KINDS)}, got {kind!r}")
+    if kind == "none":
+        return
+    if not isinstance(project, str) or not project.strip():
+        raise ValueError(f"project must be a non-empty name, got {project!r}")
+    if mode is not None and (not isinstance(mode, str) or mode.lower() not in ALLOWED_MODES):
+        raise ValueError(f"mode must be one of {list(ALLOWED_MODES)} or null, got {mode!r}")
+    if isinstance(tags, str) or not all(isinstance(tag, str) for tag in tags):
+        raise ValueError(f"tags must be a list of strings, got {tags!r}")
+
+
 def make_tracker(kind: str, **kwargs: Any) -> Tracker:
     """Build a tracker of ``kind`` (``"wandb"`` or ``"none"``).
 

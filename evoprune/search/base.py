@@ -130,7 +130,7 @@ class BestFeasible:
         self.fitness = -np.inf
 
     def offer(self, mask: np.ndarray, objectives: Objectives, fitness: float) -> None:
-        if objectives.cost_ratio > self.budget + 1e-12:
+        if not is_feasible(objectives, self.budget):
             return
         if self.objectives is None or _rank(objectives, fitness) > _rank(self.objectives,
                                                                          self.fitness):
@@ -145,6 +145,16 @@ class BestFeasible:
         self.mask = None if state["mask"] is None else state["mask"].numpy()
         self.objectives = None if state["objectives"] is None else Objectives(**state["objectives"])
         self.fitness = state["fitness"]
+
+
+def is_feasible(objectives: Objectives, budget: float) -> bool:
+    """Whether a candidate meets the budget (its cost ratio, up to rounding)."""
+    return objectives.cost_ratio <= budget + 1e-12
+
+
+def feasible_share(objectives: Sequence[Objectives], budget: float) -> float:
+    """The fraction of candidates that meet the budget (a progress row's ``feasible``)."""
+    return float(np.mean([is_feasible(o, budget) for o in objectives]))
 
 
 def _rank(objectives: Objectives, fitness: float) -> tuple:

@@ -14,8 +14,9 @@ import numpy as np
 from deap import base
 
 from evoprune.evaluate.evaluator import Objectives
-from evoprune.search.base import Scored, SearchProblem
+from evoprune.search.base import Scored, SearchProblem, feasible_share
 from evoprune.search.encodings import ENCODINGS
+from evoprune.search.settings import check_int, check_probability
 
 
 class EvolutionStrategy:
@@ -49,19 +50,16 @@ class EvolutionStrategy:
     ) -> None:
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got '{encoding}'")
-        if population_size < 2 or generations < 0:
-            raise ValueError(
-                f"population_size must be >= 2 and generations >= 0, got {population_size} "
-                f"and {generations}"
-            )
+        check_int("population_size", population_size, 2)
+        check_int("generations", generations, 0)
         for name, value in (("crossover_prob", crossover_prob), ("mutation_prob", mutation_prob),
                             ("magnitude_init", magnitude_init)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
-        if init_spread < 0:
-            raise ValueError(f"init_spread must be >= 0, got {init_spread}")
-        if mutation_indpb is not None and not 0.0 <= mutation_indpb <= 1.0:
-            raise ValueError(f"mutation_indpb must be in [0, 1] or null, got {mutation_indpb}")
+            check_probability(name, value)
+        if isinstance(init_spread, bool) or not isinstance(init_spread, (int, float)) \
+                or init_spread < 0:
+            raise ValueError(f"init_spread must be a number >= 0, got {init_spread!r}")
+        if mutation_indpb is not None:
+            check_probability("mutation_indpb", mutation_indpb)
         self.encoding_name = encoding
         self.population_size = population_size
         self.generations = generations
@@ -134,8 +132,7 @@ class EvolutionStrategy:
         return self.individual(self.encoding.random_genome(ratios))
 
     def _feasible_share(self, population: list) -> float:
-        return float(np.mean([ind.objectives.cost_ratio <= self.problem.budget + 1e-12
-                              for ind in population]))
+        return feasible_share([ind.objectives for ind in population], self.problem.budget)
 
 
 def perturbed(ratios, spread: float) -> list[float]:

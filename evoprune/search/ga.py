@@ -13,6 +13,7 @@ from evoprune.search.evolution import (
     perturbed,
     restore_individual,
 )
+from evoprune.search.settings import check_int
 
 
 class ScalarFitness(base.Fitness):
@@ -49,10 +50,10 @@ class GeneticSearch(EvolutionStrategy):
     def __init__(self, *, tournament_size: int = 3, elite: int = 2, crossover_prob: float = 0.6,
                  init_spread: float = 0.2, **settings) -> None:
         super().__init__(crossover_prob=crossover_prob, init_spread=init_spread, **settings)
-        if not 0 <= elite < self.population_size:
+        check_int("elite", elite, 0)
+        if elite >= self.population_size:
             raise ValueError(f"elite must be in [0, population_size), got {elite}")
-        if tournament_size < 1:
-            raise ValueError(f"tournament_size must be >= 1, got {tournament_size}")
+        check_int("tournament_size", tournament_size, 1)
         self.tournament_size = tournament_size
         self.elite = elite
 

@@ -149,6 +149,7 @@ class SearchDriver:
                 for row in self.history:
                     if self.callback is not None:
                         self.callback(row)
+                restore_rng(saved["rng"])  # after the replay: a tracker may draw numbers
             if hasattr(strategy, "drive"):
                 strategy.drive(self)
             else:
@@ -194,8 +195,7 @@ class SearchDriver:
         self.evaluator.load_state_dict(saved["evaluator"])
         self._elapsed_before = saved["elapsed_s"]
         self._counters_before = tuple(saved["counters_before"])
-        self.strategy.load_state_dict(saved["strategy"])
-        restore_rng(saved["rng"])  # last: restoring the strategy may draw random numbers
+        self.strategy.load_state_dict(saved["strategy"])  # may draw numbers: RNGs come later
 
     def _show(self, row: dict) -> None:
         if self._display is None:

@@ -26,9 +26,9 @@ def test_weighted_trades_accuracy_for_macs():
 
 
 def test_negative_parameters_refused():
-    with pytest.raises(ValueError, match="penalty must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="penalty must be a finite number >= 0, got -1"):
         constrained(objectives(0.9, 0.5), 0.5, penalty=-1)
-    with pytest.raises(ValueError, match="weight must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="weight must be a finite number >= 0, got -1"):
         weighted(objectives(0.9, 0.5), 0.5, weight=-1)
 
 

@@ -87,7 +87,7 @@ def test_latency_cost_search_meets_the_latency_budget(synthetic_data):
     "kwargs, message",
     [
         ({"encoding": "tree"}, "encoding must be one of \\['mask', 'ratios'\\], got 'tree'"),
-        ({"population_size": 1}, "population_size must be >= 2"),
+        ({"population_size": 1}, "population_size must be an integer >= 2, got 1"),
         ({"elite": 8, "population_size": 8}, "elite must be in"),
         ({"crossover_prob": 1.5}, "crossover_prob must be in \\[0, 1\\], got 1.5"),
     ],

@@ -107,10 +107,10 @@ def test_hypervolume_never_decreases_under_elitism(problem):
     "kwargs, message",
     [
         ({"encoding": "tree"}, "encoding must be one of \\['mask', 'ratios'\\], got 'tree'"),
-        ({"population_size": 1}, "population_size must be >= 2"),
-        ({"generations": -1}, "generations >= 0"),
+        ({"population_size": 1}, "population_size must be an integer >= 2, got 1"),
+        ({"generations": -1}, "generations must be an integer >= 0, got -1"),
         ({"mutation_prob": -0.1}, "mutation_prob must be in \\[0, 1\\], got -0.1"),
-        ({"init_spread": -0.5}, "init_spread must be >= 0"),
+        ({"init_spread": -0.5}, "init_spread must be a number >= 0"),
     ],
 )
 def test_bad_settings(kwargs, message):

@@ -151,3 +151,23 @@ def test_latency_search_resumes_against_the_first_dense_timing(
     run_search(SEARCHERS["ga"](), space, second, constrained, 0.8,
                checkpoint=SearchCheckpoint(path, resume=True))
     assert second.dense_latency_ms == first.dense_latency_ms
+
+
+@pytest.mark.parametrize("name", ["ga", "random"])
+def test_latency_search_resumes_to_the_same_result(
+        name, tmp_path, trained_residual, synthetic_data, fake_latency):
+    # the starting point found by timing probes belongs to the saved state: a resumed search
+    # does not time them again (counts and answer equal an uninterrupted search)
+    space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
+
+    def timed():
+        return Evaluator(trained_residual, space, synthetic_data.val, cost="latency")
+
+    expected = run_search(SEARCHERS[name](), space, timed(), constrained, 0.8)
+    path = tmp_path / "search.pt"
+    with pytest.raises(Interrupt):
+        run_search(SEARCHERS[name](), space, timed(), constrained, 0.8, callback=stop_after(2),
+                   checkpoint=SearchCheckpoint(path))
+    resumed = run_search(SEARCHERS[name](), space, timed(), constrained, 0.8,
+                         checkpoint=SearchCheckpoint(path, resume=True))
+    assert comparable(resumed) == comparable(expected)

@@ -14,6 +14,7 @@ from stable_baselines3.common.logger import Logger
 from evoprune.search.base import SearchProblem
 from evoprune.search.rl.agent_state import agent_state, restore_agent, set_action_noise_std
 from evoprune.search.rl.env import PruningEnv, resolve_reward
+from evoprune.search.settings import check_int
 
 AGENTS = {"ddpg": DDPG, "td3": TD3, "sac": SAC, "ppo": PPO}
 OFF_POLICY = ("ddpg", "td3", "sac")
@@ -68,9 +69,9 @@ class RLSearch:
     ) -> None:
         if agent not in AGENTS:
             raise ValueError(f"agent must be one of {sorted(AGENTS)}, got {agent!r}")
-        if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-            raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
-        if not 0 <= warmup_episodes < episodes:
+        check_int("episodes", episodes, 1)
+        check_int("warmup_episodes", warmup_episodes, 0)
+        if warmup_episodes >= episodes:
             raise ValueError(
                 f"warmup_episodes must be in [0, episodes={episodes}), got {warmup_episodes}")
         if noise_sigma < 0:
@@ -81,12 +82,14 @@ class RLSearch:
             raise ValueError(f"gamma must be in [0, 1], got {gamma}")
         if reward is not None:
             resolve_reward(reward)  # fail now, not after the dense model trained
-        for key, value in (("learning_rate", learning_rate), ("batch_size", batch_size),
-                           ("buffer_size", buffer_size)):
-            if not value > 0:
-                raise ValueError(f"{key} must be > 0, got {value}")
-        if not net_arch or any(int(n) < 1 for n in net_arch):
-            raise ValueError(f"net_arch must list layer sizes >= 1, got {list(net_arch)}")
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
+                or not learning_rate > 0:
+            raise ValueError(f"learning_rate must be a number > 0, got {learning_rate!r}")
+        check_int("batch_size", batch_size, 1)
+        check_int("buffer_size", buffer_size, 1)
+        if isinstance(net_arch, str) or not net_arch or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in net_arch):
+            raise ValueError(f"net_arch must list layer sizes (integers >= 1), got {net_arch!r}")
         self.agent, self.episodes, self.warmup_episodes = agent, episodes, warmup_episodes
         self.noise_sigma, self.noise_decay, self.gamma = noise_sigma, noise_decay, gamma
         self.reward = reward
