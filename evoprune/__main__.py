@@ -13,8 +13,11 @@ from omegaconf import DictConfig
 from evoprune.config.checks import ConfigError
 from evoprune.run import run
 
-# conf/ sits at the top of the repository (an editable install keeps it beside the package)
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+# conf/ sits at the top of the repository (a checkout or an editable install reads it there); a
+# built package carries a copy inside it (setup.py)
+_PACKAGED, _REPOSITORY = (Path(__file__).resolve().parent / "conf",
+                          Path(__file__).resolve().parent.parent / "conf")
+CONFIG_DIR = str(_PACKAGED if _PACKAGED.is_dir() else _REPOSITORY)
 USAGE_ERROR = 2  # the exit status of a refused config
 
 
