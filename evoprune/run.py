@@ -44,6 +44,10 @@ from evoprune.search.cost import COST_UNITS
 from evoprune.search.loop import run_search
 
 
+class ModelDoesNotFitData(ValueError):
+    """The model refuses the data's inputs, or returns the wrong number of classes."""
+
+
 @dataclass
 class Problem:
     """What the search and the finish stage work on (stages 2 and 3)."""
@@ -261,12 +265,12 @@ def _check_model_accepts(model: torch.nn.Module, data) -> None:
         with torch.no_grad():
             out = model.eval()(data.train.x[:2])
     except RuntimeError as err:
-        raise ValueError(
+        raise ModelDoesNotFitData(
             f"model {type(model).__name__} does not accept {data.name} inputs of shape "
             f"{list(data.input_shape)}: {err}"
         ) from err
     if out.shape != (2, data.num_classes):
-        raise ValueError(
+        raise ModelDoesNotFitData(
             f"model {type(model).__name__} returns shape {list(out.shape[1:])} per sample; "
             f"{data.name} has {data.num_classes} classes"
         )
