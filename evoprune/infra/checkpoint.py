@@ -13,6 +13,7 @@ Checkpoints hold only tensors and plain Python values and load with
 from __future__ import annotations
 
 import json
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,11 @@ def load_checkpoint(path: str | Path) -> Any:
     (truncated or corrupt files, and pickles of arbitrary objects, which are never executed)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # torch's own advice (weights_only=False) is unsafe
+        raise CheckpointError(
+            f"cannot load checkpoint {path}: it is corrupt or holds more than tensors and plain "
+            "values (a pickled object, such as a whole model), which evoprune refuses to unpickle"
+        ) from err
     except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
         reason = (str(err).strip().splitlines() or [""])[0][:200]
         raise CheckpointError(
