@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from evoprune.config.checks import ConfigError
 from evoprune.finish.train import TrainingDiverged
-from evoprune.infra.checkpoint import CheckpointError
+from evoprune.infra.checkpoint import CheckpointError, NonFiniteWeights
 from evoprune.pruning.budget import InfeasibleBudgetError
 from evoprune.pruning.layers import UnsupportedLayerError
 from evoprune.pruning.space import NoPrunableLayerError
@@ -35,7 +35,7 @@ CONFIG_DIR = str(_PACKAGED if _PACKAGED.is_dir() else _REPOSITORY)
 USAGE_ERROR = 2  # the exit status of a refused config, model, file or budget
 INTERRUPTED = 130  # as a shell reports a Ctrl-C
 USER_ERRORS = (ConfigError, CheckpointError, InfeasibleBudgetError, NoPrunableLayerError,
-               UnsupportedLayerError, ModelDoesNotFitData, TrainingDiverged)
+               UnsupportedLayerError, ModelDoesNotFitData, TrainingDiverged, NonFiniteWeights)
 
 
 def _interrupt(signum, frame) -> None:

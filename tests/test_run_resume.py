@@ -15,7 +15,7 @@ import torch
 from hydra.utils import instantiate
 
 from evoprune.config.checks import ConfigError
-from evoprune.infra.checkpoint import CheckpointError
+from evoprune.infra.checkpoint import CheckpointError, NonFiniteWeights
 from evoprune.report.results import RESULTS_FILE
 from evoprune.run import run
 from tests.helpers import FAST, compose_config
@@ -173,6 +173,17 @@ def test_user_weights_are_pruned_instead_of_training(tmp_path, cache):
     data = instantiate(cfg.data)
     assert results["dense"]["test_acc"] == pytest.approx(float((data.test.y == 0).float().mean()))
     assert results["methods"] and not cache.exists()  # nothing trained, nothing cached
+
+
+def test_weights_with_a_nan_are_refused_naming_the_parameter(tmp_path, cache):
+    model = instantiate(compose_config(FAST).model)
+    state = model.state_dict()
+    name = next(key for key in state if key.endswith("weight"))
+    state[name][0, 0] = float("nan")
+    torch.save(state, tmp_path / "weights.pt")
+    with pytest.raises(NonFiniteWeights, match=f"weights=.*: {name} holds 1 NaN/inf value"):
+        run(compose_config([*FAST, f"weights={tmp_path / 'weights.pt'}"]), tmp_path / "r")
+    assert not (tmp_path / "r" / "results.json").exists()
 
 
 @pytest.mark.parametrize("saved, message", [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
@@ -83,6 +84,11 @@ class MaskScorer:
             slicer = ParameterSlicer(model, space, self.x_val[:4])
             if slicer.supported:
                 self.slicer = slicer
+            elif mode == "auto":  # said, never silent: masked scoring is slower
+                warnings.warn(
+                    f"{type(model).__name__} cannot run with sliced parameters (a grouped "
+                    "convolution, or a forward pass that fixes a layer width): candidates are "
+                    "scored with masked parameters, at dense cost", RuntimeWarning, stacklevel=2)
             elif mode == "sliced":
                 raise ValueError(
                     f"mode=sliced: {type(model).__name__} cannot run with sliced "

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from evoprune.data.splits import DataSplits, Split
 from evoprune.finish.distill import DistillConfig, distillation_loss
 from evoprune.infra.atomic import write_atomic
+from evoprune.infra.checkpoint import check_finite
 from evoprune.infra.progress import progress_bar
 
 _OPTIMIZERS = ("adamw", "sgd")
@@ -261,6 +262,7 @@ def load_or_train_dense(
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
+            check_finite(model, f"cached dense model {path}")
         except Exception as err:  # noqa: BLE001 - any load failure (corrupt, wrong keys) -> retrain
             # torch's unpickling errors span many lines; the first one says enough.
             reason = (str(err).strip().splitlines() or [""])[0][:200]
@@ -276,6 +278,7 @@ def load_or_train_dense(
             return model, True
 
     train_classifier(model, data.train, cfg, seed=seed, description="dense", progress=progress)
+    check_finite(model, f"the dense model after training (lr={cfg.lr}: try a lower one)")
     state = model.state_dict()
     write_atomic(path, lambda tmp: torch.save(state, tmp))
     return model, False

@@ -37,6 +37,20 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable, or from a different run."""
 
 
+class NonFiniteWeights(ValueError):
+    """A model whose parameters or buffers hold NaN or infinite values."""
+
+
+def check_finite(model: torch.nn.Module, source: str) -> None:
+    """Refuse a model with a NaN or infinite value in any parameter or buffer, naming it: such
+    a model scores every candidate at chance, so a search on it would be blind."""
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise NonFiniteWeights(f"{source}: {name} holds {bad} NaN/inf value(s) of "
+                                   f"{tensor.numel()}; a pruning search needs finite weights")
+
+
 class SearchCheckpoint:
     """Where a searcher saves its state, how often, and what it resumes from.
 
@@ -126,6 +140,7 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> None:
             f"weights={path} does not fit {type(model).__name__}: "
             + " ".join(str(err).split())[:400]
         ) from err
+    check_finite(model, f"weights={path}")
 
 
 def start_run(run_dir: Path, config: dict, *, resume: bool) -> Path:

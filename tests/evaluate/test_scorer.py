@@ -64,7 +64,9 @@ def test_auto_masks_what_cannot_be_sliced_and_sliced_says_why():
     x = torch.randn(8, 1, 6, 6)
     space = PruningSpace(model, x[:2])
     val = _Split(x, torch.zeros(8, dtype=torch.long))
-    assert Evaluator(model, space, val).scorer.slicer is None  # auto: the masked path
+    with pytest.warns(RuntimeWarning, match="DepthwiseNet cannot run with sliced parameters.*"
+                                            "scored with masked parameters"):
+        assert Evaluator(model, space, val).scorer.slicer is None  # auto: the masked path
     with pytest.raises(ValueError, match="mode=sliced: DepthwiseNet cannot run"):
         Evaluator(model, space, val, mode="sliced")
     with pytest.raises(ValueError, match="mode must be one of"):

@@ -154,6 +154,22 @@ def test_corrupt_cache_warns_and_retrains(data, tmp_path):
     assert loaded  # the corrupt file was replaced by a good one
 
 
+def test_cache_with_a_nan_weight_warns_and_retrains(data, tmp_path):
+    poisoned = _mlp(data)
+    state = poisoned.state_dict()
+    first = next(name for name in state if name.endswith("weight"))
+    state[first][0, 0] = float("nan")
+    torch.save(state, tmp_path / "dense-nan.pt")
+    reference = _mlp(data)
+    train_classifier(reference, data.train, FAST, seed=0, progress=False)
+    with pytest.warns(RuntimeWarning, match=f"retrained.*{first} holds 1 NaN/inf value"):
+        model, loaded = load_or_train_dense(
+            _mlp(data), data, FAST, seed=0, cache_dir=tmp_path, cache_key="nan", progress=False
+        )
+    assert not loaded
+    _assert_equal_states(model, reference)
+
+
 def test_mismatched_cache_warns_and_retrains(data, tmp_path):
     torch.save({"unexpected": torch.zeros(1)}, tmp_path / "dense-other.pt")
     reference = _mlp(data)
