@@ -59,6 +59,8 @@ class Problem:
     dense: dict  # the dense model's row in results.json
     latency: LatencySettings
     cost: str  # what the budget limits for the search: macs | latency
+    finetune: TrainConfig  # the same recipe for every method
+    distill: DistillConfig | None
 
 
 def seed_everything(seed: int) -> None:
@@ -93,7 +95,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         if front:  # a multi-objective search: the whole accuracy-cost trade-off it found
             write_front(front, problem, {name: p.mask for name, p in others.items()}, run_dir)
         methods = {**searched, **others}
-        finished = finish_methods(cfg, config, problem, methods)
+        finished = finish_methods(cfg, problem, methods)
         return report(cfg, config, problem, methods, finished, run_dir,
                       time.perf_counter() - start, tracker)
     finally:
@@ -141,7 +143,8 @@ def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
     if evaluator.dense_latency_ms is not None:
         console.print(f"search cost: latency, dense {evaluator.dense_latency_ms:.3f} ms")
         _warn_if_unsteady(evaluator.dense_latency_ms, dense["latency_ms"])
-    return Problem(data, model, space, evaluator, dense, latency, cost)
+    return Problem(data, model, space, evaluator, dense, latency, cost,
+                   TrainConfig(**config["finetune"]), _distill(cfg))
 
 
 def search(cfg: DictConfig, problem: Problem, tracker, checkpoint: SearchCheckpoint
@@ -173,7 +176,7 @@ def baselines(cfg: DictConfig, config: dict, problem: Problem) -> dict[str, Prun
     """Stage 5: every baseline asked for, at the same budget."""
     context = registry.BaselineContext(
         problem.model, problem.space, problem.data, cfg.budget, cfg.seed,
-        finetune=TrainConfig(**config["finetune"]), distill=_distill(cfg),
+        finetune=problem.finetune, distill=problem.distill,
         gradual_steps=cfg.gradual.steps, importance_p=cfg.pruning.get("importance_p", 1),
         progress=cfg.progress)
     answers = {}
@@ -183,7 +186,7 @@ def baselines(cfg: DictConfig, config: dict, problem: Problem) -> dict[str, Prun
     return answers
 
 
-def finish_methods(cfg: DictConfig, config: dict, problem: Problem,
+def finish_methods(cfg: DictConfig, problem: Problem,
                    methods: dict[str, Pruned]) -> dict:
     """Stage 6: every method fine-tuned the same way (unless it did so itself) and measured."""
     finished = {}
@@ -192,8 +195,8 @@ def finish_methods(cfg: DictConfig, config: dict, problem: Problem,
         finished[name] = finish(
             name, pruned, dense=problem.model, space=problem.space,
             evaluator=problem.evaluator, data=problem.data,
-            finetune=TrainConfig(**config["finetune"]), seed=cfg.seed, latency=problem.latency,
-            distill=_distill(cfg), progress=cfg.progress)
+            finetune=problem.finetune, seed=cfg.seed, latency=problem.latency,
+            distill=problem.distill, progress=cfg.progress)
     return finished
 
 

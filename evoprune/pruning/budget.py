@@ -12,11 +12,16 @@ class InfeasibleBudgetError(ValueError):
     """Even the smallest allowed mask costs more than the budget."""
 
 
+def smallest_mask(space: PruningSpace) -> np.ndarray:
+    """Every group at its minimum: the cheapest mask in MACs and (up to noise) in latency."""
+    return space.mask_from_counts([0] * len(space.groups))
+
+
 def check_budget(space: PruningSpace, budget: float) -> None:
     """Refuse a budget outside (0, 1] or below what the per-group minimum allows."""
     if not 0.0 < budget <= 1.0:
         raise ValueError(f"budget must be a fraction of dense MACs in (0, 1], got {budget}")
-    smallest = space.macs_ratio(space.mask_from_counts([0] * len(space.groups)))
+    smallest = space.macs_ratio(smallest_mask(space))
     if smallest > budget:
         raise InfeasibleBudgetError(
             f"budget={budget} cannot be met: keeping the minimum of every group "

@@ -15,6 +15,7 @@ from evoprune.pruning.budget import (
     InfeasibleBudgetError,
     check_budget,
     shrink_to_budget,
+    smallest_mask,
     uniform_mask,
 )
 from evoprune.pruning.space import PruningSpace
@@ -22,11 +23,6 @@ from evoprune.pruning.space import PruningSpace
 COST_UNITS = {"macs": "MACs", "latency": "latency"}  # "<ratio> of dense <unit>"
 _BISECTION_STEPS = 6  # uniform keep ratio to about 1/64 of the MACs range: a starting point
 _SHRINK_STEPS = 10
-
-
-def smallest_mask(space: PruningSpace) -> np.ndarray:
-    """Every group at its minimum: the cheapest mask in MACs and (up to noise) in latency."""
-    return space.mask_from_counts([0] * len(space.groups))
 
 
 def check_search_budget(space: PruningSpace, evaluator: Evaluator, budget: float) -> None:

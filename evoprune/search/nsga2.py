@@ -13,7 +13,7 @@ import random
 import numpy as np
 from deap import algorithms, base, tools
 
-from evoprune.pruning.budget import uniform_mask
+from evoprune.pruning.budget import smallest_mask, uniform_mask
 from evoprune.report.pareto import hypervolume
 from evoprune.search.base import Scored
 from evoprune.search.evolution import EvolutionStrategy, perturbed
@@ -58,7 +58,7 @@ class NSGA2Search(EvolutionStrategy):
         ``population_size`` equal slices of [smallest feasible, 1] (stratified, so no budget
         range is left empty by chance), starting from the uniform keep ratios that meet it."""
         space = self.problem.space
-        smallest = float(space.macs_ratio(space.mask_from_counts([0] * len(space.groups))))
+        smallest = float(space.macs_ratio(smallest_mask(space)))
         sizes = np.array([g.size for g in space.groups])
         population = []
         for index in range(self.population_size):
