@@ -1,4 +1,4 @@
-"""One run, wired from a Hydra config: the only module that calls ``hydra.utils.instantiate``.
+"""One run, wired from a Hydra config.
 
 The stages, in order: check the config → data and dense model → pruning space and evaluator
 (then, if asked for, the sensitivity analysis) → search → baselines (and a multi-objective
@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evoprune.baselines import registry
 from evoprune.config.checks import check_config, make_fitness, search_cost, search_enabled
+from evoprune.config.targets import make_data, make_model
 from evoprune.data import DataSplits
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
@@ -109,8 +110,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, torch.nn.Module]:
     """Stage 2: the data splits and the trained dense model (the user's weights, a cached
     model, or one trained now)."""
-    data = instantiate(cfg.data)
-    model = instantiate(cfg.model)
+    data = make_data(config["data"], cfg.seed)
+    model = make_model(config["model"], data.input_shape, data.num_classes)
     _check_model_accepts(model, data)
     if cfg.weights:
         load_weights(model, cfg.weights)

@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from evoprune.config.targets import make_data, make_model
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
 from evoprune.finish.train import TrainConfig, cache_key, load_or_train_dense
@@ -98,9 +98,10 @@ def main(argv: list[str] | None = None) -> dict:
             f"model={args.model}", f"data={args.data}", f"seed={args.seed}", *args.override])
     config = OmegaConf.to_container(cfg, resolve=True)
     torch.manual_seed(args.seed)
-    data = instantiate(cfg.data)
+    data = make_data(config["data"], args.seed)
     model, _ = load_or_train_dense(
-        instantiate(cfg.model), data, TrainConfig(**config["train"]), seed=args.seed,
+        make_model(config["model"], data.input_shape, data.num_classes), data,
+        TrainConfig(**config["train"]), seed=args.seed,
         cache_dir=Path(cfg.cache_dir).expanduser(), progress=False,
         cache_key=cache_key(config["data"], config["model"], config["train"], args.seed))
     model = model.to(device).eval()

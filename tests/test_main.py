@@ -62,3 +62,63 @@ def test_sigterm_mid_search_stops_with_the_resume_command(tmp_path):
     assert "search.generations=400" in last and "resume=true" in last
     assert f"hydra.run.dir={run_dir}" in last
     assert not (run_dir / "results.json").exists()
+
+
+def test_refused_config_leaves_no_run_dir(tmp_path):
+    run_dir = tmp_path / "run"
+    process = app(tmp_path, *FAST, "budget=1.5", f"hydra.run.dir={run_dir}")
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 2 and "Traceback" not in out + err
+    assert err.strip().startswith("error: budget must be a fraction of dense MACs in (0, 1]")
+    assert not run_dir.exists()  # aggregate would list an empty dir as a missing run
+
+
+def test_unwritable_run_dir_is_refused_before_anything_runs(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    run_dir = tmp_path / "a_file" / "run"
+    process = app(tmp_path, *FAST, f"hydra.run.dir={run_dir}")
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 2 and "Traceback" not in out + err
+    assert err.strip() == f"error: hydra.run.dir={run_dir} is not writable: Not a directory"
+    assert not (tmp_path / "cache").exists()  # nothing trained
+
+
+def _file_size_limit(limit: int):
+    def apply() -> None:  # in the child: writes past `limit` bytes fail as on a full disk
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    return apply
+
+
+def test_a_failed_write_mid_run_is_one_line_naming_the_file(tmp_path):
+    """As on a full disk: the search checkpoint (about 19 kB here) cannot be written. Before,
+    torch's writer failed with a C++ error (or aborted, exit 134) and a traceback."""
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "EVOPRUNE_CACHE": str(tmp_path / "cache"), "WANDB_MODE": "disabled",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "evoprune", *FAST, f"hydra.run.dir={run_dir}"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=_file_size_limit(12_000))
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line == (f"error: cannot write {run_dir / 'checkpoint' / 'search.pt'}: File too "
+                    "large; a file size limit (ulimit -f) is in force")
+    assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]  # no half-written temps
+    assert line in (run_dir / "__main__.log").read_text()
+
+
+def test_the_log_holds_the_console_without_progress_bars(tmp_path):
+    run_dir = tmp_path / "run"
+    process = app(tmp_path, *[o for o in FAST if o != "progress=false"], "progress=true",
+                  f"hydra.run.dir={run_dir}")
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    log = (run_dir / "__main__.log").read_text()
+    for line in ("dense model trained", "dense: val_acc", "ga: ", "outputs: "):
+        assert line in log and line in out
+    assert "evoprune results (budget: 0.5 of dense MACs)" in log
+    assert "━" not in log.split("evoprune results")[0]  # no progress bar before the table
+    assert "\x1b[" not in log  # no colour codes
+    assert max(len(line) for line in log.splitlines()) <= 120

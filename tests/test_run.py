@@ -12,7 +12,7 @@ from evoprune.config.checks import ConfigError
 from evoprune.pruning.space import PruningSpace
 from evoprune.report.results import RESULTS_FILE
 from evoprune.run import run
-from tests.helpers import FAST, compose_config
+from tests.helpers import FAST, compose_config, data_and_model
 from tests.wandb_runs import read_run
 
 ROW_KEYS = {"val_acc", "test_acc", "test_acc_before_finetune", "macs", "macs_ratio", "params",
@@ -49,6 +49,27 @@ def test_run_writes_results_masks_and_models(tmp_path, cache):
     assert len(list(cache.glob("dense-*.pt"))) == 1
 
 
+def test_fresh_run_in_a_used_dir_clears_the_earlier_outputs(tmp_path, cache, monkeypatch):
+    """Interrupted, a fresh run must not leave the earlier run's results beside its config."""
+    import evoprune.run as run_module
+
+    out = tmp_path / "run"
+    run(compose_config(FAST + ["budget=0.4", "sensitivity.enabled=true"]), out)
+    earlier = sorted(p.name for p in out.iterdir())
+    assert {"results.json", "mask_ga.json", "model_ga.pt2", "sensitivity.json"} <= set(earlier)
+    (out / "notes.txt").write_text("the user's own file")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "search", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(compose_config(FAST + ["budget=0.3"]), out)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint", "notes.txt"]
+    assert json.loads((out / "checkpoint" / "config.json").read_text())["budget"] == 0.3
+    assert [p.name for p in (out / "checkpoint").iterdir()] == ["config.json"]
+
+
 def test_same_seed_same_results(tmp_path, cache):
     first = run(compose_config(FAST), tmp_path / "a")
     second = run(compose_config(FAST), tmp_path / "b")  # second run loads the cached dense model
@@ -60,11 +81,9 @@ def test_same_seed_same_results(tmp_path, cache):
 
 
 def test_masks_on_disk_reproduce_reported_costs(tmp_path, cache):
-    from hydra.utils import instantiate
-
     cfg = compose_config(FAST)
     results = run(cfg, tmp_path / "run")
-    model = instantiate(cfg.model)
+    _, model = data_and_model(cfg)
     space = PruningSpace(model, torch.zeros(2, 1, 32))
     description = json.loads((tmp_path / "run" / "mask_ga.json").read_text())
     mask = space.from_description(description)

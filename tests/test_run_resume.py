@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from evoprune.config.checks import ConfigError
 from evoprune.infra.checkpoint import CheckpointError, NonFiniteWeights
 from evoprune.report.results import RESULTS_FILE
 from evoprune.run import run
-from tests.helpers import FAST, compose_config
+from tests.helpers import FAST, compose_config, data_and_model
 
 REPO = Path(__file__).resolve().parent.parent
 # long enough that a checkpoint is seen well before the search ends
@@ -163,20 +162,19 @@ def test_resume_from_a_corrupt_checkpoint_is_refused(tmp_path, cache):
 
 def test_user_weights_are_pruned_instead_of_training(tmp_path, cache):
     cfg = compose_config(FAST)
-    model = instantiate(cfg.model)
+    data, model = data_and_model(cfg)
     with torch.no_grad():  # a model that answers class 0 whatever the input
         for parameter in model.parameters():
             parameter.zero_()
         model.classifier.bias[0] = 1.0
     torch.save(model.state_dict(), tmp_path / "weights.pt")
     results = run(compose_config([*FAST, f"weights={tmp_path / 'weights.pt'}"]), tmp_path / "r")
-    data = instantiate(cfg.data)
     assert results["dense"]["test_acc"] == pytest.approx(float((data.test.y == 0).float().mean()))
     assert results["methods"] and not cache.exists()  # nothing trained, nothing cached
 
 
 def test_weights_with_a_nan_are_refused_naming_the_parameter(tmp_path, cache):
-    model = instantiate(compose_config(FAST).model)
+    _, model = data_and_model(compose_config(FAST))
     state = model.state_dict()
     name = next(key for key in state if key.endswith("weight"))
     state[name][0, 0] = float("nan")

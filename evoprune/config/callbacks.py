@@ -1,6 +1,8 @@
-"""Hydra callbacks: aggregate a multirun's results when it ends.
+"""Hydra callbacks: the output dir checked before Hydra writes into it, and a multirun's results
+aggregated when it ends.
 
-Registered by ``conf/experiment/compare.yaml``; add it to any sweep with::
+``CheckOutputDir`` is registered by ``conf/config.yaml``. ``AggregateOnMultirunEnd`` by
+``conf/experiment/compare.yaml``; add it to any sweep with::
 
     hydra:
       callbacks:
@@ -11,6 +13,8 @@ Registered by ``conf/experiment/compare.yaml``; add it to any sweep with::
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,30 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
+
+
+class CheckOutputDir(Callback):
+    """Refuse an output dir that cannot be written (a file in its path, no permission, a
+    read-only or full disk) in one line, exit status 2, before Hydra tries to create it:
+    Hydra's own failure is a traceback."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _check_writable(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _check_writable(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+
+def _check_writable(folder: str, key: str) -> None:
+    from evoprune.infra.atomic import WriteFailed, check_writable
+
+    try:
+        check_writable(folder, key)
+    except WriteFailed as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)  # evoprune.__main__.USAGE_ERROR
 
 
 class AggregateOnMultirunEnd(Callback):

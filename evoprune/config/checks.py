@@ -16,11 +16,13 @@ import re
 from collections.abc import Iterator
 
 from hydra.errors import InstantiationException
-from hydra.utils import get_class, get_method, instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from evoprune.baselines import registry
 from evoprune.baselines.gradual import check_steps
+from evoprune.config.errors import ConfigError
+from evoprune.config.targets import build, call_arguments
 from evoprune.evaluate.evaluator import COSTS, Objectives, check_settings
 from evoprune.evaluate.fitness import Fitness
 from evoprune.evaluate.latency import LatencySettings
@@ -33,11 +35,6 @@ from evoprune.report.sensitivity import check_ratios
 from evoprune.search.cost import COST_UNITS
 
 _FIRST_WORD = re.compile(r"[A-Za-z_]\w*")
-
-
-class ConfigError(ValueError):
-    """A config value the run refuses: the message names the dotted key, the bad value and
-    what is allowed."""
 
 
 @contextlib.contextmanager
@@ -87,14 +84,14 @@ def check_config(cfg: DictConfig) -> None:
             from evoprune.evaluate.ray_backend import import_ray
 
             import_ray()
-    for name, build in (("latency", lambda c: LatencySettings(**c)),
+    for name, check in (("latency", lambda c: LatencySettings(**c)),
                         ("checkpoint", lambda c: SearchCheckpoint("unused", **c)),
                         ("distill", lambda c: DistillConfig(alpha=c["alpha"],
                                                             temperature=c["temperature"])),
                         ("gradual", lambda c: check_steps(c["steps"])),
                         ("sensitivity", lambda c: check_ratios(c["ratios"]))):
         with section(name, config[name]):
-            build(config[name])
+            check(config[name])
     with section("logger", config["logger"]):
         check_tracker_settings(**config["logger"])
     with section("baselines", ()):
@@ -106,6 +103,10 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def _check_top_level(cfg: DictConfig) -> None:
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} must be given (??? in the config): add "
+                          + " ".join(f"{key}=<value>" for key in missing) + " to the command")
     for key in ("seed", "threads"):
         value = cfg[key]
         if not isinstance(value, int) or isinstance(value, bool) or (key == "threads"
@@ -153,17 +154,23 @@ def _check_search(cfg: DictConfig, config: dict, cost: str) -> None:
 
 
 def _check_data_and_model(cfg: DictConfig, config: dict) -> None:
-    """The data loader's own argument check (``check_arguments``, when it has one: no data is
-    made), and the model built once (its constructor checks its settings; the run seeds every
-    RNG afterwards, so this build changes nothing)."""
-    data = dict(config["data"])
+    """The data loader found, taking its config's keys, and its own argument check
+    (``check_arguments``, when it has one: no data is made); the model class found, taking
+    its keys, and built once when the data config says the input shape and class count (its
+    constructor checks its settings; the run seeds every RNG afterwards, so this build
+    changes nothing)."""
+    data = config["data"]
     with section("data", data):
-        loader = get_method(data.pop("_target_"))
+        loader, arguments = call_arguments("data", data, {"seed": cfg.seed})
         check = getattr(loader, "check_arguments", None)
         if check is not None:
-            check(**data)
+            check(**arguments)
+    shape = {"input_shape": data.get("input_shape"), "num_classes": data.get("num_classes")}
     with section("model", config["model"]):
-        instantiate(cfg.model)
+        if None in shape.values():  # the user's data: known once it is loaded
+            call_arguments("model", config["model"], shape)
+        else:
+            build("model", config["model"], **shape)
 
 
 def make_fitness(fitness_cfg: DictConfig) -> Fitness:

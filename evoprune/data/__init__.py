@@ -2,12 +2,14 @@
 
 from evoprune.data.digits import load_digits
 from evoprune.data.mnist1d import load_mnist1d
-from evoprune.data.splits import DataSplits, Split, make_splits
+from evoprune.data.splits import BadData, DataSplits, Split, check_data, make_splits
 from evoprune.data.synthetic import load_synthetic
 
 __all__ = [
+    "BadData",
     "DataSplits",
     "Split",
+    "check_data",
     "load_digits",
     "load_mnist1d",
     "load_synthetic",

@@ -16,6 +16,11 @@ import torch
 _MIN_STD = 1e-6
 
 
+class BadData(ValueError):
+    """Data a loader returned (or was given) that evoprune cannot use: the message says what
+    is wrong and what is expected."""
+
+
 @dataclass(frozen=True, eq=False)
 class Split:
     """One labelled split: inputs ``x`` (float32, shape ``(N, *input_shape)``) and labels ``y``
@@ -54,6 +59,41 @@ class DataSplits:
     num_classes: int
     input_shape: tuple[int, ...]
     name: str
+
+
+def check_data(data: object, source: str) -> DataSplits:
+    """``data`` if it keeps the data contract, else :class:`BadData` saying what breaks it.
+
+    The contract (README "Your own data"): a :class:`DataSplits` of three non-empty
+    :class:`Split` s (``x`` float32 of shape ``(N, *input_shape)``, ``y`` int64 of shape
+    ``(N,)`` with labels in ``[0, num_classes)``), ``num_classes >= 2``, ``input_shape`` the
+    per-sample shape, and a ``name``. :func:`make_splits` builds one from arrays.
+    """
+    if not isinstance(data, DataSplits):
+        raise BadData(f"{source} returned {type(data).__name__}, not evoprune.data.DataSplits; "
+                      "build one from arrays with evoprune.data.make_splits(x, y, x_test, "
+                      "y_test, val_fraction=..., seed=..., num_classes=..., input_shape=..., "
+                      "name=...)")
+    if isinstance(data.num_classes, bool) or not isinstance(data.num_classes, int) \
+            or data.num_classes < 2:
+        raise BadData(f"{source}: num_classes must be an integer >= 2, got {data.num_classes!r}")
+    shape = tuple(data.input_shape)
+    for name in ("train", "val", "test"):
+        split = getattr(data, name)
+        if not isinstance(split, Split):
+            raise BadData(f"{source}: {name} is {type(split).__name__}, not a Split(x, y)")
+        if len(split) == 0:
+            raise BadData(f"{source}: the {name} split is empty")
+        if tuple(split.x.shape[1:]) != shape:
+            raise BadData(f"{source}: {name} inputs have per-sample shape "
+                          f"{list(split.x.shape[1:])}, but input_shape is {list(shape)}")
+        if not bool(torch.isfinite(split.x).all()):
+            raise BadData(f"{source}: {name} inputs hold NaN/inf values")
+        low, high = int(split.y.min()), int(split.y.max())
+        if low < 0 or high >= data.num_classes:
+            raise BadData(f"{source}: {name} labels must be in [0, {data.num_classes}) for "
+                          f"num_classes={data.num_classes}, found {low}..{high}")
+    return data
 
 
 def _check_inputs(

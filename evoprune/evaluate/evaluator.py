@@ -56,7 +56,7 @@ class Objectives:
 
 
 def check_settings(
-    *, bn_recalibration_batches: int = 0, calibration_batch_size: int = 256,
+    *, bn_recalibration_batches: int = 2, calibration_batch_size: int = 256,
     val_samples: int | None = None, batch_size: int = 1024, cache: bool = True,
     mode: str = "auto", backend: str = "serial", workers: int = 2,
     ray_address: str | None = None, worker_threads: int = 1,
@@ -95,7 +95,8 @@ class Evaluator:
         val: validation split; ``val_samples`` takes its first N samples (all by default).
         calibration: training data for BatchNorm recalibration.
         bn_recalibration_batches: before scoring a mask, re-estimate BatchNorm statistics of the
-            masked model on this many calibration batches (0 = use the dense statistics).
+            masked model on this many calibration batches (0 = use the dense statistics; the
+            default, 2, is the config's, and needs ``calibration`` for a model with BatchNorm).
             Pruning shifts the statistics later layers see; recalibrating makes the validation
             accuracy of a mask a much better predictor of its fine-tuned accuracy.
         cache: memoise results by mask.
@@ -128,7 +129,7 @@ class Evaluator:
         val: Split,
         *,
         calibration: Split | None = None,
-        bn_recalibration_batches: int = 0,
+        bn_recalibration_batches: int = 2,
         calibration_batch_size: int = 256,
         val_samples: int | None = None,
         batch_size: int = 1024,
@@ -152,12 +153,17 @@ class Evaluator:
                        calibration_batch_size=calibration_batch_size, val_samples=val_samples,
                        batch_size=batch_size, cache=cache, mode=mode, backend=backend,
                        workers=workers, ray_address=ray_address, worker_threads=worker_threads)
-        if bn_recalibration_batches and calibration is None:
-            raise ValueError("BatchNorm recalibration needs calibration data")
+        has_norms = any(isinstance(m, BN_TYPES) for m in model.modules())
+        if bn_recalibration_batches and has_norms and calibration is None:
+            raise ValueError(
+                f"the model has BatchNorm layers and bn_recalibration_batches="
+                f"{bn_recalibration_batches}: pass calibration=<the training split> to "
+                "re-estimate their statistics per mask (as python -m evoprune does), or "
+                "bn_recalibration_batches=0 to score with the dense statistics")
         self.model = model.eval()
         self.space = space
         self.calibration_batches: list[torch.Tensor] = []
-        if bn_recalibration_batches and any(isinstance(m, BN_TYPES) for m in model.modules()):
+        if bn_recalibration_batches and has_norms:
             # a fixed slice of training data: every mask is recalibrated on the same inputs
             size = min(calibration_batch_size * bn_recalibration_batches, len(calibration))
             inputs = calibration.x[:size]

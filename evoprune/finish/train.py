@@ -17,7 +17,8 @@ from torch.nn import functional as F
 
 from evoprune.data.splits import DataSplits, Split
 from evoprune.finish.distill import DistillConfig, distillation_loss
-from evoprune.infra.atomic import write_atomic
+from evoprune.infra.atomic import check_writable
+from evoprune.infra.cache import load_entry, save_entry
 from evoprune.infra.checkpoint import check_finite
 from evoprune.infra.progress import progress_bar
 
@@ -247,8 +248,10 @@ def load_or_train_dense(
     Returns ``(model, loaded_from_cache)``; ``model`` is the same object, in eval mode. The
     caller must make ``cache_key`` cover everything that determines the weights (model and
     data config, ``cfg``, ``seed``), e.g. with :func:`cache_key`. Only ``model.state_dict()``
-    is stored. An unreadable or mismatching checkpoint triggers a warning and retraining
-    (from the model's initial weights), and is then overwritten.
+    is stored, with a checksum (:mod:`evoprune.infra.cache`). An unreadable, damaged or
+    mismatching entry triggers a warning and retraining (from the model's initial weights),
+    and is then overwritten. Before training, ``cache_dir`` must prove writable: a run never
+    trains for minutes only to fail writing the result.
     """
     if not cache_key or "/" in cache_key or "\\" in cache_key or cache_key in (".", ".."):
         raise ValueError(
@@ -260,11 +263,10 @@ def load_or_train_dense(
         # weights so retraining after a bad checkpoint starts exactly as a fresh run would.
         initial = copy.deepcopy(model.state_dict())
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(state)
+            model.load_state_dict(load_entry(path))
             check_finite(model, f"cached dense model {path}")
         except Exception as err:  # noqa: BLE001 - any load failure (corrupt, wrong keys) -> retrain
-            # torch's unpickling errors span many lines; the first one says enough.
+            # torch's unpickling errors span many lines; the first one says enough
             reason = (str(err).strip().splitlines() or [""])[0][:200]
             warnings.warn(
                 f"dense checkpoint {path} could not be loaded, so the model will be retrained "
@@ -277,8 +279,8 @@ def load_or_train_dense(
             model.eval()
             return model, True
 
+    check_writable(path.parent, "cache_dir")
     train_classifier(model, data.train, cfg, seed=seed, description="dense", progress=progress)
     check_finite(model, f"the dense model after training (lr={cfg.lr}: try a lower one)")
-    state = model.state_dict()
-    write_atomic(path, lambda tmp: torch.save(state, tmp))
+    save_entry(path, model.state_dict())
     return model, False

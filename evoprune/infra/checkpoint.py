@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from evoprune.infra.atomic import write_atomic
+from evoprune.infra.atomic import save_torch_atomic, write_atomic
+from evoprune.infra.progress import console
+from evoprune.infra.run_dir import clear_outputs
 
 CHECKPOINT_DIR = "checkpoint"
 CONFIG_FILE = "config.json"
@@ -76,7 +78,7 @@ class SearchCheckpoint:
 
     def save(self, searcher: str, state: dict[str, Any]) -> None:
         payload = {"format": FORMAT, "searcher": searcher, "state": state}
-        write_atomic(self.path, lambda tmp: torch.save(payload, tmp))
+        save_torch_atomic(self.path, payload)
 
     def load(self, searcher: str) -> dict[str, Any] | None:
         """The state saved by ``searcher``, or None when not resuming or nothing is saved yet."""
@@ -148,6 +150,7 @@ def start_run(run_dir: Path, config: dict, *, resume: bool) -> Path:
 
     Returns the search state file. Resuming needs ``config.json`` from the first attempt;
     a config that differs (outside ``NOT_COMPARED``) is refused with the differences listed.
+    A fresh run first removes the outputs an earlier run left in ``run_dir``.
     """
     folder = Path(run_dir) / CHECKPOINT_DIR
     snapshot = folder / CONFIG_FILE
@@ -170,8 +173,12 @@ def start_run(run_dir: Path, config: dict, *, resume: bool) -> Path:
                 "resume=true"
             )
     else:
-        # a new run in a used directory: an earlier search state must never be resumed with it
-        (folder / SEARCH_FILE).unlink(missing_ok=True)
+        # a new run in a used directory: the earlier run's results must not stand beside the
+        # new config, nor its search state be resumed with it
+        removed = clear_outputs(run_dir)
+        if removed:
+            console.print(f"fresh run in {run_dir}: removed {len(removed)} output(s) of the "
+                          "run that was there before", highlight=False)
         write_atomic(snapshot, lambda tmp: tmp.write_text(json.dumps(config, indent=1)))
     return folder / SEARCH_FILE
 

@@ -8,7 +8,7 @@ from hydra.errors import ConfigCompositionException, InstantiationException
 from hydra.utils import instantiate
 
 from evoprune.__main__ import CONFIG_DIR
-from tests.helpers import compose_config
+from tests.helpers import compose_config, data_and_model
 
 GROUPS = ["data", "model", "search", "fitness", "pruning", "logger", "experiment", "debug"]
 PAIRS = {"mnist1d": ["cnn1d", "mlp"], "digits": ["cnn2d", "mlp"], "synthetic": ["cnn1d", "mlp"]}
@@ -21,22 +21,21 @@ def options(group):
 def test_every_group_has_files():
     for group in GROUPS:
         assert options(group), group
-    assert set(options("data")) == set(PAIRS)
+    assert set(options("data")) == set(PAIRS) | {"custom"}  # custom: the user's, no default
 
 
 @pytest.mark.parametrize("data", sorted(PAIRS))
 def test_data_and_models_instantiate(data):
     for model_name in PAIRS[data]:
         cfg = compose_config([f"data={data}", f"model={model_name}"])
-        splits = instantiate(cfg.data)
-        model = instantiate(cfg.model)
+        splits, model = data_and_model(cfg)
         assert model(splits.train.x[:3]).shape == (3, splits.num_classes)
 
 
 def test_cnn1d_refuses_image_data():
     cfg = compose_config(["data=digits", "model=cnn1d"])
     with pytest.raises(InstantiationException, match="CNN1d expects input_shape"):
-        instantiate(cfg.model)
+        data_and_model(cfg)
 
 
 @pytest.mark.parametrize("search", [s for s in options("search") if s != "none"])
@@ -77,8 +76,7 @@ def test_experiments_compose_and_instantiate(experiment):
         assert cfg.search.episodes == 6
     elif cfg.search is not None:
         assert cfg.search.generations == 2
-    splits = instantiate(cfg.data)
-    model = instantiate(cfg.model)
+    splits, model = data_and_model(cfg)
     instantiate(cfg.search, seed=cfg.seed)
     with torch.no_grad():
         assert model(splits.train.x[:2]).shape[1] == splits.num_classes
@@ -101,7 +99,7 @@ def test_pruning_configs_build_spaces(pruning):
     from evoprune.pruning import make_space
 
     cfg = compose_config([f"pruning={pruning}", "data=synthetic", "model=mlp"])
-    splits, model = instantiate(cfg.data), instantiate(cfg.model)
+    splits, model = data_and_model(cfg)
     settings = dict(cfg.pruning)
     space = make_space(model, splits.train.x[:2], **settings)
     assert space.kind == pruning and space.dense_macs > 0

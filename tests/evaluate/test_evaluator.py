@@ -25,7 +25,7 @@ def random_masks(space, n, keep=0.6, seed=0):
 
 def test_objectives_match_compacted_model(setup):
     model, space, data = setup
-    evaluator = Evaluator(model, space, data.val)
+    evaluator = Evaluator(model, space, data.val, bn_recalibration_batches=0)
     masks = random_masks(space, 4)
     for mask, objectives in zip(masks, evaluator.evaluate(masks)):
         pruned = compact(model, space, mask)
@@ -40,14 +40,14 @@ def test_objectives_match_compacted_model(setup):
 
 def test_memoizes_identical_masks(setup):
     model, space, data = setup
-    evaluator = Evaluator(model, space, data.val)
+    evaluator = Evaluator(model, space, data.val, bn_recalibration_batches=0)
     masks = random_masks(space, 3)
     first = evaluator.evaluate(masks + [masks[0].copy()])
     assert evaluator.evaluations == 3 and evaluator.cache_hits == 1
     assert first[3] == first[0]
     evaluator.evaluate(masks)
     assert evaluator.evaluations == 3 and evaluator.cache_hits == 4
-    uncached = Evaluator(model, space, data.val, cache=False)
+    uncached = Evaluator(model, space, data.val, cache=False, bn_recalibration_batches=0)
     uncached.evaluate(masks + masks)
     assert uncached.evaluations == 6
 
@@ -70,7 +70,7 @@ def test_bn_recalibration_matches_compacted_model_recalibrated(setup):
     pruned.eval()
     assert objectives.val_acc == pytest.approx(accuracy(pruned, data.val), abs=1e-9)
     # the dense model's statistics are untouched
-    plain = Evaluator(model, space, data.val)
+    plain = Evaluator(model, space, data.val, bn_recalibration_batches=0)
     [dense] = plain.evaluate([space.full_mask()])
     assert dense.val_acc == pytest.approx(accuracy(model, data.val))
 
@@ -80,10 +80,11 @@ def test_bad_arguments(setup):
     with pytest.raises(ValueError,
                        match="bn_recalibration_batches must be an integer >= 0, got -1"):
         Evaluator(model, space, data.val, bn_recalibration_batches=-1)
-    with pytest.raises(ValueError, match="needs calibration data"):
+    with pytest.raises(ValueError, match="pass calibration=<the training split>"):
         Evaluator(model, space, data.val, bn_recalibration_batches=1)
     with pytest.raises(ValueError, match="shape"):
-        Evaluator(model, space, data.val).evaluate([np.ones(3, dtype=bool)])
+        Evaluator(model, space, data.val,
+                  bn_recalibration_batches=0).evaluate([np.ones(3, dtype=bool)])
 
 
 def test_latency_cost_times_each_compacted_mask_once(setup, monkeypatch):
@@ -98,7 +99,8 @@ def test_latency_cost_times_each_compacted_mask_once(setup, monkeypatch):
 
     monkeypatch.setattr(evaluator_module, "measure_latency_ms", counting)
     evaluator = Evaluator(model, space, data.val, cost="latency",
-                          latency=LatencySettings(batch_size=16, repeats=3, warmup=1))
+                          latency=LatencySettings(batch_size=16, repeats=3, warmup=1),
+                          bn_recalibration_batches=0)
     assert evaluator.dense_latency_ms > 0 and timed == [count_params(model)]  # once, up front
     masks = random_masks(space, 2, keep=0.4)
     first = evaluator.evaluate(masks)
@@ -118,7 +120,7 @@ def test_macs_cost_measures_no_latency(setup, monkeypatch):
         raise AssertionError("timed a model with cost=macs")
 
     monkeypatch.setattr(evaluator_module, "measure_latency_ms", never)
-    evaluator = Evaluator(model, space, data.val)
+    evaluator = Evaluator(model, space, data.val, bn_recalibration_batches=0)
     [objectives] = evaluator.evaluate(random_masks(space, 1))
     assert evaluator.cost == "macs" and evaluator.dense_latency_ms is None
     assert objectives.latency_ms is None and objectives.cost_ratio == objectives.macs_ratio
@@ -128,8 +130,8 @@ def test_bad_costs_refused(setup):
     model, space, data = setup
     with pytest.raises(ValueError, match="cost must be one of \\['latency', 'macs'\\], "
                                          "got 'flops'"):
-        Evaluator(model, space, data.val, cost="flops")
+        Evaluator(model, space, data.val, cost="flops", bn_recalibration_batches=0)
     unstructured = UnstructuredSpace(model, data.train.x[:2])
     with pytest.raises(ValueError, match="cost=latency needs a structured pruning space: "
                                          "unstructured pruning removes nothing"):
-        Evaluator(model, unstructured, data.val, cost="latency")
+        Evaluator(model, unstructured, data.val, cost="latency", bn_recalibration_batches=0)

@@ -88,16 +88,19 @@ def test_ga_finds_the_same_mask_with_both_backends(
 def test_more_workers_than_ray_cpus_refused(ray_session, trained_residual, synthetic_data, space):
     with pytest.raises(ValueError, match="workers=3 x worker_threads=1 needs "
                                          "3 CPUs, but the Ray cluster at .* has 2"):
-        Evaluator(trained_residual, space, synthetic_data.val, backend="ray", workers=3)
+        Evaluator(trained_residual, space, synthetic_data.val, backend="ray", workers=3,
+                  bn_recalibration_batches=0)
     assert ray_session.is_initialized()
 
 
 def test_missing_ray_says_how_to_install(monkeypatch, trained_residual, synthetic_data, space):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if not installed
     with pytest.raises(ImportError, match='needs Ray.*pip install -e ".\\[ray\\]"'):
-        Evaluator(trained_residual, space, synthetic_data.val, backend="ray")
+        Evaluator(trained_residual, space, synthetic_data.val, backend="ray",
+                  bn_recalibration_batches=0)
     # the serial backend never imports Ray
-    assert Evaluator(trained_residual, space, synthetic_data.val).evaluate([space.full_mask()])
+    assert Evaluator(trained_residual, space, synthetic_data.val,
+                     bn_recalibration_batches=0).evaluate([space.full_mask()])
 
 
 @pytest.mark.parametrize(
@@ -112,7 +115,7 @@ def test_missing_ray_says_how_to_install(monkeypatch, trained_residual, syntheti
 )
 def test_bad_backend_settings(trained_residual, synthetic_data, space, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        Evaluator(trained_residual, space, synthetic_data.val, **kwargs)
+        Evaluator(trained_residual, space, synthetic_data.val, **kwargs, bn_recalibration_batches=0)
 
 
 def test_split_contiguous_keeps_order_and_balances():

@@ -66,11 +66,12 @@ def test_auto_masks_what_cannot_be_sliced_and_sliced_says_why():
     val = _Split(x, torch.zeros(8, dtype=torch.long))
     with pytest.warns(RuntimeWarning, match="DepthwiseNet cannot run with sliced parameters.*"
                                             "scored with masked parameters"):
-        assert Evaluator(model, space, val).scorer.slicer is None  # auto: the masked path
+        assert Evaluator(model, space, val,
+                         bn_recalibration_batches=0).scorer.slicer is None  # auto: the masked path
     with pytest.raises(ValueError, match="mode=sliced: DepthwiseNet cannot run"):
-        Evaluator(model, space, val, mode="sliced")
+        Evaluator(model, space, val, mode="sliced", bn_recalibration_batches=0)
     with pytest.raises(ValueError, match="mode must be one of"):
-        Evaluator(model, space, val, mode="fast")
+        Evaluator(model, space, val, mode="fast", bn_recalibration_batches=0)
 
 
 @pytest.mark.parametrize("recalibration", [0, 2])

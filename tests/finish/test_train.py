@@ -20,6 +20,8 @@ from evoprune.finish.train import (
     load_or_train_dense,
     train_classifier,
 )
+from evoprune.infra.atomic import WriteFailed
+from evoprune.infra.cache import save_entry
 from evoprune.models import MLP, CNN1d
 from evoprune.pruning.budget import uniform_mask
 from evoprune.pruning.space import PruningSpace
@@ -159,7 +161,7 @@ def test_cache_with_a_nan_weight_warns_and_retrains(data, tmp_path):
     state = poisoned.state_dict()
     first = next(name for name in state if name.endswith("weight"))
     state[first][0, 0] = float("nan")
-    torch.save(state, tmp_path / "dense-nan.pt")
+    save_entry(tmp_path / "dense-nan.pt", state)  # intact as a file: the NaN is in the model
     reference = _mlp(data)
     train_classifier(reference, data.train, FAST, seed=0, progress=False)
     with pytest.warns(RuntimeWarning, match=f"retrained.*{first} holds 1 NaN/inf value"):
@@ -171,7 +173,7 @@ def test_cache_with_a_nan_weight_warns_and_retrains(data, tmp_path):
 
 
 def test_mismatched_cache_warns_and_retrains(data, tmp_path):
-    torch.save({"unexpected": torch.zeros(1)}, tmp_path / "dense-other.pt")
+    save_entry(tmp_path / "dense-other.pt", {"unexpected": torch.zeros(1)})
     reference = _mlp(data)
     train_classifier(reference, data.train, FAST, seed=0, progress=False)
     with pytest.warns(RuntimeWarning, match="retrained"):
@@ -180,6 +182,38 @@ def test_mismatched_cache_warns_and_retrains(data, tmp_path):
         )
     assert not loaded
     _assert_equal_states(model, reference)
+
+
+def test_cache_damaged_in_place_warns_and_retrains(data, tmp_path):
+    """256 bytes of a weight overwritten, the file's size unchanged: torch alone would load it
+    and every result would change; the checksum refuses it."""
+    first, _ = load_or_train_dense(_mlp(data), data, FAST, seed=0, cache_dir=tmp_path,
+                                   cache_key="k", progress=False)
+    path = tmp_path / "dense-k.pt"
+    blob = bytearray(path.read_bytes())
+    largest = max(first.state_dict().values(), key=torch.Tensor.numel)
+    start = bytes(blob).index(largest.numpy().tobytes()) + 64
+    blob[start:start + 256] = bytes(range(256))
+    path.write_bytes(bytes(blob))
+    damaged = torch.load(path, weights_only=True)["state_dict"]  # loads without complaint
+    assert not all(torch.equal(damaged[k], v) for k, v in first.state_dict().items())
+    with pytest.warns(RuntimeWarning, match="does not match its checksum"):
+        model, loaded = load_or_train_dense(_mlp(data), data, FAST, seed=0,
+                                            cache_dir=tmp_path, cache_key="k", progress=False)
+    assert not loaded
+    _assert_equal_states(model, first)  # retrained from the same start to the same weights
+
+
+def test_unwritable_cache_dir_is_refused_before_training(data, tmp_path, monkeypatch):
+    import evoprune.finish.train as train_module
+
+    monkeypatch.setattr(train_module, "train_classifier",
+                        lambda *a, **k: pytest.fail("trained before checking the cache dir"))
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a directory")
+    with pytest.raises(WriteFailed, match=f"cache_dir={blocker / 'cache'} is not writable"):
+        load_or_train_dense(_mlp(data), data, FAST, seed=0, cache_dir=blocker / "cache",
+                            cache_key="k", progress=False)
 
 
 def test_bad_cache_key_rejected(data, tmp_path):
@@ -301,7 +335,7 @@ def test_teacher_and_distill_must_come_together(data):
 
 def test_finish_mask_distils_from_the_untouched_dense_model(trained_residual, synthetic_data):
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
-    evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+    evaluator = Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
     before = copy.deepcopy(trained_residual.state_dict())
     args = dict(dense=trained_residual, space=space, evaluator=evaluator, data=synthetic_data,
                 finetune=TrainConfig(epochs=1), seed=0,

@@ -47,7 +47,7 @@ def test_masked_parameters_keep_largest_weights(space, residual_net):
 
 def test_evaluator_scores_policies(trained_residual, synthetic_data):
     space = UnstructuredSpace(trained_residual, synthetic_data.train.x[:2])
-    evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+    evaluator = Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
     dense, sparse = evaluator.evaluate([space.full_mask(), uniform_mask(space, 0.3)])
     assert dense.val_acc == pytest.approx(accuracy(trained_residual, synthetic_data.val))
     assert sparse.macs_ratio <= 0.3 and sparse.params < dense.params

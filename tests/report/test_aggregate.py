@@ -215,3 +215,44 @@ def test_a_method_repeated_at_the_same_budget_and_seed_counts_once(tmp_path):
     assert set(rows) == {"ga", "rl", "uniform_magnitude"}
     assert rows["uniform_magnitude"].seeds == (0, 1, 2)
     assert rows["rl"].stats["test_acc"].mean == pytest.approx(rows["ga"].stats["test_acc"].mean)
+
+
+def test_results_left_by_an_earlier_run_in_the_dir_are_refused(tmp_path):
+    """A fresh run writes checkpoint/config.json first: a results.json whose config is not that
+    one (an earlier run's, the new one interrupted) is listed as missing, not counted."""
+    current = write_job(tmp_path, 0, ["budget=0.5"], fake_results(0.5, 0))
+    stale = write_job(tmp_path, 1, ["budget=0.25"], fake_results(0.5, 1))
+    for job, budget, seed in ((current, 0.5, 0), (stale, 0.25, 1)):
+        (job / "checkpoint").mkdir()
+        config = fake_results(budget, seed)["config"]
+        (job / "checkpoint" / "config.json").write_text(json.dumps(config))
+    agg = aggregate(tmp_path)
+    assert agg.completed == 1
+    [missing] = agg.missing
+    assert missing.job_dir == stale
+    assert "results.json is not this run's" in missing.reason
+    assert "(started -> results.json: budget: 0.25 -> 0.5)" in missing.reason
+
+
+def test_debug_runs_are_flagged_in_every_output(tmp_path):
+    for num, seed in enumerate((0, 1)):
+        job = write_job(tmp_path, num, ["debug=smoke", f"seed={seed}"], fake_results(0.5, seed))
+        (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(
+            {"hydra": {"runtime": {"choices": {"debug": "smoke", "search": "ga"}}}}))
+    agg = aggregate(tmp_path)
+    assert agg.debug == {"smoke": 2}
+    assert "> **Warning: debug runs: 2 with debug=smoke (of 2)" in agg.files["md"].read_text()
+    clean = aggregate(write_fake_multirun(tmp_path / "clean"))
+    assert clean.debug == {} and "Warning" not in clean.files["md"].read_text()
+
+
+def test_debug_plot_title(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    titles = []
+    original = matplotlib.figure.Figure.suptitle
+    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle",
+                        lambda self, text, **kw: titles.append(text) or original(self, text, **kw))
+    write_job(tmp_path, 0, ["debug=smoke"], fake_results(0.5, 0))  # no hydra.yaml: overrides
+    aggregate(tmp_path)
+    assert titles and titles[-1].startswith("DEBUG RUNS, NOT A RESULT: debug=smoke")

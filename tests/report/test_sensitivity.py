@@ -21,7 +21,7 @@ def space(trained_residual, synthetic_data):
 
 @pytest.fixture(scope="module")
 def evaluator(trained_residual, space, synthetic_data):
-    return Evaluator(trained_residual, space, synthetic_data.val)
+    return Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_pruning_more_never_increases_macs(result):
 
 def test_points_match_single_evaluations_and_use_one_batched_call(space, trained_residual,
                                                                   synthetic_data):
-    evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+    evaluator = Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
     calls = []
     evaluate = evaluator.evaluate
     evaluator.evaluate = lambda masks: calls.append(len(masks)) or evaluate(masks)
@@ -68,7 +68,8 @@ def test_points_match_single_evaluations_and_use_one_batched_call(space, trained
     group = space.groups[1]
     counts = [g.size for g in space.groups]
     counts[1] = round(0.25 * group.size)
-    [direct] = Evaluator(trained_residual, space, synthetic_data.val).evaluate(
+    [direct] = Evaluator(trained_residual, space, synthetic_data.val,
+                         bn_recalibration_batches=0).evaluate(
         [space.mask_from_counts(counts)])
     point = result["groups"][1]["points"][1]
     assert point["val_acc"] == direct.val_acc and point["macs_ratio"] == direct.macs_ratio
@@ -76,7 +77,8 @@ def test_points_match_single_evaluations_and_use_one_batched_call(space, trained
 
 def test_min_keep_clips_the_kept_count(trained_residual, synthetic_data):
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2], min_keep=0.5)
-    result = sensitivity(space, Evaluator(trained_residual, space, synthetic_data.val),
+    result = sensitivity(space, Evaluator(trained_residual, space, synthetic_data.val,
+                                          bn_recalibration_batches=0),
                          ratios=(0.1,))
     for entry in result["groups"]:
         assert entry["points"][0]["kept"] == entry["min_keep"] >= entry["size"] // 2
@@ -100,7 +102,8 @@ def test_bad_ratios_rejected(space, evaluator, ratios):
 def test_evaluator_of_another_space_rejected(space, trained_residual, synthetic_data):
     other = PruningSpace(trained_residual, torch.randn(2, 1, 32))
     with pytest.raises(ValueError, match="another pruning space"):
-        sensitivity(space, Evaluator(trained_residual, other, synthetic_data.val))
+        sensitivity(space, Evaluator(trained_residual, other, synthetic_data.val,
+                                     bn_recalibration_batches=0))
 
 
 def test_numpy_ratios_accepted(space, evaluator):
@@ -110,7 +113,8 @@ def test_numpy_ratios_accepted(space, evaluator):
 
 def test_unstructured_space_works_per_layer(trained_residual, synthetic_data):
     space = UnstructuredSpace(trained_residual, synthetic_data.train.x[:2])
-    result = sensitivity(space, Evaluator(trained_residual, space, synthetic_data.val),
+    result = sensitivity(space, Evaluator(trained_residual, space, synthetic_data.val,
+                                          bn_recalibration_batches=0),
                          ratios=(1.0, 0.5))
     assert [g["name"] for g in result["groups"]] == [g.name for g in space.groups]
     for entry in result["groups"]:

@@ -22,11 +22,12 @@ def space(trained_residual, synthetic_data):
 
 @pytest.fixture
 def timed(space, trained_residual, synthetic_data, fake_latency):
-    return Evaluator(trained_residual, space, synthetic_data.val, cost="latency", latency=QUICK)
+    return Evaluator(trained_residual, space, synthetic_data.val, cost="latency", latency=QUICK,
+                     bn_recalibration_batches=0)
 
 
 def test_macs_cost_is_the_analytic_helpers(space, trained_residual, synthetic_data):
-    evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+    evaluator = Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
     check_search_budget(space, evaluator, 0.3)
     np.testing.assert_array_equal(uniform_mask_within(space, evaluator, 0.4),
                                   uniform_mask(space, 0.4))
@@ -71,7 +72,8 @@ def test_smallest_mask_no_faster_than_dense_refused(space, trained_residual, syn
     from evoprune.evaluate import evaluator as evaluator_module
 
     monkeypatch.setattr(evaluator_module, "measure_latency_ms", lambda *args, **kwargs: 2.0)
-    flat = Evaluator(trained_residual, space, synthetic_data.val, cost="latency", latency=QUICK)
+    flat = Evaluator(trained_residual, space, synthetic_data.val, cost="latency", latency=QUICK,
+                     bn_recalibration_batches=0)
     with pytest.raises(InfeasibleBudgetError, match="the smallest mask timed 2.000 ms, no faster "
                        "than the dense model \\(2.000 ms\\): CPU timings are unsteady"):
         check_search_budget(space, flat, 1.0)

@@ -15,7 +15,7 @@ from evoprune.search.loop import best_cost_text, run_search
 @pytest.fixture
 def problem(trained_residual, synthetic_data):
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
-    return space, Evaluator(trained_residual, space, synthetic_data.val)
+    return space, Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
 
 
 @pytest.mark.parametrize("encoding", ["mask", "ratios"])
@@ -39,13 +39,15 @@ def test_same_seed_same_result(problem, trained_residual, synthetic_data):
     space, _ = problem
     results = []
     for _ in range(2):
-        evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+        evaluator = Evaluator(trained_residual, space, synthetic_data.val,
+                              bn_recalibration_batches=0)
         search = GeneticSearch(population_size=8, generations=3, seed=7)
         results.append(run_search(search, space, evaluator, constrained, 0.4))
     np.testing.assert_array_equal(results[0].mask, results[1].mask)
     assert results[0].history == results[1].history
     other = run_search(GeneticSearch(population_size=8, generations=3, seed=8), space,
-                       Evaluator(trained_residual, space, synthetic_data.val), constrained, 0.4)
+                       Evaluator(trained_residual, space, synthetic_data.val,
+                                 bn_recalibration_batches=0), constrained, 0.4)
     assert other.history != results[0].history
 
 
@@ -69,7 +71,8 @@ def test_latency_cost_search_meets_the_latency_budget(synthetic_data):
     model = MLP((1, 32), 4, hidden=(256, 256)).eval()
     space = PruningSpace(model, synthetic_data.train.x[:2])
     evaluator = Evaluator(model, space, synthetic_data.val, cost="latency",
-                          latency=LatencySettings(batch_size=64, repeats=5, warmup=1))
+                          latency=LatencySettings(batch_size=64, repeats=5, warmup=1),
+                          bn_recalibration_batches=0)
     [smallest] = evaluator.evaluate([smallest_mask(space)])  # timed once, then cached
     budget = min(1.0, max(0.7, smallest.cost_ratio))
     rows = []

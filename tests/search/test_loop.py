@@ -51,7 +51,7 @@ class Fixed:
 @pytest.fixture
 def problem(trained_residual, synthetic_data):
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
-    return space, Evaluator(trained_residual, space, synthetic_data.val)
+    return space, Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
 
 
 def test_best_feasible_counters_and_rows(problem):
@@ -105,7 +105,7 @@ def test_checkpoints_hold_the_strategy_state_and_resume_skips_done_steps(
                        checkpoint=SearchCheckpoint(path))
     saved = SearchCheckpoint(path, resume=True).load("fixed")
     assert saved["strategy"] == {"step": 3} and len(saved["history"]) == 3
-    fresh = Evaluator(trained_residual, space, synthetic_data.val)
+    fresh = Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
     again = run_search(Fixed(masks), space, fresh, constrained, 0.5,
                        checkpoint=SearchCheckpoint(path, resume=True))
     # every step was done: the restored counters did not move, nothing was scored again

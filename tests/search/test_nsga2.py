@@ -15,7 +15,7 @@ from evoprune.search.nsga2 import NSGA2Search, ParetoFitness, ParetoIndividual
 @pytest.fixture
 def problem(trained_residual, synthetic_data):
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
-    return space, Evaluator(trained_residual, space, synthetic_data.val)
+    return space, Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
 
 
 def smallest_ratio(space):
@@ -76,7 +76,8 @@ def test_same_seed_same_front(problem, trained_residual, synthetic_data):
     runs = []
     for seed in (7, 7, 8):
         search = NSGA2Search(population_size=8, generations=2, seed=seed)
-        evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+        evaluator = Evaluator(trained_residual, space, synthetic_data.val,
+                              bn_recalibration_batches=0)
         result = run_search(search, space, evaluator, constrained, 0.4)
         runs.append((result.front, result))
     assert runs[0][0] == runs[1][0]
@@ -122,7 +123,8 @@ def test_latency_cost_front_trades_accuracy_for_latency(trained_residual, synthe
                                                         fake_latency, tmp_path):
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
     evaluator = Evaluator(trained_residual, space, synthetic_data.val, cost="latency",
-                          latency=LatencySettings(batch_size=8, repeats=1, warmup=0))
+                          latency=LatencySettings(batch_size=8, repeats=1, warmup=0),
+                          bn_recalibration_batches=0)
     search = NSGA2Search(population_size=8, generations=2, seed=1)
     result = run_search(search, space, evaluator, constrained, 0.5)
     assert result.objectives.cost_ratio <= 0.5 and "best_latency" in result.history[-1]

@@ -11,7 +11,7 @@ from evoprune.search.random_search import RandomSearch
 @pytest.fixture
 def problem(trained_residual, synthetic_data):
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
-    return space, Evaluator(trained_residual, space, synthetic_data.val)
+    return space, Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
 
 
 class Recording:
@@ -62,7 +62,8 @@ def test_same_seed_same_search_other_seed_other_search(problem, trained_residual
     space, _ = problem
 
     def search(seed):
-        evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+        evaluator = Evaluator(trained_residual, space, synthetic_data.val,
+                              bn_recalibration_batches=0)
         return run_search(RandomSearch(samples=16, batch_size=8, seed=seed), space, evaluator,
                           constrained, 0.4)
 

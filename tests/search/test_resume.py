@@ -54,7 +54,7 @@ INTERRUPT_AFTER = {"rl_ppo": 22, "rl_ddpg": 7, "rl_td3": 7, "rl_sac": 7}  # rows
 
 def fresh_evaluator(model, data):
     space = PruningSpace(model, data.train.x[:2])
-    return space, Evaluator(model, space, data.val)
+    return space, Evaluator(model, space, data.val, bn_recalibration_batches=0)
 
 
 def comparable(result):
@@ -139,14 +139,16 @@ def test_latency_search_resumes_against_the_first_dense_timing(
 
     path = tmp_path / "search.pt"
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
-    first = Evaluator(trained_residual, space, synthetic_data.val, cost="latency")
+    first = Evaluator(trained_residual, space, synthetic_data.val, cost="latency",
+                      bn_recalibration_batches=0)
     with pytest.raises(Interrupt):
         run_search(SEARCHERS["ga"](), space, first, constrained, 0.8, callback=stop_after(2),
                    checkpoint=SearchCheckpoint(path))
     # the new process's machine is twice as slow: restored ratios keep their own reference
     slower = evaluator_module.measure_latency_ms
     monkeypatch.setattr(evaluator_module, "measure_latency_ms", lambda *a, **k: 2 * slower(*a, **k))
-    second = Evaluator(trained_residual, space, synthetic_data.val, cost="latency")
+    second = Evaluator(trained_residual, space, synthetic_data.val, cost="latency",
+                       bn_recalibration_batches=0)
     assert second.dense_latency_ms == 2 * first.dense_latency_ms
     run_search(SEARCHERS["ga"](), space, second, constrained, 0.8,
                checkpoint=SearchCheckpoint(path, resume=True))
@@ -161,7 +163,8 @@ def test_latency_search_resumes_to_the_same_result(
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
 
     def timed():
-        return Evaluator(trained_residual, space, synthetic_data.val, cost="latency")
+        return Evaluator(trained_residual, space, synthetic_data.val, cost="latency",
+                         bn_recalibration_batches=0)
 
     expected = run_search(SEARCHERS[name](), space, timed(), constrained, 0.8)
     path = tmp_path / "search.pt"

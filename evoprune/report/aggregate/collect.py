@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from evoprune.infra.checkpoint import CHECKPOINT_DIR, CONFIG_FILE, config_differences
 from evoprune.report.results import RESULTS_FILE
 
 # per-method figures summarised over seeds (all documented in README "results.json")
@@ -76,7 +77,17 @@ class Aggregate:
     dense: list[Row]  # one per distinct (data, model, train) config: usually exactly one
     missing: list[MissingRun]
     completed: int
+    debug: dict[str, int] = field(default_factory=dict)  # debug=<name> -> completed runs
     files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def debug_note(self) -> str:
+        """Empty, or the warning that (some of) these runs were debug runs."""
+        if not self.debug:
+            return ""
+        runs = ", ".join(f"{n} with debug={name}" for name, n in sorted(self.debug.items()))
+        return (f"debug runs: {runs} (of {self.completed}): tiny training, search and "
+                "validation sizes, a check of the pipeline, not a comparison of the methods")
 
 
 def collect(multirun_dir: str | Path) -> Aggregate:
@@ -84,21 +95,24 @@ def collect(multirun_dir: str | Path) -> Aggregate:
     root = Path(multirun_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"multirun dir {str(root)!r} does not exist or is not a dir")
-    jobs, missing = [], []
+    jobs, missing, debug = [], [], defaultdict(int)
     for job_dir in _job_dirs(root):
         overrides = _read_overrides(job_dir)
-        results, reason = _read_results(job_dir / RESULTS_FILE)
+        results, reason = _read_results(job_dir)
         if results is None:
             missing.append(MissingRun(job_dir, overrides, reason))
         else:
             jobs.append((job_dir, overrides, results))
+            choice = _debug_choice(job_dir, overrides)
+            if choice:
+                debug[choice] += 1
     if not jobs:
         found = f"{len(missing)} job dir(s), none with a readable {RESULTS_FILE}" if missing \
             else f"no job dir (no {RESULTS_FILE}, no .hydra/overrides.yaml)"
         raise ValueError(f"nothing to aggregate in {str(root)!r}: {found}")
     labels = _variant_labels([overrides for _, overrides, _ in jobs])
     return Aggregate(root, _method_rows(jobs, labels), _dense_rows(jobs, labels), missing,
-                     completed=len(jobs))
+                     completed=len(jobs), debug=dict(debug))
 
 
 def _job_dirs(root: Path) -> list[Path]:
@@ -117,8 +131,18 @@ def _read_overrides(job_dir: Path) -> list[str]:
     return [str(o) for o in overrides] if isinstance(overrides, list) else []
 
 
-def _read_results(path: Path) -> tuple[dict | None, str]:
-    """The parsed results, or None and why they cannot be used."""
+def _debug_choice(job_dir: Path, overrides: list[str]) -> str | None:
+    """The job's ``debug`` config choice (Hydra records every group's choice), if any."""
+    try:
+        hydra = yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())
+        return hydra["hydra"]["runtime"]["choices"].get("debug")
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return _override_items(overrides).get("debug")  # no record: what the command said
+
+
+def _read_results(job_dir: Path) -> tuple[dict | None, str]:
+    """The job's parsed results, or None and why they cannot be used."""
+    path = job_dir / RESULTS_FILE
     if not path.is_file():
         return None, f"no {RESULTS_FILE} (the job crashed, was interrupted or is still running)"
     try:
@@ -126,7 +150,23 @@ def _read_results(path: Path) -> tuple[dict | None, str]:
         _check_results(results)
     except (OSError, ValueError, TypeError, KeyError) as err:
         return None, f"unreadable {RESULTS_FILE}: {err}"
+    stale = _differences_from_run(job_dir, results["config"])
+    if stale:
+        return None, (f"{RESULTS_FILE} is not this run's: its config differs from the one the "
+                      f"run in this dir started with (started -> {RESULTS_FILE}: "
+                      f"{'; '.join(stale)})")
     return results, ""
+
+
+def _differences_from_run(job_dir: Path, config: dict) -> list[str]:
+    """How a results.json's config differs from the config its run dir's last run started
+    with (``checkpoint/config.json``, written before any work): a results.json left by an
+    earlier run there must not count as this one's."""
+    try:
+        started = json.loads((job_dir / CHECKPOINT_DIR / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return []  # no record of the start (a results.json copied on its own): nothing to test
+    return [line.strip() for line in config_differences(started, config)]
 
 
 def _check_results(results: dict) -> None:

@@ -56,8 +56,12 @@ def plot(agg: Aggregate, path: Path) -> None:
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel("test accuracy (mean ± std over seeds)")
     axes[0].legend(fontsize="small")
-    figure.suptitle(f"{agg.multirun_dir.name}: {agg.completed} run(s); error bars: sample std "
-                    "over seeds", fontsize="medium")
+    title = (f"{agg.multirun_dir.name}: {agg.completed} run(s); error bars: sample std "
+             "over seeds")
+    if agg.debug:  # a figure travels without its markdown: it must say so itself
+        title = "DEBUG RUNS, NOT A RESULT: " + ", ".join(
+            f"debug={name}" for name in sorted(agg.debug)) + "\n" + title
+    figure.suptitle(title, fontsize="medium", color="darkred" if agg.debug else "black")
     write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
 
 

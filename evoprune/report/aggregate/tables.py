@@ -68,6 +68,7 @@ def markdown(agg: Aggregate) -> str:
         f"Multirun `{agg.multirun_dir}`: {agg.completed} completed run(s), "
         f"{len(agg.missing)} missing.",
         "",
+        *([f"> **Warning: {agg.debug_note}.**", ""] if agg.debug else []),
         f"{COST_NOTE} (dense: {dense_macs} MACs). Accuracies are fractions of the test split, "
         "mean ± sample standard deviation over the n seeds; *before FT* is the pruned model "
         "as the search scored it, before fine-tuning. Latency: median CPU time of one forward "
@@ -102,8 +103,10 @@ def write_markdown(agg: Aggregate, path: Path) -> None:
 
 def rich_table(agg: Aggregate) -> Table:
     """The same table as ``compare.md``, for the console."""
-    table = Table(title=f"evoprune comparison: {agg.completed} run(s), {len(agg.missing)} missing",
-                  caption=COST_NOTE)
+    title = f"evoprune comparison: {agg.completed} run(s), {len(agg.missing)} missing"
+    if agg.debug:
+        title += f"\n[bold yellow]{agg.debug_note}[/bold yellow]"
+    table = Table(title=title, caption=COST_NOTE)
     # the results table's short headers: the console is often only 120 columns wide
     for header in ("method", "budget", "MACs ratio", "test acc", "before FT", "params",
                    "latency ms", "n"):

@@ -50,5 +50,5 @@ def make_layer_prune_env(
     if model is None:
         model, data = default_problem()
     space = PruningSpace(model, data.train.x[:2], min_keep=min_keep)
-    evaluator = Evaluator(model, space, data.val)
+    evaluator = Evaluator(model, space, data.val, calibration=data.train)
     return PruningEnv(space, evaluator.evaluate, budget, reward)

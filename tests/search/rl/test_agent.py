@@ -24,7 +24,7 @@ def sb3_dirs() -> set[str]:
 
 @pytest.mark.parametrize("agent", sorted(AGENTS))
 def test_each_agent_returns_a_feasible_mask(agent, space, trained_residual, synthetic_data):
-    evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+    evaluator = Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
     rows = []
     before = sb3_dirs()
     search = RLSearch(agent=agent, episodes=5, warmup_episodes=2, seed=0)
@@ -40,7 +40,7 @@ def test_each_agent_returns_a_feasible_mask(agent, space, trained_residual, synt
 
 
 def test_reward_other_than_the_fitness(space, trained_residual, synthetic_data):
-    evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+    evaluator = Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
     search = RLSearch(episodes=3, warmup_episodes=1, reward="amc")
     result = run_search(search, space, evaluator, constrained, BUDGET)
     assert all(row["reward"] < 0 for row in result.history)  # amc rewards, not accuracies

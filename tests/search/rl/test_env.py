@@ -21,7 +21,7 @@ BUDGET = 0.4
 @pytest.fixture(scope="module")
 def problem(trained_residual, synthetic_data):
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
-    return space, Evaluator(trained_residual, space, synthetic_data.val)
+    return space, Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
 
 
 @pytest.fixture
@@ -115,7 +115,8 @@ def test_infeasible_budget_is_refused_with_the_smallest_feasible(problem):
 
 def test_latency_cost_evaluator_is_refused(trained_residual, synthetic_data, fake_latency):
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
-    timed = Evaluator(trained_residual, space, synthetic_data.val, cost="latency")
+    timed = Evaluator(trained_residual, space, synthetic_data.val, cost="latency",
+                      bn_recalibration_batches=0)
     with pytest.raises(ValueError, match="the RL search budgets macs, not latency"):
         run_search(RLSearch(episodes=2, warmup_episodes=1), space, timed, constrained, BUDGET)
 
@@ -158,7 +159,8 @@ def test_same_seed_same_search(problem, trained_residual, synthetic_data):
     space, _ = problem
     masks = []
     for _ in range(2):
-        evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+        evaluator = Evaluator(trained_residual, space, synthetic_data.val,
+                              bn_recalibration_batches=0)
         search = RLSearch(episodes=6, warmup_episodes=2, seed=3)
         result = run_search(search, space, evaluator, FITNESS_FUNCTIONS["constrained"], BUDGET)
         masks.append((result.mask, result.history))
