@@ -33,6 +33,7 @@ from evoprune.infra.tracking import make_tracker
 from evoprune.pruning import make_space
 from evoprune.pruning.space import PruningSpace
 from evoprune.report.pareto import write_pareto
+from evoprune.report.pruned_model import WEIGHTS_FILE, save_pruned_weights
 from evoprune.report.results import (
     RESULTS_FILE,
     cost_rule,
@@ -214,7 +215,9 @@ def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, P
     for name, pruned in methods.items():
         write_json(run_dir / f"mask_{name}.json", problem.space.describe(pruned.mask))
         export_model(run_dir / f"model_{name}.pt2", finished[name].model,
-                     problem.data.test.x[:1])
+                     problem.data.test.x[:2])
+        save_pruned_weights(run_dir / WEIGHTS_FILE.format(method=name), finished[name].model,
+                            pruned.mask, problem.data.input_shape)
     write_json(run_dir / RESULTS_FILE, results)  # last: its presence means the run completed
     if rows:
         console.print(results_table(results, cfg.budget, cost=problem.cost))

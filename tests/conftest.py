@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -63,6 +66,28 @@ def trained_residual(synthetic_data) -> ResidualNet:
         model, synthetic_data.train, TrainConfig(epochs=8, lr=1e-2), seed=0, progress=False
     )
     return model.eval()
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A completed run of the app: where it wrote, what it returned, its dense-model cache."""
+
+    run_dir: Path
+    results: dict
+    cache_dir: Path
+
+
+@pytest.fixture(scope="session")
+def fast_run(tmp_path_factory) -> FinishedRun:
+    """One complete run on the fastest settings (GA and the default baselines at budget 0.4),
+    shared by the tests that read a run's outputs; they must not modify it."""
+    from evoprune.run import run
+    from tests.helpers import FAST, compose_config
+
+    root = tmp_path_factory.mktemp("fast_run")
+    cache = root / "cache"
+    results = run(compose_config(FAST + ["budget=0.4", f"cache_dir={cache}"]), root / "run")
+    return FinishedRun(root / "run", results, cache)
 
 
 @pytest.fixture

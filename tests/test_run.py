@@ -25,9 +25,8 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def test_run_writes_results_masks_and_models(tmp_path, cache):
-    out = tmp_path / "run"
-    results = run(compose_config(FAST + ["budget=0.4"]), out)
+def test_run_writes_results_masks_and_models(fast_run):
+    out, results, cache = fast_run.run_dir, fast_run.results, fast_run.cache_dir
     on_disk = json.loads((out / RESULTS_FILE).read_text())
     expected = {"ga", "uniform_magnitude", "global_magnitude"}
     assert on_disk["methods"].keys() == results["methods"].keys() == expected
@@ -41,9 +40,10 @@ def test_run_writes_results_masks_and_models(tmp_path, cache):
         assert row["macs_ratio"] == pytest.approx(row["macs"] / on_disk["dense"]["macs"])
         mask = json.loads((out / f"mask_{name}.json").read_text())
         assert sum(g["kept"] for g in mask["groups"]) < mask["num_units"]
-        # the documented one-liner loads the compacted model without evoprune
+        # the documented one-liner loads the compacted model without evoprune, any batch size
         model = torch.export.load(str(out / f"model_{name}.pt2")).module()
-        assert model(torch.randn(1, 1, 32)).shape == (1, 4)
+        assert model(torch.randn(7, 1, 32)).shape == (7, 4)
+        assert (out / f"weights_{name}.pt").is_file()
     assert on_disk["methods"]["ga"]["search"]["evaluations"] > 0
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     assert len(list(cache.glob("dense-*.pt"))) == 1

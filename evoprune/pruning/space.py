@@ -37,6 +37,17 @@ PRUNE_IN = "prune_in_channels"
 
 
 @dataclass(frozen=True)
+class GroupLayer:
+    """One layer a group prunes, on one side: the units it produces (``out``: a conv's output
+    channels, a coupled BatchNorm's features) or the units it reads (``in``)."""
+
+    name: str
+    side: str  # "out" | "in"
+    param: str  # one of the layer's parameters whose dimension ``dim`` follows the units
+    dim: int
+
+
+@dataclass(frozen=True)
 class Group:
     """One set of coupled units that is kept or removed unit by unit."""
 
@@ -50,6 +61,7 @@ class Group:
     in_units: int = 0  # the root layer's input channels / features
     kernel: int = 0  # product of the root conv's kernel size (linear: 0)
     stride: int = 0  # product of the root conv's stride (linear: 0)
+    layers: tuple[GroupLayer, ...] = ()  # every layer the group prunes, root first
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,7 @@ class PruningSpace:
                     importance=importance(full).detach().cpu().numpy().astype(np.float64),
                     members=tuple(members),
                     **_root_shape(root),
+                    layers=_group_layers(full, names),
                 )
             )
             offset += size
@@ -267,8 +280,13 @@ class PruningSpace:
         return np.packbits(np.asarray(mask, dtype=bool)).tobytes()
 
     def describe(self, mask: np.ndarray) -> dict:
-        """A JSON-ready description of a mask: kept unit indices per group."""
+        """A JSON-ready description of a mask: kept unit indices per group, and every layer
+        the group prunes (a group is named after one layer; residual adds and BatchNorms tie
+        others to it), each with the entries of it that follow the group's units, kept and
+        total: units it produces (``out``) or reads (``in``; a linear layer reading flattened
+        channels counts ``channels x positions``)."""
         mask = self.check(mask)
+        owners = {(c.param, c.dim): c.units for c in self.couplings}
         return {
             "num_units": self.num_units,
             "groups": [
@@ -278,6 +296,11 @@ class PruningSpace:
                     "size": g.size,
                     "kept": int(mask[self.group_slice(g)].sum()),
                     "keep": np.flatnonzero(mask[self.group_slice(g)]).tolist(),
+                    "layers": [
+                        {"name": layer.name, "side": layer.side,
+                         **_kept_of_total(owners[(layer.param, layer.dim)], g, mask)}
+                        for layer in g.layers
+                    ],
                 }
                 for g in self.groups
             ],
@@ -309,6 +332,29 @@ def _parameterised_members(group: tp.Group, names: dict[nn.Module, str]) -> list
     return seen
 
 
+def _group_layers(group: tp.Group, names: dict[nn.Module, str]) -> tuple[GroupLayer, ...]:
+    """Each parameterised layer of a torch-pruning group, once per side it is pruned on."""
+    layers: dict[tuple[str, str], GroupLayer] = {}
+    for item in group.items:
+        module = item.dep.target.module
+        direction = item.dep.handler.__name__
+        owns_params = module in names and any(True for _ in module.parameters(False))
+        dims = coupled_dims(module, direction) if owns_params else []
+        side = "out" if direction == PRUNE_OUT else "in"
+        if dims and (names[module], side) not in layers:
+            local, dim = dims[0]
+            layers[(names[module], side)] = GroupLayer(names[module], side,
+                                                       f"{names[module]}.{local}", dim)
+    return tuple(layers.values())
+
+
+def _kept_of_total(owners: np.ndarray, group: Group, mask: np.ndarray) -> dict[str, int]:
+    """How many of a parameter dimension's entries follow ``group``'s units, and how many of
+    those ``mask`` keeps."""
+    units = owners[(owners >= group.offset) & (owners < group.offset + group.size)]
+    return {"kept": int(mask[units].sum()), "total": int(units.size)}
+
+
 def _has_consumer(group: tp.Group) -> bool:
     """A group whose units no layer reads is the model's output: pruning it changes the task."""
     return any(
@@ -320,6 +366,7 @@ def _has_consumer(group: tp.Group) -> bool:
 __all__ = [
     "Coupling",
     "Group",
+    "GroupLayer",
     "NoPrunableLayerError",
     "PruningSpace",
     "UnsupportedLayerError",

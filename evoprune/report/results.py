@@ -42,8 +42,14 @@ def write_json(path: Path, payload: Mapping) -> None:
 
 def export_model(path: Path, model: nn.Module, example_input: torch.Tensor) -> None:
     """Save a standalone model: ``torch.export.load(path).module()`` rebuilds it, no pickle and
-    no evoprune needed (the pruned architecture differs from any class in the code)."""
-    program = torch.export.export(model.eval(), (example_input,))
+    no evoprune needed (the pruned architecture differs from any class in the code). It takes
+    any batch size; ``example_input`` must hold at least 2 samples, since torch.export fixes a
+    dimension of size 1."""
+    if example_input.shape[0] < 2:
+        raise ValueError(f"export needs an example batch of at least 2 samples, got "
+                         f"{example_input.shape[0]}: a batch of one fixes the batch size at 1")
+    batch = {0: torch.export.Dim("batch")}
+    program = torch.export.export(model.eval(), (example_input,), dynamic_shapes=(batch,))
     write_atomic(path, lambda tmp: torch.export.save(program, str(tmp)))
 
 

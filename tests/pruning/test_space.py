@@ -82,6 +82,24 @@ def test_builtin_models_have_groups_and_exact_masking(model, shape):
     assert not torch.allclose(masked, model(x))
 
 
+
+def test_describe_lists_every_layer_a_group_prunes(residual_net):
+    space = PruningSpace(residual_net, torch.randn(2, 1, 32))
+    mask = space.mask_from_counts([5, 9, 16])
+    groups = {g["name"]: g for g in space.describe(mask)["groups"]}
+    # the group is named after body, but the residual add prunes the stem conv with it
+    residual = {(layer["name"], layer["side"]): (layer["kept"], layer["total"])
+                for layer in groups["body"]["layers"]}
+    assert residual == {("stem", "out"): (5, 8), ("stem_bn", "out"): (5, 8),
+                        ("body", "out"): (5, 8), ("body_bn", "out"): (5, 8),
+                        ("body", "in"): (5, 8), ("head", "in"): (5, 8)}
+    assert groups["body"]["layers"][0]["name"] == "body"  # the root first
+    # a linear layer reading flattened channels keeps 32 features per kept channel
+    assert groups["head"]["layers"] == [
+        {"name": "head", "side": "out", "kept": 9, "total": 12},
+        {"name": "hidden", "side": "in", "kept": 9 * 32, "total": 12 * 32},
+    ]
+
 def test_no_prunable_layer_is_refused():
     with pytest.raises(NoPrunableLayerError, match="no prunable layer"):
         PruningSpace(nn.Sequential(nn.Flatten(), nn.Linear(32, 4)), torch.randn(2, 1, 32))
