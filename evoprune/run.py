@@ -217,7 +217,7 @@ def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, P
         export_model(run_dir / f"model_{name}.pt2", finished[name].model,
                      problem.data.test.x[:2])
         save_pruned_weights(run_dir / WEIGHTS_FILE.format(method=name), finished[name].model,
-                            pruned.mask, problem.data.input_shape)
+                            pruned.mask, problem.data.input_shape, problem.data.num_classes)
     write_json(run_dir / RESULTS_FILE, results)  # last: its presence means the run completed
     if rows:
         console.print(results_table(results, cfg.budget, cost=problem.cost))

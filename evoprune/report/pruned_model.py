@@ -2,26 +2,25 @@
 the run directory by :func:`load_pruned`.
 
 ``weights_<method>.pt`` holds only tensors and plain values (the fine-tuned state_dict, the mask,
-the input shape), so it loads with ``weights_only=True``. The architecture is not pickled: it is
-rebuilt from the run's resolved config in ``results.json`` (the dense model, its pruning space,
-and the mask removing the same units the run removed), so the module is the same kind of module
-the run fine-tuned: ``.eval()``, ``.train()`` and any batch size work, unlike the exported
-``model_<method>.pt2`` program.
+the input shape and class count), so it loads with ``weights_only=True``. The architecture is
+not pickled: it is rebuilt from the run's resolved config in ``results.json`` (the dense model,
+its pruning space, and the mask removing the same units the run removed), so the module is the
+same kind of module the run fine-tuned: ``.eval()``, ``.train()`` and any batch size work,
+unlike the exported ``model_<method>.pt2`` program.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
-from evoprune.infra.atomic import write_atomic
+from evoprune.config.targets import make_model
+from evoprune.infra.atomic import save_torch_atomic
 from evoprune.infra.checkpoint import load_checkpoint
 from evoprune.pruning import make_space
 from evoprune.pruning.compact import compact
@@ -36,17 +35,14 @@ class PrunedModelNotFound(ValueError):
 
 
 def save_pruned_weights(path: Path, model: nn.Module, mask: np.ndarray,
-                        input_shape: Sequence[int]) -> None:
+                        input_shape: Sequence[int], num_classes: int) -> None:
     """Write what :func:`load_pruned` needs beside the run's config: ``model``'s state_dict, the
-    ``mask`` it was pruned with, and the shape of one input sample (to trace the model)."""
-    payload = {"format": FORMAT, "state_dict": model.state_dict(),
-               "mask": torch.as_tensor(np.asarray(mask)),
-               "input_shape": [int(d) for d in input_shape]}
-    buffer = io.BytesIO()
-    # serialised in memory first: a full disk then fails as a Python OSError in the write below,
-    # where torch's own file writer would abort the process
-    torch.save(payload, buffer)
-    write_atomic(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    ``mask`` it was pruned with, and the data's sample shape and class count (to build and
+    trace the dense model)."""
+    save_torch_atomic(path, {"format": FORMAT, "state_dict": model.state_dict(),
+                             "mask": torch.as_tensor(np.asarray(mask)),
+                             "input_shape": [int(d) for d in input_shape],
+                             "num_classes": int(num_classes)})
 
 
 def load_pruned(run_dir: str | Path, method: str) -> nn.Module:
@@ -72,7 +68,7 @@ def load_pruned(run_dir: str | Path, method: str) -> nn.Module:
     # the dense weights are replaced below: their random initialisation must not move the
     # caller's random streams
     with torch.random.fork_rng(devices=[]):
-        dense = instantiate(config["model"])
+        dense = make_model(config["model"], saved["input_shape"], saved["num_classes"])
     sample = torch.zeros(2, *saved["input_shape"])
     space = make_space(dense, sample, **config["pruning"])
     mask = saved["mask"].numpy()

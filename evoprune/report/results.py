@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +12,7 @@ from rich.table import Table
 from torch import nn
 
 from evoprune.evaluate.latency import LatencySettings
-from evoprune.infra.atomic import write_atomic
+from evoprune.infra.atomic import write_atomic, write_bytes_atomic
 
 RESULTS_FILE = "results.json"
 COST_RULES = {
@@ -50,7 +51,9 @@ def export_model(path: Path, model: nn.Module, example_input: torch.Tensor) -> N
                          f"{example_input.shape[0]}: a batch of one fixes the batch size at 1")
     batch = {0: torch.export.Dim("batch")}
     program = torch.export.export(model.eval(), (example_input,), dynamic_shapes=(batch,))
-    write_atomic(path, lambda tmp: torch.export.save(program, str(tmp)))
+    buffer = io.BytesIO()  # in memory first: a failed write is then a Python OSError
+    torch.export.save(program, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def results_table(results: Mapping, budget: float, cost: str = "macs") -> Table:
