@@ -32,6 +32,7 @@ from evoprune.infra.progress import console
 from evoprune.infra.tracking import make_tracker
 from evoprune.pruning import make_space
 from evoprune.pruning.space import PruningSpace
+from evoprune.report.history import write_history
 from evoprune.report.pareto import write_pareto
 from evoprune.report.pruned_model import WEIGHTS_FILE, save_pruned_weights
 from evoprune.report.results import (
@@ -39,6 +40,7 @@ from evoprune.report.results import (
     cost_rule,
     export_model,
     results_table,
+    tracked_files,
     write_json,
 )
 from evoprune.report.sensitivity import sensitivity, write_sensitivity
@@ -92,12 +94,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             paths = write_sensitivity(sensitivity(problem.space, problem.evaluator,
                                                   ratios=list(cfg.sensitivity.ratios)), run_dir)
             console.print(f"sensitivity: {', '.join(str(p) for p in paths)}")
-        searched, front = search(cfg, problem, tracker, checkpoint)
+        searched, front = search(cfg, problem, tracker, checkpoint, run_dir)
         others = baselines(cfg, config, problem)
-        if front:  # a multi-objective search: the whole accuracy-cost trade-off it found
-            write_front(front, problem, {name: p.mask for name, p in others.items()}, run_dir)
         methods = {**searched, **others}
         finished = finish_methods(cfg, problem, methods)
+        if front:  # a multi-objective search: the whole accuracy-cost trade-off it found
+            write_front(front, problem, methods, finished, cfg.budget, run_dir)
         return report(cfg, config, problem, methods, finished, run_dir,
                       time.perf_counter() - start, tracker)
     finally:
@@ -149,10 +151,11 @@ def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
                    TrainConfig(**config["finetune"]), _distill(cfg))
 
 
-def search(cfg: DictConfig, problem: Problem, tracker, checkpoint: SearchCheckpoint
-           ) -> tuple[dict[str, Pruned], list[dict] | None]:
+def search(cfg: DictConfig, problem: Problem, tracker, checkpoint: SearchCheckpoint,
+           run_dir: Path) -> tuple[dict[str, Pruned], list[dict] | None]:
     """Stage 4: the searched method's answer (none with ``search=none``), and its Pareto
-    front when the strategy is multi-objective."""
+    front when the strategy is multi-objective; its history in search_history.csv and
+    convergence.png."""
     if not search_enabled(cfg):
         return {}, None
     strategy = instantiate(cfg.search, seed=cfg.seed)
@@ -165,6 +168,8 @@ def search(cfg: DictConfig, problem: Problem, tracker, checkpoint: SearchCheckpo
         f"{result.wall_time_s:.1f} s, best val_acc {found.val_acc:.4f} at "
         f"{found.cost_ratio:.3f} of dense {COST_UNITS[problem.cost]}"
     )
+    history = write_history(result.history, run_dir, budget=cfg.budget)
+    console.print(f"search history: {history['csv']}, {history['png']}")
     figures = {"evaluations": result.evaluations, "requests": result.requests,
                "wall_time_s": result.wall_time_s, "cost": problem.cost,
                "cost_ratio": found.cost_ratio}
@@ -205,7 +210,7 @@ def finish_methods(cfg: DictConfig, problem: Problem,
 def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, Pruned],
            finished: dict, run_dir: Path, wall_time_s: float, tracker) -> dict:
     """Stage 7: results.json, a mask and an exported model per method, the console table, the
-    tracker's summary."""
+    tracker's summary, table and files."""
     searched = next((name for name, p in methods.items() if "search" in p.figures), None)
     rows = {name: method.row for name, method in finished.items()}
     results = {"config": config,
@@ -223,21 +228,33 @@ def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, P
         console.print(results_table(results, cfg.budget, cost=problem.cost))
     console.print(f"outputs: {run_dir}")
     tracker.summary({"dense": problem.dense, "methods": rows})
+    tracker.table("methods", [{"method": name, **row}
+                              for name, row in {"dense": problem.dense, **rows}.items()])
+    tracker.files(tracked_files(run_dir), base=run_dir)
     return results
 
 
-def write_front(front: list[dict], problem: Problem, baselines: dict, run_dir: Path) -> None:
+def write_front(front: list[dict], problem: Problem, methods: dict[str, Pruned],
+                finished: dict, budget: float, run_dir: Path) -> None:
     """pareto.json / .png: the front, with the dense model and the baselines scored like it
-    (same validation subset, same BatchNorm recalibration, same latency timing)."""
-    def point(mask):
+    (same validation subset, same BatchNorm recalibration, same latency timing: before
+    fine-tuning), the searched mask (the member fine-tuned) marked, each method's validation
+    accuracy after fine-tuning, and the budget."""
+    def point(mask, name=None):
         [objectives] = problem.evaluator.evaluate([mask])
         figures = {"val_acc": objectives.val_acc, "macs_ratio": objectives.macs_ratio}
         if problem.cost == "latency":
             figures.update(latency_ms=objectives.latency_ms, latency_ratio=objectives.cost_ratio)
+        if name is not None:  # the same mask, fine-tuned (measured on the whole val split)
+            figures["val_acc_after_finetune"] = finished[name].row["val_acc"]
         return figures
 
+    searched = next(name for name, p in methods.items() if "search" in p.figures)
     paths = write_pareto(front, run_dir, dense=point(problem.space.full_mask()),
-                         baselines={name: point(mask) for name, mask in baselines.items()},
+                         baselines={name: point(p.mask, name) for name, p in methods.items()
+                                    if name != searched},
+                         chosen={"name": searched, **point(methods[searched].mask, searched)},
+                         budget=budget,
                          cost_key="latency_ratio" if problem.cost == "latency" else "macs_ratio")
     console.print(f"pareto front: {paths['json']}, {paths['png']}")
 

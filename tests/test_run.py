@@ -1,5 +1,6 @@
 """End-to-end runs of the app on tiny settings."""
 
+import csv
 import json
 import math
 import sys
@@ -17,6 +18,16 @@ from tests.wandb_runs import read_run
 
 ROW_KEYS = {"val_acc", "test_acc", "test_acc_before_finetune", "macs", "macs_ratio", "params",
             "latency_ms"}
+
+
+def history_steps(run_dir, step):
+    """The step numbers of a run's search_history.csv, whose first column is ``step``."""
+    with open(run_dir / "search_history.csv", newline="") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames[0] == step
+        assert {"fit_max", "fit_avg", "cost_avg", "best_fitness", "best_acc"} <= set(
+            reader.fieldnames)
+        return [int(row[step]) for row in reader]
 
 
 @pytest.fixture
@@ -45,6 +56,10 @@ def test_run_writes_results_masks_and_models(fast_run):
         assert model(torch.randn(7, 1, 32)).shape == (7, 4)
         assert (out / f"weights_{name}.pt").is_file()
     assert on_disk["methods"]["ga"]["search"]["evaluations"] > 0
+    # logger=none: the search's history is on disk all the same
+    assert history_steps(out, "gen") == [0, 1, 2]
+    assert (out / "convergence.png").read_bytes().startswith(b"\x89PNG")
+    assert not (out / "wandb").exists()
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     assert len(list(cache.glob("dense-*.pt"))) == 1
 
@@ -105,12 +120,21 @@ def test_wandb_offline_run_records_generations_and_results(tmp_path, cache, monk
     assert summary["methods/ga/test_acc"] == pytest.approx(ga["test_acc"])
     assert summary["dense/macs"] == results["dense"]["macs"]
     assert math.isclose(generations[-1]["best_acc"], ga["val_acc_before_finetune"])
+    [table] = [row for row in history if "methods._type" in row]
+    files = run_path / "files"
+    methods = json.loads((files / table["methods.path"]).read_text())
+    assert [row[0] for row in methods["data"]] == ["dense", *results["methods"]]
+    # copies of the run's files, byte for byte
+    masks = [f"mask_{method}.json" for method in results["methods"]]
+    for name in ["results.json", "convergence.png", *masks]:
+        assert (files / name).read_bytes() == (tmp_path / "run" / name).read_bytes(), name
 
 
 def test_search_none_runs_only_baselines(tmp_path, cache):
     results = run(compose_config(FAST + ["search=none"]), tmp_path / "run")
     assert set(results["methods"]) == {"uniform_magnitude", "global_magnitude"}
     assert results["searched"] is None
+    assert not (tmp_path / "run" / "search_history.csv").exists()
 
 
 @pytest.mark.parametrize(
@@ -262,6 +286,7 @@ def test_rl_search_run_goes_through_the_same_finish(tmp_path, cache):
     rl = results["methods"]["rl"]
     assert rl["macs_ratio"] <= 0.25 and rl["search"]["requests"] == 6  # smoke: 6 episodes
     assert (tmp_path / "run" / "model_rl.pt2").exists()
+    assert history_steps(tmp_path / "run", "episode") == list(range(6))
 
 
 def test_random_search_run_is_finished_like_the_others(tmp_path, cache):
@@ -270,6 +295,7 @@ def test_random_search_run_is_finished_like_the_others(tmp_path, cache):
     method = results["methods"]["random_search"]
     assert method["macs_ratio"] <= 0.3 and method["search"]["requests"] == 12  # smoke: 12
     assert (tmp_path / "run" / "mask_random_search.json").exists()
+    assert history_steps(tmp_path / "run", "step") == [0, 1]  # 12 samples, 6 per step
 
 
 def test_nsga2_run_writes_the_pareto_front(tmp_path, cache):
@@ -281,6 +307,13 @@ def test_nsga2_run_writes_the_pareto_front(tmp_path, cache):
     assert ratios == sorted(ratios) and len(ratios) >= 1
     assert set(pareto["baselines"]) == {"uniform_magnitude", "global_magnitude"}
     assert (out / "pareto.png").read_bytes().startswith(b"\x89PNG")
+    # the member fine-tuned as nsga2, the budget, and every method after fine-tuning too
+    nsga2 = results["methods"]["nsga2"]
+    assert pareto["budget"] == 0.4 and pareto["chosen"]["name"] == "nsga2"
+    assert pareto["chosen"]["val_acc"] == nsga2["val_acc_before_finetune"]
+    assert pareto["chosen"]["macs_ratio"] == pytest.approx(nsga2["macs_ratio"])
+    for name, point in {**pareto["baselines"], "nsga2": pareto["chosen"]}.items():
+        assert point["val_acc_after_finetune"] == results["methods"][name]["val_acc"]
 
 
 def test_latency_cost_without_a_search_leaves_baselines_on_macs(tmp_path, cache):

@@ -51,10 +51,11 @@ def without_timings(tree):
 
 
 def outputs(run_dir: Path) -> dict:
-    """results.json without timings, and every mask file."""
+    """results.json without timings, every mask file, and the search's history (a resumed
+    search replays the rows before the checkpoint, so it holds the whole search)."""
     files = {path.name: json.loads(path.read_text()) for path in run_dir.glob("mask_*.json")}
     return {"results": without_timings(json.loads((run_dir / "results.json").read_text())),
-            **files}
+            "history": (run_dir / "search_history.csv").read_text(), **files}
 
 
 def saved_generation(path: Path, key: str = "generation") -> int | None:

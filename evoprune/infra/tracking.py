@@ -8,8 +8,10 @@ second to import and is not needed when tracking is off.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +32,14 @@ class Tracker(Protocol):
 
     def summary(self, values: Mapping[str, object]) -> None:
         """Record final results; nested mappings become ``"a/b"`` keys."""
+        ...
+
+    def files(self, paths: Sequence[Path], base: Path) -> None:
+        """Attach finished files to the run, named by their path under ``base``."""
+        ...
+
+    def table(self, name: str, rows: Sequence[Mapping[str, object]]) -> None:
+        """Record a table, one row per mapping (columns: every key, first seen first)."""
         ...
 
     def finish(self) -> None:
@@ -107,6 +117,12 @@ class NullTracker(_ClosesOnExit):
 
     def summary(self, values: Mapping[str, object]) -> None:
         """Ignore ``values``."""
+
+    def files(self, paths: Sequence[Path], base: Path) -> None:
+        """Ignore ``paths``."""
+
+    def table(self, name: str, rows: Sequence[Mapping[str, object]]) -> None:
+        """Ignore ``rows``."""
 
     def finish(self) -> None:
         """Do nothing."""
@@ -215,6 +231,31 @@ class WandbTracker(_ClosesOnExit):
         self._check_open("summary")
         self._run.summary.update(flatten(values))
 
+    def files(self, paths: Sequence[Path], base: Path) -> None:
+        """Copy each file into the run's own files folder (``base/a/b.png`` as ``a/b.png``)
+        and save it there: an offline run then holds its files, not links that break when
+        the run directory moves, and ``wandb sync`` uploads them with the rest."""
+        self._check_open("files")
+        if self.mode == "disabled":
+            return
+        run_files = Path(self._run.dir)
+        for path in map(Path, paths):
+            copy = run_files / path.relative_to(base)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy)
+            self._run.save(str(copy), base_path=str(run_files), policy="now")
+
+    def table(self, name: str, rows: Sequence[Mapping[str, object]]) -> None:
+        """Log a ``wandb.Table`` under ``name``; nested mappings become ``"a/b"`` columns and
+        other values that are not plain scalars (lists) go in as their JSON text."""
+        self._check_open("table")
+        import wandb
+
+        rows = [flatten(row) for row in rows]
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        data = [[_cell(row.get(column)) for column in columns] for row in rows]
+        self._run.log({name: wandb.Table(columns=columns, data=data)})
+
     def finish(self) -> None:
         """Close the run; later calls do nothing.
 
@@ -235,6 +276,15 @@ class WandbTracker(_ClosesOnExit):
         # wandb only warns (and drops the data) after finish; fail loudly instead.
         if self._finished:
             raise RuntimeError(f"cannot {action}: this tracker has already finished")
+
+
+def _cell(value: object) -> object:
+    """A table cell: plain scalars as they are, anything else as JSON text."""
+    if hasattr(value, "tolist"):  # NumPy scalars and arrays
+        value = value.tolist()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, default=str)
 
 
 def check_settings(*, kind: str = "none", project: str = "evoprune", mode: str | None = None,

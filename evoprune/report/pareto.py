@@ -78,6 +78,8 @@ def write_pareto(
     *,
     dense: Mapping | None = None,
     baselines: Mapping[str, Mapping] | None = None,
+    chosen: Mapping | None = None,
+    budget: float | None = None,
     cost_key: str = "macs_ratio",
 ) -> dict[str, Path]:
     """Write ``pareto.json`` and ``pareto.png`` into ``out_dir`` (each atomically).
@@ -87,7 +89,12 @@ def write_pareto(
             (e.g. ``NSGA2Search.front``); written in order of that cost.
         dense: the dense model's ``{"val_acc", cost_key}`` (shown as a star), if known.
         baselines: ``{name: {"val_acc", cost_key, ...}}``, plotted as labelled points so the
-            front can be compared with single-budget methods.
+            front can be compared with single-budget methods. Their ``val_acc`` is the mask
+            as the search's evaluator scores it, before fine-tuning, like the front's; an
+            optional ``val_acc_after_finetune`` is plotted too, at the same cost.
+        chosen: the front member picked for the budget and fine-tuned, ``{"name", "val_acc",
+            cost_key, ...}`` (optional ``val_acc_after_finetune`` as for baselines), marked.
+        budget: the largest cost ratio allowed, drawn as a vertical line.
         cost_key: the cost objective, ``macs_ratio`` or ``latency_ratio``.
 
     Returns the paths written, by name (``json``, ``png``).
@@ -97,7 +104,8 @@ def write_pareto(
     if not front:
         raise ValueError("write_pareto needs a non-empty front")
     for where, entries in (("front", list(front)), ("dense", [dense] if dense else []),
-                           ("baselines", list((baselines or {}).values()))):
+                           ("baselines", list((baselines or {}).values())),
+                           ("chosen", [chosen] if chosen else [])):
         for entry in entries:
             missing = {"val_acc", cost_key} - set(entry)
             if missing:
@@ -113,47 +121,81 @@ def write_pareto(
         "front": [dict(entry) for entry in front],
         "dense": dict(dense) if dense else None,
         "baselines": {name: dict(point) for name, point in (baselines or {}).items()},
+        "chosen": dict(chosen) if chosen else None,
+        "budget": budget,
     }
     paths = {"json": out_dir / "pareto.json", "png": out_dir / "pareto.png"}
     # allow_nan=False: a NaN here is a bug upstream, and strict JSON readers would choke on it
     text = json.dumps(payload, indent=2, allow_nan=False, default=_jsonable)
     write_atomic(paths["json"], lambda tmp: tmp.write_text(text + "\n"))
-    _plot(points, dense, baselines or {}, paths["png"], cost_key)
+    figure = plot_pareto(front, dense=dense, baselines=baselines, chosen=chosen, budget=budget,
+                         cost_key=cost_key)
+    write_atomic(paths["png"], lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     return paths
 
 
-def _plot(points: list[tuple], dense: Mapping | None, baselines: Mapping[str, Mapping],
-          path: Path, cost_key: str) -> None:
-    """The front as a step line (the best accuracy reachable at each cost ratio), the dense
-    model as a star, and each baseline as a labelled point."""
+def plot_pareto(front: Sequence[Mapping], *, dense: Mapping | None = None,
+                baselines: Mapping[str, Mapping] | None = None, chosen: Mapping | None = None,
+                budget: float | None = None, cost_key: str = "macs_ratio"):
+    """The Pareto figure (a ``matplotlib.figure.Figure``, Agg canvas; arguments as for
+    :func:`write_pareto`): the front as a step line (the best accuracy reachable at each cost
+    ratio), the dense model as a star, each baseline as a labelled point before fine-tuning
+    (and after, when known), the fine-tuned member circled, the budget as a vertical line."""
     # the Agg canvas directly, not pyplot: no global backend switch, safe inside Hydra jobs
     # imported here: searches use this module's hypervolume, and matplotlib takes a second
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    front = sorted(front, key=lambda e: (e[cost_key], -e["val_acc"]))
+    costs = [e[cost_key] for e in front]
+    accs = [e["val_acc"] for e in front]
     figure = Figure(figsize=(6.5, 4.5), layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.subplots()
-    macs = [m for _, m in points]
-    accs = [a for a, _ in points]
     # where="post": between two members, the cheaper one's accuracy is what is attainable
-    ax.step(macs, accs, where="post", marker="o", label=f"Pareto front ({len(points)})")
+    ax.step(costs, accs, where="post", marker="o", label=f"Pareto front ({len(front)})")
     if dense:
         ax.plot([dense[cost_key]], [dense["val_acc"]], marker="*", markersize=12,
                 color="black", linestyle="none", label="dense")
-    for name, point in baselines.items():
-        ax.plot([point[cost_key]], [point["val_acc"]], marker="s", linestyle="none",
-                color="tab:red", alpha=0.8)
-        ax.annotate(name, (point[cost_key], point["val_acc"]), textcoords="offset points",
-                    xytext=(4, 4), fontsize="small")
+    _plot_baselines(ax, baselines or {}, cost_key)
+    if chosen:
+        name = chosen.get("name", "searched")
+        # the same objectives as its front member: a ring around that point
+        ax.plot([chosen[cost_key]], [chosen["val_acc"]], marker="o", markersize=13,
+                markerfacecolor="none", markeredgewidth=2, color="tab:green",
+                linestyle="none", label=f"{name}: fine-tuned member, before fine-tuning")
+        if chosen.get("val_acc_after_finetune") is not None:
+            ax.plot([chosen[cost_key]], [chosen["val_acc_after_finetune"]], marker="^",
+                    markersize=9, color="tab:green", linestyle="none",
+                    label=f"{name} after fine-tuning")
+    if budget is not None:
+        ax.axvline(budget, color="tab:gray", linestyle="--", label=f"budget {budget:g}")
     unit, label = COST_AXES[cost_key]
     ax.set_xlabel(label)
-    ax.set_ylabel("validation accuracy")
-    ax.set_title(f"accuracy / {unit} trade-off: hypervolume {hypervolume(points):.4f}",
+    ax.set_ylabel("validation accuracy (before fine-tuning unless marked)")
+    hv = hypervolume([(e["val_acc"], e[cost_key]) for e in front])
+    ax.set_title(f"accuracy / {unit} trade-off: hypervolume {hv:.4f}",
                  fontsize="medium")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
-    write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+    return figure
+
+
+def _plot_baselines(ax, baselines: Mapping[str, Mapping], cost_key: str) -> None:
+    """Each baseline as the evaluator scored it (before fine-tuning, like the front), labelled
+    by name, and after fine-tuning where known, at the same cost (the mask does not change)."""
+    for index, (name, point) in enumerate(baselines.items()):
+        ax.plot([point[cost_key]], [point["val_acc"]], marker="s", linestyle="none",
+                color="tab:red", alpha=0.8,
+                label="baselines, before fine-tuning" if index == 0 else None)
+        ax.annotate(name, (point[cost_key], point["val_acc"]), textcoords="offset points",
+                    xytext=(4, 4), fontsize="small")
+    after = {name: point for name, point in baselines.items()
+             if point.get("val_acc_after_finetune") is not None}
+    for index, point in enumerate(after.values()):
+        ax.plot([point[cost_key]], [point["val_acc_after_finetune"]], marker="D",
+                linestyle="none", color="tab:purple", alpha=0.8,
+                label="baselines, after fine-tuning" if index == 0 else None)
 
 
 def _check_points(points: Sequence[Point]) -> None:

@@ -22,6 +22,15 @@ COST_RULES = {
 }
 
 
+# what a tracker gets of a finished run, besides its rows and summary
+TRACKED_FILES = ("mask_*.json", "pareto.png", "convergence.png", "sensitivity.png", RESULTS_FILE)
+
+
+def tracked_files(run_dir: Path) -> list[Path]:
+    """The run's masks, plots and ``results.json`` that exist, in :data:`TRACKED_FILES` order."""
+    return [path for pattern in TRACKED_FILES for path in sorted(Path(run_dir).glob(pattern))]
+
+
 def cost_rule(cost: str, kind: str, latency: LatencySettings) -> str:
     """What the budget meant, in words for ``results.json``: MACs by the pruning kind's rule,
     or with latency as the search's cost, how the search timed and what baselines used."""

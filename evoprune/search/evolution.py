@@ -134,6 +134,14 @@ class EvolutionStrategy:
     def _feasible_share(self, population: list) -> float:
         return feasible_share([ind.objectives for ind in population], self.problem.budget)
 
+    def _population_figures(self, population: list) -> dict:
+        """Best and mean run fitness and mean cost ratio of a population: the same figures
+        for GA and NSGA-II (whose DEAP fitness is the two objectives, not the run's)."""
+        problem = self.problem
+        fitness = [problem.fitness(ind.objectives, problem.budget) for ind in population]
+        return {"fit_max": float(max(fitness)), "fit_avg": float(np.mean(fitness)),
+                "cost_avg": float(np.mean([ind.objectives.cost_ratio for ind in population]))}
+
 
 def perturbed(ratios, spread: float) -> list[float]:
     """Each ratio moved by a uniform draw in [-spread, spread] (one ``random`` call per group,

@@ -3,7 +3,6 @@ elitism and a hall of fame, one generation per ask/tell round of the search driv
 
 from __future__ import annotations
 
-import numpy as np
 from deap import algorithms, base, tools
 
 from evoprune.search.base import Scored
@@ -83,8 +82,7 @@ class GeneticSearch(EvolutionStrategy):
     def _learn(self, candidates: list) -> dict:
         self.population = candidates
         self.hall.update(self.population)
-        values = np.array([ind.fitness.values[0] for ind in self.population])
-        return {"fit_max": float(values.max()), "fit_avg": float(values.mean()),
+        return {**self._population_figures(self.population),
                 "feasible": self._feasible_share(self.population)}
 
     def format_row(self, row: dict) -> str:

@@ -55,6 +55,7 @@ class SearchDriver:
         self.fittest: Scored | None = None  # the fallback's starting point
         self.archive: ParetoArchive | None = None
         self.history: list[dict] = []
+        self._step_scored: list[Scored] = []  # scored since the last row: its step figures
         self.strategy: Strategy | None = None
         self._clock = time.perf_counter()
         self._elapsed_before = 0.0
@@ -68,6 +69,7 @@ class SearchDriver:
         masks = list(masks)
         scored = [Scored(mask, objectives, float(self.fitness(objectives, self.budget)))
                   for mask, objectives in zip(masks, self.evaluator.evaluate(masks))]
+        self._step_scored.extend(scored)
         for candidate in scored:
             self.best.offer(candidate.mask, candidate.objectives, candidate.fitness)
             if self.fittest is None or candidate.fitness > self.fittest.fitness:
@@ -78,9 +80,21 @@ class SearchDriver:
 
     def record(self, row: Mapping[str, float]) -> None:
         """One finished step: the strategy's figures plus the best feasible candidate so far,
-        to the history, the progress display and the callback."""
+        to the history, the progress display and the callback.
+
+        Every row carries the step's best and mean fitness and mean cost ratio (``fit_max``,
+        ``fit_avg``, ``cost_avg``): the strategy's own when it reports them (GA and NSGA-II:
+        over the population), else over the masks scored since the previous row (random
+        search: the batch; RL: the episode's mask). Then the best feasible candidate so far:
+        ``best_fitness``, ``best_acc``, ``best_macs`` (and ``best_latency``).
+        """
+        # the step's name stays the first key; the strategy's own figures win
+        row = {**row, **{key: value for key, value in step_figures(self._step_scored).items()
+                         if key not in row}}
+        self._step_scored = []
         best = self.best.objectives
-        row = {**row, "best_acc": float(best.val_acc) if best else float("nan"),
+        row = {**row, "best_fitness": float(self.best.fitness) if best else float("nan"),
+               "best_acc": float(best.val_acc) if best else float("nan"),
                "best_macs": float(best.macs_ratio) if best else float("nan")}
         if self.evaluator.cost == "latency":
             row["best_latency"] = float(best.cost_ratio) if best else float("nan")
@@ -209,6 +223,15 @@ class SearchDriver:
         display.update(task, advance=1, description=(
             f"{self.strategy.label} {step} {number}: best feasible val_acc "
             f"{row['best_acc']:.4f}"))
+
+
+def step_figures(scored: Sequence[Scored]) -> dict[str, float]:
+    """Best and mean fitness and mean cost ratio of one step's candidates (NaN for none)."""
+    if not scored:
+        return {"fit_max": float("nan"), "fit_avg": float("nan"), "cost_avg": float("nan")}
+    fitness = [candidate.fitness for candidate in scored]
+    return {"fit_max": float(max(fitness)), "fit_avg": float(np.mean(fitness)),
+            "cost_avg": float(np.mean([c.objectives.cost_ratio for c in scored]))}
 
 
 def best_cost_text(row: Mapping[str, float]) -> str:

@@ -90,6 +90,7 @@ class NSGA2Search(EvolutionStrategy):
         return {"front": len(first),
                 # the population's first front: can shrink only when crowding truncates it
                 "hv": hypervolume([ind.fitness.values for ind in first]),
+                **self._population_figures(self.population),
                 "feasible": self._feasible_share(self.population)}
 
     def format_row(self, row: dict) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -142,10 +144,35 @@ def test_decreasing_step_is_rejected(wandb_env):
             tracker.log({"x": 2}, step=-1)
 
 
+def test_files_and_table_are_stored_in_the_offline_run(wandb_env):
+    results = wandb_env / "results"
+    (results / "plots").mkdir(parents=True)
+    (results / "results.json").write_text('{"top1": 0.7}')
+    (results / "plots" / "front.png").write_bytes(b"\x89PNG")
+    rows = [{"method": "ga", "acc": 0.7, "search": {"evaluations": 9}, "steps": [1, 2]},
+            {"method": "lamp", "acc": 0.6, "extra": None}]
+    with WandbTracker(project="p", run_dir=wandb_env / "run", config={}) as tracker:
+        tracker.files([results / "results.json", results / "plots" / "front.png"], base=results)
+        tracker.table("methods", rows)
+    files = tracker.run_path / "files"
+    # copies, named as under base: the offline run keeps them wherever it is moved
+    assert (files / "results.json").read_text() == '{"top1": 0.7}'
+    assert (files / "plots" / "front.png").read_bytes() == b"\x89PNG"
+    assert not (files / "results.json").is_symlink()
+    [logged] = [row for row in read_run(tracker.run_path).history if "methods._type" in row]
+    assert logged["methods._type"] == "table-file"
+    table = json.loads((files / logged["methods.path"]).read_text())
+    assert table["columns"] == ["method", "acc", "search/evaluations", "steps", "extra"]
+    assert table["data"] == [["ga", 0.7, 9, "[1, 2]", None], ["lamp", 0.6, None, None, None]]
+
+
 def test_disabled_mode_writes_nothing(wandb_env):
+    (wandb_env / "a.json").write_text("{}")
     with WandbTracker(project="p", run_dir=wandb_env / "run", config={}, mode="disabled") as t:
         t.log({"x": 1})
         t.summary({"y": 2})
+        t.files([wandb_env / "a.json"], base=wandb_env)
+        t.table("methods", [{"method": "ga"}])
     assert t.run_path is None and t.sync_command is None
     assert not (wandb_env / "run" / "wandb").exists()
 
@@ -200,6 +227,8 @@ def test_make_tracker_none_accepts_calls():
     with tracker as t:
         t.log({"gen": 0, "best_fitness": 0.5}, step=0)
         t.summary({"final": {"top1": 0.7}})
+        t.files([Path("ignored.json")], base=Path("."))
+        t.table("methods", [{"method": "ga"}])
     tracker.finish()
     assert tracker.run_path is None
 

@@ -2,7 +2,14 @@ import json
 
 import pytest
 
-from evoprune.report.pareto import REFERENCE, dominates, hypervolume, non_dominated, write_pareto
+from evoprune.report.pareto import (
+    REFERENCE,
+    dominates,
+    hypervolume,
+    non_dominated,
+    plot_pareto,
+    write_pareto,
+)
 
 
 def test_dominates():
@@ -61,3 +68,32 @@ def test_write_pareto_refuses_bad_input(tmp_path):
         write_pareto([], tmp_path)
     with pytest.raises(ValueError, match="missing \\['macs_ratio'\\]"):
         write_pareto([{"val_acc": 0.5}], tmp_path)
+
+
+def test_plot_marks_budget_chosen_member_and_baselines_before_and_after_fine_tuning(tmp_path):
+    front = [{"val_acc": 0.9, "macs_ratio": 0.6}, {"val_acc": 0.7, "macs_ratio": 0.2}]
+    baselines = {"uniform": {"val_acc": 0.6, "macs_ratio": 0.4, "val_acc_after_finetune": 0.8},
+                 "lamp": {"val_acc": 0.5, "macs_ratio": 0.35}}
+    chosen = {"name": "nsga2", "val_acc": 0.7, "macs_ratio": 0.2, "val_acc_after_finetune": 0.85}
+    [ax] = plot_pareto(front, baselines=baselines, chosen=chosen, budget=0.4).axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["budget 0.4"].get_xdata()) == [0.4, 0.4]  # a vertical line at the budget
+    ring = lines["nsga2: fine-tuned member, before fine-tuning"]
+    assert (list(ring.get_xdata()), list(ring.get_ydata())) == ([0.2], [0.7])
+    assert list(lines["nsga2 after fine-tuning"].get_ydata()) == [0.85]
+    assert list(lines["baselines, before fine-tuning"].get_ydata()) == [0.6]  # first of two
+    after = lines["baselines, after fine-tuning"]  # only the one fine-tuned figure known
+    assert (list(after.get_xdata()), list(after.get_ydata())) == ([0.4], [0.8])
+    assert {text.get_text() for text in ax.texts} == {"uniform", "lamp"}
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert "baselines, before fine-tuning" in legend and "budget 0.4" in legend
+
+    paths = write_pareto(front, tmp_path, baselines=baselines, chosen=chosen, budget=0.4)
+    data = json.loads(paths["json"].read_text())
+    assert data["budget"] == 0.4 and data["chosen"] == chosen
+    assert data["baselines"]["uniform"]["val_acc_after_finetune"] == 0.8
+
+
+def test_plot_without_budget_or_chosen_member_draws_neither():
+    [ax] = plot_pareto([{"val_acc": 0.9, "macs_ratio": 0.6}]).axes
+    assert [line.get_label() for line in ax.get_lines()] == ["Pareto front (1)"]

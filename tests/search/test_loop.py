@@ -69,6 +69,14 @@ def test_best_feasible_counters_and_rows(problem):
     assert rows[0]["best_acc"] == small_o.val_acc  # the dense mask is over the budget
     assert rows[1]["best_acc"] == best.val_acc and rows[1]["best_macs"] == best.macs_ratio
     assert result.front is None
+    # the step's own figures, from the masks scored in it (the step's name first)
+    [full_o] = evaluator.evaluate([full])
+    fitness = [constrained(o, budget) for o in (full_o, small_o)]
+    assert list(rows[0])[:2] == ["step", "evals"]
+    assert rows[0]["fit_max"] == max(fitness) and rows[0]["fit_avg"] == pytest.approx(
+        np.mean(fitness))
+    assert rows[0]["cost_avg"] == pytest.approx((1.0 + small_o.macs_ratio) / 2)
+    assert rows[1]["best_fitness"] == result.fitness == constrained(best, budget)
 
 
 def test_nothing_feasible_falls_back_to_the_fittest_shrunk_into_budget(problem):

@@ -34,7 +34,12 @@ def test_each_agent_returns_a_feasible_mask(agent, space, trained_residual, synt
     assert result.objectives.macs_ratio <= BUDGET
     assert space.macs_ratio(result.mask) == pytest.approx(result.objectives.macs_ratio)
     assert [row["episode"] for row in rows] == list(range(5)) and rows == result.history
-    assert set(rows[0]) == {"episode", "reward", "val_acc", "macs_ratio", "best_acc", "best_macs"}
+    assert list(rows[0]) == ["episode", "reward", "val_acc", "macs_ratio", "fit_max", "fit_avg",
+                             "cost_avg", "best_fitness", "best_acc", "best_macs"]
+    for row in rows:  # one mask per episode: its fitness is the reward, its cost the step's
+        assert row["fit_max"] == row["fit_avg"] == pytest.approx(row["reward"])
+        assert row["cost_avg"] == pytest.approx(row["macs_ratio"])
+    assert rows[-1]["best_fitness"] == pytest.approx(result.fitness)
     assert result.objectives.val_acc == max(row["val_acc"] for row in rows)
     assert 0 < result.evaluations <= result.requests == 5
 
