@@ -41,7 +41,8 @@ def read_csv(path):
 def test_one_row_per_step_with_fitness_and_cost(name, space, trained_residual, synthetic_data,
                                                 tmp_path):
     make, step, steps = STRATEGIES[name]
-    evaluator = Evaluator(trained_residual, space, synthetic_data.val)
+    evaluator = Evaluator(trained_residual, space, synthetic_data.val,
+                          calibration=synthetic_data.train)
     result = run_search(make(), space, evaluator, constrained, BUDGET)
     paths = write_history(result.history, tmp_path, budget=BUDGET)
     assert paths == {"csv": tmp_path / "search_history.csv",
