@@ -72,10 +72,11 @@ def plot_convergence(rows: Sequence[Mapping[str, float]], *, budget: float | Non
     # one colour per figure in both panels
     fitness_axes.plot(steps, series("fit_avg"), marker=marker, linestyle=":", color="C0",
                       label="mean of the step")
-    fitness_axes.plot(steps, series("fit_max"), marker=marker, linestyle="--", color="C1",
-                      label="best of the step")
     fitness_axes.plot(steps, series("best_fitness"), marker=marker, color="C2",
                       label="best feasible so far")
+    # drawn last: where the step's best is the best feasible so far, the dashes show on it
+    fitness_axes.plot(steps, series("fit_max"), marker=marker, linestyle="--", color="C1",
+                      label="best of the step")
     fitness_axes.set_ylabel("fitness")
     fitness_axes.set_title("search convergence", fontsize="medium")
     cost_key, unit = ("best_latency", "latency") if "best_latency" in rows[-1] else (
