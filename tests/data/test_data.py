@@ -92,9 +92,22 @@ def test_mnist1d_sizes_shape_and_determinism():
     a = load_mnist1d(num_samples=500, seed=1)
     # mnist1d seeds numpy's global RNG internally; the loader must restore it.
     assert np.array_equal(np.random.get_state()[1], state[1])
-    assert (len(a.train), len(a.val), len(a.test)) == (320, 80, 100)
+    assert (len(a.train), len(a.val), len(a.test)) == (200, 50, 250)
     assert tuple(a.train.x.shape[1:]) == (1, 40) and a.num_classes == 10
     _assert_same(a, load_mnist1d(num_samples=500, seed=1))
+    b = load_mnist1d(num_samples=500, test_fraction=0.2, seed=1)
+    assert (len(b.train), len(b.val), len(b.test)) == (320, 80, 100)
+
+
+def test_mnist1d_default_test_split_separates_methods():
+    """At least 4000 test samples: a standard error under 0.4 points near 95 % accuracy."""
+    from evoprune.config.targets import make_data
+    from tests.helpers import compose_config
+
+    config = compose_config(["data=mnist1d"]).data
+    data = make_data({k: v for k, v in config.items()}, seed=0)
+    assert (len(data.train), len(data.val), len(data.test)) == (3200, 800, 4000)
+    assert (0.95 * 0.05 / len(data.test)) ** 0.5 < 0.004
 
 
 def test_nan_input_names_split_and_count():

@@ -256,3 +256,35 @@ def test_debug_plot_title(tmp_path, monkeypatch):
     write_job(tmp_path, 0, ["debug=smoke"], fake_results(0.5, 0))  # no hydra.yaml: overrides
     aggregate(tmp_path)
     assert titles and titles[-1].startswith("DEBUG RUNS, NOT A RESULT: debug=smoke")
+
+
+def test_paired_difference_against_the_best_baseline(tmp_path):
+    accuracy = {"ga": [0.80, 0.83, 0.85], "lamp": [0.79, 0.80, 0.84], "random": [0.7, 0.7, 0.7]}
+    for seed in range(3):
+        results = fake_results(0.25, seed)
+        template = results["methods"]["ga"]
+        results["methods"] = {name: {**template, "test_acc": values[seed]}
+                              for name, values in accuracy.items()}
+        write_job(tmp_path, seed, ["budget=0.25", f"seed={seed}"], results)
+    agg = aggregate(tmp_path)
+    [paired] = agg.paired
+    assert (paired.method, paired.budget, paired.baseline) == ("ga", 0.25, "lamp")
+    assert paired.seeds == (0, 1, 2) and paired.wins == 3
+    # differences 0.01, 0.03, 0.01: mean 1/60, sample sd 0.011547, t(0.975, df=2) = 4.302653
+    assert paired.mean == pytest.approx(1 / 60)
+    half = 4.302653 * 0.0115470 / math.sqrt(3)
+    assert (paired.low, paired.high) == pytest.approx((1 / 60 - half, 1 / 60 + half), abs=1e-6)
+    assert paired.p == pytest.approx(0.1296, abs=1e-4)  # t = 2.5 on 2 degrees of freedom
+    text = agg.files["md"].read_text()
+    assert "## Searched − best baseline, paired by seed" in text
+    assert "| ga | 0.25 | lamp | 3 | +1.67 | [-1.20, +4.54] | 0.130 | 3 of 3 |" in text
+    width = int.from_bytes(agg.files["png"].read_bytes()[16:20], "big")  # the IHDR width
+    assert width == 3 * 5.5 * 120  # a third panel: the paired differences
+
+
+def test_no_paired_section_without_a_searched_method(tmp_path):
+    results = fake_results(0.5, 0)
+    results["searched"] = None
+    write_job(tmp_path, 0, ["budget=0.5"], results)
+    agg = aggregate(tmp_path)
+    assert agg.paired == [] and "paired by seed" not in agg.files["md"].read_text()

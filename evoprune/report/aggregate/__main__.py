@@ -8,11 +8,14 @@ from collections.abc import Sequence
 
 from evoprune.infra.progress import console
 from evoprune.report.aggregate import Aggregate, aggregate, rich_table
+from evoprune.report.aggregate.tables import paired_table
 
 
 def report(agg: Aggregate) -> None:
     """Print the table, the missing runs and where the files are."""
     console.print(rich_table(agg))
+    if agg.paired:
+        console.print(paired_table(agg))
     for run in agg.missing:
         console.print(f"[yellow]missing[/yellow] {run.job_dir} ({' '.join(run.overrides)}): "
                       f"{run.reason}", highlight=False)

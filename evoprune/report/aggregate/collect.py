@@ -68,6 +68,23 @@ class MissingRun:
     reason: str
 
 
+@dataclass(frozen=True)
+class PairedDifference:
+    """A searched method minus the best baseline at one budget, seed by seed (same data, same
+    dense model): test accuracy after fine-tuning. ``low``/``high``: the 95 % t-interval of the
+    mean difference; ``p``: the two-sided paired t-test (NaN with fewer than 2 seeds)."""
+
+    method: str
+    budget: float
+    baseline: str  # the baseline with the highest mean test accuracy at this budget
+    seeds: tuple[int, ...]
+    mean: float
+    low: float
+    high: float
+    p: float
+    wins: int  # seeds on which the searched method is strictly ahead
+
+
 @dataclass
 class Aggregate:
     """Everything ``compare.*`` shows; ``files`` is filled once they are written."""
@@ -78,6 +95,7 @@ class Aggregate:
     missing: list[MissingRun]
     completed: int
     debug: dict[str, int] = field(default_factory=dict)  # debug=<name> -> completed runs
+    paired: list[PairedDifference] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -111,8 +129,10 @@ def collect(multirun_dir: str | Path) -> Aggregate:
             else f"no job dir (no {RESULTS_FILE}, no .hydra/overrides.yaml)"
         raise ValueError(f"nothing to aggregate in {str(root)!r}: {found}")
     labels = _variant_labels([overrides for _, overrides, _ in jobs])
-    return Aggregate(root, _method_rows(jobs, labels), _dense_rows(jobs, labels), missing,
-                     completed=len(jobs), debug=dict(debug))
+    samples, searched = _method_samples(jobs, labels)
+    return Aggregate(root, _method_rows(samples, searched), _dense_rows(jobs, labels), missing,
+                     completed=len(jobs), debug=dict(debug),
+                     paired=paired_differences(samples, searched))
 
 
 def _job_dirs(root: Path) -> list[Path]:
@@ -206,7 +226,10 @@ def _label(name: str, variant: str) -> str:
     return f"{name} ({variant})" if variant else name
 
 
-def _method_rows(jobs, labels) -> list[Row]:
+def _method_samples(jobs, labels) -> tuple[dict[tuple[str, float], list[tuple[int, dict]]],
+                                           set[str]]:
+    """Every method's figures per (method label, budget), one ``(seed, figures)`` per seed,
+    and the labels of searched methods."""
     samples: dict[tuple[str, float], list[tuple[int, dict]]] = defaultdict(list)
     searched = set()
     for (_, _, results), variant in zip(jobs, labels):
@@ -220,10 +243,52 @@ def _method_rows(jobs, labels) -> list[Row]:
             # `search=ga,rl` sweep) is the same experiment: count it once, not as another seed
             if all(seed != seen for seen, _ in samples[key]):
                 samples[key].append((seed, figures))
+    return samples, searched
+
+
+def _method_rows(samples, searched) -> list[Row]:
     # searched methods first, then baselines, each in the order first seen
     order = list(dict.fromkeys(method for method, _ in samples))
     keys = sorted(samples, key=lambda k: (k[0] not in searched, order.index(k[0]), -k[1]))
     return [_row(method, budget, samples[(method, budget)], METRICS) for method, budget in keys]
+
+
+def paired_differences(samples: dict[tuple[str, float], list[tuple[int, dict]]],
+                       searched: set[str], metric: str = "test_acc") -> list[PairedDifference]:
+    """Each searched method minus the best baseline (highest mean ``metric``) at each budget,
+    over the seeds both ran: the comparison the study's claim rests on. Pairing by seed
+    removes what the seed shares (data split, dense model), so it resolves smaller gaps than
+    two independent means."""
+    from scipy import stats  # only when aggregating
+
+    differences = []
+    for (method, budget), ours in samples.items():
+        if method not in searched:
+            continue
+        baselines = {name: dict(runs) for (name, b), runs in samples.items()
+                     if b == budget and name not in searched}
+        if not baselines:
+            continue
+        best = max(baselines, key=lambda name: np.mean(
+            [figures[metric] for figures in baselines[name].values()]))
+        pairs = [(seed, figures[metric], baselines[best][seed][metric])
+                 for seed, figures in sorted(ours) if seed in baselines[best]]
+        if not pairs:
+            continue
+        diffs = np.array([a - b for _, a, b in pairs])
+        mean, n = float(diffs.mean()), len(diffs)
+        low = high = p = float("nan")
+        if n > 1:
+            sem = float(diffs.std(ddof=1)) / np.sqrt(n)
+            half = float(stats.t.ppf(0.975, n - 1)) * sem
+            low, high = mean - half, mean + half
+            if sem > 1e-12:  # the paired t-test: t = mean / sem on n - 1 degrees of freedom
+                p = float(2 * stats.t.sf(abs(mean) / sem, n - 1))
+            else:  # the same difference on every seed (rounding aside)
+                p = 0.0 if abs(mean) > 1e-12 else 1.0
+        differences.append(PairedDifference(method, budget, best, tuple(s for s, _, _ in pairs),
+                                            mean, low, high, p, int((diffs > 0).sum())))
+    return sorted(differences, key=lambda d: (d.method, -d.budget))
 
 
 def _dense_rows(jobs, labels) -> list[Row]:

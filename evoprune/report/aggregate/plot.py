@@ -1,4 +1,5 @@
-"""``compare.png``: accuracy against MACs ratio, after and before fine-tuning."""
+"""``compare.png``: accuracy against MACs ratio, after and before fine-tuning, and (with a
+searched method) its paired difference from the best baseline per budget."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ def plot(agg: Aggregate, path: Path) -> None:
     dense model as a horizontal line. The x axis is logarithmic when budgets span 10× or more
     (otherwise the small budgets crowd into a corner)."""
     # the Agg canvas directly, not pyplot: no global backend switch, safe inside Hydra jobs
-    figure = Figure(figsize=(11, 4.5), layout="constrained")
+    panels = 3 if agg.paired else 2
+    figure = Figure(figsize=(5.5 * panels, 4.5), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(1, 2, sharey=True)
+    first = figure.add_subplot(1, panels, 1)
+    axes = [first, figure.add_subplot(1, panels, 2, sharey=first)]
     methods = list(dict.fromkeys(row.method for row in agg.rows))
     budgets = [row.budget for row in agg.rows]
     # 0.5 / 0.05 is 10.000000000000002 in floating point: compare with a little slack
@@ -54,6 +57,8 @@ def plot(agg: Aggregate, path: Path) -> None:
         ax.set_xlabel("MACs ratio (pruned / dense multiply-accumulates per sample)")
         ax.set_title(f"test accuracy {title}")
         ax.grid(True, alpha=0.3)
+    if agg.paired:
+        _plot_paired(figure.add_subplot(1, panels, 3), agg, log_x)
     axes[0].set_ylabel("test accuracy (mean ± std over seeds)")
     axes[0].legend(fontsize="small")
     title = (f"{agg.multirun_dir.name}: {agg.completed} run(s); error bars: sample std "
@@ -63,6 +68,29 @@ def plot(agg: Aggregate, path: Path) -> None:
             f"debug={name}" for name in sorted(agg.debug)) + "\n" + title
     figure.suptitle(title, fontsize="medium", color="darkred" if agg.debug else "black")
     write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+
+
+def _plot_paired(ax, agg: Aggregate, log_x: bool) -> None:
+    """Searched − best baseline in points, per budget: the mean over seeds and its 95 %
+    t-interval; above zero the search wins."""
+    for index, method in enumerate(dict.fromkeys(d.method for d in agg.paired)):
+        rows = sorted((d for d in agg.paired if d.method == method), key=lambda d: d.budget)
+        means = [100 * d.mean for d in rows]
+        errors = [[0 if math.isnan(d.low) else 100 * (d.mean - d.low) for d in rows],
+                  [0 if math.isnan(d.high) else 100 * (d.high - d.mean) for d in rows]]
+        ax.errorbar([d.budget for d in rows], means, yerr=errors, capsize=3, label=method,
+                    marker=MARKERS[index % len(MARKERS)])
+    ax.axhline(0, color="black", alpha=0.7)
+    if log_x:
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({d.budget for d in agg.paired}))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("budget (fraction of dense MACs)")
+    ax.set_ylabel("test accuracy difference, points")
+    ax.set_title("searched − best baseline, paired by seed (95 % CI)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
 
 
 def _std(row: Row, metric: str) -> float:

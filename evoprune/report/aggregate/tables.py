@@ -9,13 +9,17 @@ from pathlib import Path
 from rich.table import Table
 
 from evoprune.infra.atomic import write_atomic
-from evoprune.report.aggregate.collect import METRICS, Aggregate, Row
+from evoprune.report.aggregate.collect import METRICS, Aggregate, PairedDifference, Row
 
 CSV_COLUMNS = ["method", "budget", "n_seeds", "seeds"] + [
     f"{metric}_{part}" for metric in METRICS for part in ("mean", "std")
 ]
 HEADERS = ["method", "budget", "MACs ratio", "test acc (after FT)", "test acc (before FT)",
            "params", "latency ms", "n"]
+PAIRED_HEADERS = ["searched", "budget", "best baseline", "n", "mean difference", "95 % CI",
+                  "paired t-test p", "seeds ahead"]
+PAIRED_NOTE = ("test accuracy after fine-tuning, searched method minus the baseline with the "
+               "highest mean at that budget, seed by seed; in points (1 point = 0.01)")
 COST_NOTE = ("MACs = multiply-accumulates per sample (conv and linear layers; FLOPs = 2 × MACs); "
              "MACs ratio = pruned MACs / dense MACs")
 
@@ -79,6 +83,7 @@ def markdown(agg: Aggregate) -> str:
     ]
     lines += ["| " + " | ".join(_escape(c) for c in cells(row)) + " |"
               for row in agg.dense + agg.rows]
+    lines += paired_markdown(agg.paired)
     lines += ["", "## Missing runs", ""]
     if not agg.missing:
         lines.append("None: every job wrote its results.")
@@ -90,6 +95,36 @@ def markdown(agg: Aggregate) -> str:
             overrides = " ".join(run.overrides) or "(unknown)"
             lines.append(f"| `{job}` | `{_escape(overrides)}` | {_escape(run.reason)} |")
     return "\n".join(lines) + "\n"
+
+
+def paired_cells(d: PairedDifference) -> list[str]:
+    """One paired difference as table cells (differences in points)."""
+    interval = "–" if math.isnan(d.low) else f"[{100 * d.low:+.2f}, {100 * d.high:+.2f}]"
+    return [d.method, f"{d.budget:g}", d.baseline, str(len(d.seeds)), f"{100 * d.mean:+.2f}",
+            interval, "–" if math.isnan(d.p) else f"{d.p:.3f}",
+            f"{d.wins} of {len(d.seeds)}"]
+
+
+def paired_markdown(paired: list[PairedDifference]) -> list[str]:
+    """The "searched − best baseline" section of compare.md (empty without a searched
+    method and a baseline at the same budget)."""
+    if not paired:
+        return []
+    return ["", "## Searched − best baseline, paired by seed", "", PAIRED_NOTE + ".", "",
+            "| " + " | ".join(PAIRED_HEADERS) + " |",
+            "| --- | ---: | --- | " + " | ".join("---:" for _ in PAIRED_HEADERS[3:]) + " |",
+            *("| " + " | ".join(_escape(c) for c in paired_cells(d)) + " |" for d in paired)]
+
+
+def paired_table(agg: Aggregate) -> Table:
+    """The paired differences, for the console."""
+    table = Table(title="searched − best baseline, paired by seed (points)", caption=PAIRED_NOTE)
+    for header in PAIRED_HEADERS:
+        table.add_column(header, justify="left" if header in ("searched", "best baseline")
+                         else "right")
+    for d in agg.paired:
+        table.add_row(*paired_cells(d))
+    return table
 
 
 def _escape(text: str) -> str:
