@@ -107,7 +107,7 @@ def _warnings_to_console():
     """Warnings as one console line each (so also in the log), not Python's two-line form."""
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         progress.console.print(f"[yellow]warning ({category.__name__}): {message}[/yellow]",
-                      highlight=False)
+                               highlight=False)
 
     previous, warnings.showwarning = warnings.showwarning, show
     try:

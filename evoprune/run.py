@@ -1,13 +1,15 @@
 """One run, wired from a Hydra config.
 
 The stages, in order: check the config → data and dense model → pruning space and evaluator
-(then, if asked for, the sensitivity analysis) → search → baselines (and a multi-objective
+(then, if asked for, the sensitivity analysis) → search (and the selection among its
+finalists) → baselines (and a multi-objective
 search's Pareto front, scored beside them) → finish each method → report. Every method,
 searched or baseline, reaches the finish stage as a :class:`~evoprune.finish.measure.Pruned`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
 from evoprune.finish.distill import DistillConfig
 from evoprune.finish.measure import Pruned, dense_row, finish
+from evoprune.finish.select import select_by_finetuning
 from evoprune.finish.train import TrainConfig, cache_key, load_or_train_dense
 from evoprune.infra.checkpoint import SearchCheckpoint, load_weights, start_run
 from evoprune.infra.progress import console
@@ -44,6 +47,7 @@ from evoprune.report.results import (
     write_json,
 )
 from evoprune.report.sensitivity import sensitivity, write_sensitivity
+from evoprune.search.base import Scored
 from evoprune.search.cost import COST_UNITS
 from evoprune.search.loop import run_search
 
@@ -161,7 +165,7 @@ def search(cfg: DictConfig, problem: Problem, tracker, checkpoint: SearchCheckpo
     strategy = instantiate(cfg.search, seed=cfg.seed)
     result = run_search(strategy, problem.space, problem.evaluator, make_fitness(cfg.fitness),
                         cfg.budget, callback=tracker.log, checkpoint=checkpoint,
-                        progress=cfg.progress)
+                        progress=cfg.progress, finalists=cfg.selection.finalists)
     found = result.objectives
     console.print(
         f"{strategy.name}: {result.evaluations} evaluations ({result.requests} requested), "
@@ -170,13 +174,37 @@ def search(cfg: DictConfig, problem: Problem, tracker, checkpoint: SearchCheckpo
     )
     history = write_history(result.history, run_dir, budget=cfg.budget)
     console.print(f"search history: {history['csv']}, {history['png']}")
+    chosen, selected = select(cfg, problem, result.finalists)
     figures = {"evaluations": result.evaluations, "requests": result.requests,
                "wall_time_s": result.wall_time_s, "cost": problem.cost,
-               "cost_ratio": found.cost_ratio}
+               "cost_ratio": chosen.objectives.cost_ratio, **selected}
     if problem.cost == "latency":  # as the search measured them (validation inputs)
-        figures.update(latency_ms=found.latency_ms,
+        figures.update(latency_ms=chosen.objectives.latency_ms,
                        dense_latency_ms=problem.evaluator.dense_latency_ms)
-    return {strategy.name: Pruned(result.mask, figures={"search": figures})}, result.front
+    return {strategy.name: Pruned(chosen.mask, figures={"search": figures})}, result.front
+
+
+def select(cfg: DictConfig, problem: Problem, finalists: list[Scored]) -> tuple[Scored, dict]:
+    """Stage 4b: the searched method's answer among its finalists: the best by fitness, or
+    with ``selection.finalists > 1`` the most accurate after a brief fine-tune of each (and
+    what the selection saw, for results.json)."""
+    if len(finalists) < 2:
+        return finalists[0], {}
+    recipe = dataclasses.replace(problem.finetune, epochs=cfg.selection.epochs)
+    selection = select_by_finetuning(
+        finalists, dense=problem.model, space=problem.space,
+        calibration_batches=problem.evaluator.calibration_batches, train=problem.data.train,
+        val=problem.data.val, recipe=recipe, seed=cfg.seed, samples=cfg.selection.samples,
+        progress=cfg.progress)
+    accuracies, chosen = selection.accuracies, selection.chosen
+    console.print(
+        f"selection: finalist {chosen + 1} of {len(finalists)} by validation accuracy after "
+        f"{recipe.epochs} epoch(s) of fine-tuning ({accuracies[chosen]:.4f}; the best by "
+        f"fitness reached {accuracies[0]:.4f})")
+    return finalists[selection.chosen], {"selection": {
+        "finalists": len(finalists), "chosen_rank": selection.chosen,
+        "val_acc_before": [f.objectives.val_acc for f in finalists],
+        "val_acc_after_brief_finetune": accuracies}}
 
 
 def baselines(cfg: DictConfig, config: dict, problem: Problem) -> dict[str, Pruned]:

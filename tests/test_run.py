@@ -85,6 +85,16 @@ def test_fresh_run_in_a_used_dir_clears_the_earlier_outputs(tmp_path, cache, mon
     assert [p.name for p in (out / "checkpoint").iterdir()] == ["config.json"]
 
 
+def test_selection_among_finalists_is_recorded(tmp_path, cache):
+    results = run(compose_config(FAST + ["selection.finalists=3"]), tmp_path / "run")
+    selection = results["methods"]["ga"]["search"]["selection"]
+    assert selection["finalists"] == 3 and 0 <= selection["chosen_rank"] < 3
+    after = selection["val_acc_after_brief_finetune"]
+    assert len(after) == 3 and after[selection["chosen_rank"]] == max(after)
+    before = selection["val_acc_before"]
+    assert before == sorted(before, reverse=True)  # the search's ranking (feasible: fitness)
+
+
 def test_same_seed_same_results(tmp_path, cache):
     first = run(compose_config(FAST), tmp_path / "a")
     second = run(compose_config(FAST), tmp_path / "b")  # second run loads the cached dense model

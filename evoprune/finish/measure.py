@@ -79,16 +79,9 @@ def finish_mask(
     """
     mask = space.check(mask)
     [objectives] = evaluator.evaluate([mask])
-    hold = None
-    if space.kind == "unstructured":  # nothing to remove: zero the weights, keep them zero
-        model = copy.deepcopy(dense)
-        hold = MaskHold(model, space, mask)
-        hold()
-    else:
-        model = compact(dense, space, mask)
+    model, hold = pruned_for_finetuning(dense, space, mask, evaluator.calibration_batches)
+    if space.kind == "structured":
         _check_cost_matches(name, model, space, mask, data.test.x[:1])  # fail before fine-tuning
-    if evaluator.calibration_batches:
-        _recalibrate(model, evaluator.calibration_batches)
     before = accuracy(model, data.test)
     train_classifier(
         model, data.train, finetune, seed=seed, description=f"fine-tune {name}",
@@ -99,6 +92,25 @@ def finish_mask(
         name, mask, model, space=space, data=data, latency=latency,
         test_acc_before_finetune=before, val_acc_before_finetune=objectives.val_acc,
     )
+
+
+def pruned_for_finetuning(dense: nn.Module, space: PruningSpace, mask: np.ndarray,
+                          calibration_batches: list[torch.Tensor]
+                          ) -> tuple[nn.Module, MaskHold | None]:
+    """The model of ``mask`` as the search scored it, ready to fine-tune: compacted
+    (structured), or a copy with the pruned weights zeroed (unstructured: then also the
+    :class:`MaskHold` that keeps them zero after each step), BatchNorm statistics re-estimated
+    on ``calibration_batches`` as the evaluator does. ``dense`` is not modified."""
+    hold = None
+    if space.kind == "unstructured":  # nothing to remove: zero the weights, keep them zero
+        model = copy.deepcopy(dense)
+        hold = MaskHold(model, space, mask)
+        hold()
+    else:
+        model = compact(dense, space, mask)
+    if calibration_batches:
+        _recalibrate(model, calibration_batches)
+    return model, hold
 
 
 def measure_finished(

@@ -1,6 +1,7 @@
-"""A run directory's life: found writable before any work, cleared of an earlier run's outputs
-when a fresh run starts in it, and removed again when the run is refused before it wrote
-anything (so no empty run dir is left to look like a missing run)."""
+"""A run directory's life: cleared of an earlier run's outputs when a fresh run starts in it,
+and removed again when the run is refused before it wrote anything (so no empty run dir is left
+to look like a missing run). Whether it can be written at all is checked before Hydra creates
+it (``config.callbacks.CheckOutputDir``)."""
 
 from __future__ import annotations
 

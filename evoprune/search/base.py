@@ -48,6 +48,9 @@ class SearchResult:
     # multi-objective strategies: every non-dominated candidate scored, sorted by cost ratio
     # (dicts with val_acc, macs_ratio, macs, params, mask and, with latency, latency figures)
     front: list[dict] | None = None
+    # the best distinct feasible candidates, best first (``mask`` is the first): as many as
+    # the driver was asked to keep, for a selection by fine-tuning
+    finalists: list[Scored] = field(default_factory=list)
 
 
 class SearchProblem:
@@ -116,35 +119,57 @@ class Strategy(Protocol):
 
 
 class BestFeasible:
-    """Tracks the best candidate that meets the budget (``cost_ratio <= budget``), over every
-    candidate scored.
+    """Tracks the best candidates that meet the budget (``cost_ratio <= budget``), over every
+    candidate scored: the best one (``mask``, ``objectives``, ``fitness``) and, with
+    ``keep > 1``, the ``keep`` best distinct masks (``finalists``, best first), from which a
+    run may pick its answer by a short fine-tune.
 
     Ties on fitness go to higher accuracy, then lower cost, then fewer MACs, so the answer does
     not depend on the order candidates were scored in.
     """
 
-    def __init__(self, budget: float) -> None:
-        self.budget = budget
-        self.mask: np.ndarray | None = None
-        self.objectives: Objectives | None = None
-        self.fitness = -np.inf
+    def __init__(self, budget: float, keep: int = 1) -> None:
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"keep must be an integer >= 1, got {keep!r}")
+        self.budget, self.keep = budget, keep
+        self.finalists: list[Scored] = []
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        return self.finalists[0].mask if self.finalists else None
+
+    @property
+    def objectives(self) -> Objectives | None:
+        return self.finalists[0].objectives if self.finalists else None
+
+    @property
+    def fitness(self) -> float:
+        return self.finalists[0].fitness if self.finalists else -np.inf
 
     def offer(self, mask: np.ndarray, objectives: Objectives, fitness: float) -> None:
         if not is_feasible(objectives, self.budget):
             return
-        if self.objectives is None or _rank(objectives, fitness) > _rank(self.objectives,
-                                                                         self.fitness):
-            self.mask, self.objectives, self.fitness = mask.copy(), objectives, fitness
+        if len(self.finalists) == self.keep and _rank(objectives, fitness) <= _rank(
+                self.finalists[-1].objectives, self.finalists[-1].fitness):
+            return
+        if any(np.array_equal(mask, kept.mask) for kept in self.finalists):
+            return
+        self.finalists.append(Scored(mask.copy(), objectives, fitness))
+        self.finalists.sort(key=lambda c: _rank(c.objectives, c.fitness), reverse=True)
+        del self.finalists[self.keep:]
 
     def state_dict(self) -> dict:
-        return {"mask": None if self.mask is None else torch.from_numpy(self.mask),
-                "objectives": None if self.objectives is None else asdict(self.objectives),
-                "fitness": float(self.fitness)}
+        return {"finalists": [(torch.from_numpy(c.mask), asdict(c.objectives), float(c.fitness))
+                              for c in self.finalists]}
 
     def load_state_dict(self, state: dict) -> None:
-        self.mask = None if state["mask"] is None else state["mask"].numpy()
-        self.objectives = None if state["objectives"] is None else Objectives(**state["objectives"])
-        self.fitness = state["fitness"]
+        if "finalists" not in state:  # a checkpoint of the best candidate alone
+            entries = [] if state["mask"] is None else [
+                (state["mask"], state["objectives"], state["fitness"])]
+        else:
+            entries = state["finalists"]
+        self.finalists = [Scored(mask.numpy(), Objectives(**objectives), fitness)
+                          for mask, objectives, fitness in entries][: self.keep]
 
 
 def is_feasible(objectives: Objectives, budget: float) -> bool:

@@ -44,14 +44,17 @@ class SearchDriver:
             resumed search replays, so a fresh tracker sees the whole history.
         checkpoint: where the search state is saved, and resumed from.
         progress: show a progress bar and the strategy's per-step lines.
+        finalists: how many of the best distinct feasible candidates the result lists
+            (``SearchResult.finalists``), for a selection by fine-tuning after the search.
     """
 
     def __init__(self, space: PruningSpace, evaluator: Evaluator, fitness: Fitness,
                  budget: float, *, callback: ProgressCallback | None = None,
-                 checkpoint: SearchCheckpoint | None = None, progress: bool = False) -> None:
+                 checkpoint: SearchCheckpoint | None = None, progress: bool = False,
+                 finalists: int = 1) -> None:
         self.space, self.evaluator, self.fitness, self.budget = space, evaluator, fitness, budget
         self.callback, self.checkpoint, self.progress = callback, checkpoint, progress
-        self.best = BestFeasible(budget)
+        self.best = BestFeasible(budget, keep=finalists)
         self.fittest: Scored | None = None  # the fallback's starting point
         self.archive: ParetoArchive | None = None
         self.history: list[dict] = []
@@ -183,6 +186,7 @@ class SearchDriver:
             requests=self.evaluator.requests - requests_before,
             wall_time_s=self.wall_time_s(),
             front=None if self.archive is None else self.archive.entries(self.space),
+            finalists=list(self.best.finalists),
         )
 
     def _ask_tell(self, strategy) -> None:
@@ -243,8 +247,9 @@ def best_cost_text(row: Mapping[str, float]) -> str:
 
 def run_search(strategy: Strategy, space: PruningSpace, evaluator: Evaluator, fitness: Fitness,
                budget: float, *, callback: ProgressCallback | None = None,
-               checkpoint: SearchCheckpoint | None = None, progress: bool = False
-               ) -> SearchResult:
+               checkpoint: SearchCheckpoint | None = None, progress: bool = False,
+               finalists: int = 1) -> SearchResult:
     """Run ``strategy`` through a :class:`SearchDriver` (the one call ``run.py`` makes)."""
     return SearchDriver(space, evaluator, fitness, budget, callback=callback,
-                        checkpoint=checkpoint, progress=progress).run(strategy)
+                        checkpoint=checkpoint, progress=progress,
+                        finalists=finalists).run(strategy)

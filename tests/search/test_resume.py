@@ -49,6 +49,7 @@ SEARCHERS = {
         agent=agent, episodes=25 if agent == "ppo" else 10, warmup_episodes=3, batch_size=16,
         net_arch=[16], seed=3)) for agent in ("ddpg", "td3", "sac", "ppo")},
 }
+FINALISTS = 3  # the selection's finalists are part of what a resumed search must restore
 INTERRUPT_AFTER = {"rl_ppo": 22, "rl_ddpg": 7, "rl_td3": 7, "rl_sac": 7}  # rows; others 3
 
 
@@ -61,20 +62,23 @@ def comparable(result):
     fields = dataclasses.asdict(result)
     fields.pop("wall_time_s")
     fields["mask"] = fields["mask"].tolist()
+    fields["finalists"] = [(f["mask"].tolist(), f["objectives"], f["fitness"])
+                           for f in fields["finalists"]]
     return fields
 
 
 @pytest.mark.parametrize("name", sorted(SEARCHERS))
 def test_resumed_search_equals_uninterrupted(name, tmp_path, trained_residual, synthetic_data):
     space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
-    expected = run_search(SEARCHERS[name](), space, evaluator, constrained, BUDGET)
+    expected = run_search(SEARCHERS[name](), space, evaluator, constrained, BUDGET,
+                          finalists=FINALISTS)
 
     path = tmp_path / "search.pt"
     space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
     with pytest.raises(Interrupt):
         run_search(SEARCHERS[name](), space, evaluator, constrained, BUDGET,
                    callback=stop_after(INTERRUPT_AFTER.get(name, 3)),
-                   checkpoint=SearchCheckpoint(path, every_episodes=2))
+                   checkpoint=SearchCheckpoint(path, every_episodes=2), finalists=FINALISTS)
     assert path.exists()
     saved = SearchCheckpoint(path, resume=True).load(SEARCHERS[name]().name)
     assert 0 < len(saved["history"]) < len(expected.history)
@@ -86,8 +90,10 @@ def test_resumed_search_equals_uninterrupted(name, tmp_path, trained_residual, s
     replayed = []
     searcher = SEARCHERS[name]()
     resumed = run_search(searcher, space, evaluator, constrained, BUDGET,
-                         callback=replayed.append, checkpoint=SearchCheckpoint(path, resume=True))
+                         callback=replayed.append, checkpoint=SearchCheckpoint(path, resume=True),
+                         finalists=FINALISTS)
     assert comparable(resumed) == comparable(expected)
+    assert len(resumed.finalists) == FINALISTS  # kept across the interruption
     assert replayed == expected.history  # the tracker of the resumed run sees every row
     if name == "nsga2":
         reference = SEARCHERS[name]()

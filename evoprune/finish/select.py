@@ -1,0 +1,53 @@
+"""Two-stage selection: the search's cheap score ranks every candidate; a brief fine-tune
+re-ranks its few best (NetAdapt's short-term fine-tune as the proxy), since the mask that keeps
+the most accuracy untouched is not always the one that recovers best."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from evoprune.data.splits import Split
+from evoprune.finish.measure import pruned_for_finetuning
+from evoprune.finish.train import TrainConfig, accuracy, train_classifier
+from evoprune.pruning.space import PruningSpace
+from evoprune.search.base import Scored
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which finalist won (its rank by the search's score, 0 = the best) and every
+    finalist's validation accuracy after the brief fine-tune."""
+
+    chosen: int
+    accuracies: list[float]
+
+
+def check_selection(finalists: int, epochs: int, samples: int | None) -> None:
+    """Refuse selection settings out of range (before any work)."""
+    for key, value, low in (("finalists", finalists, 1), ("epochs", epochs, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int)
+                                or samples < 1):
+        raise ValueError(f"samples must be an integer >= 1 or null, got {samples!r}")
+
+
+def select_by_finetuning(finalists: Sequence[Scored], *, dense: nn.Module, space: PruningSpace,
+                         calibration_batches: list[torch.Tensor], train: Split, val: Split,
+                         recipe: TrainConfig, seed: int, samples: int | None = None,
+                         progress: bool = False) -> Selection:
+    """Fine-tune each finalist briefly (``recipe`` on the first ``samples`` training samples,
+    every finalist from the same seed) and pick the most accurate on ``val``; ties go to the
+    better search score."""
+    subset = train if samples is None else Split(train.x[:samples], train.y[:samples])
+    accuracies = []
+    for rank, finalist in enumerate(finalists):
+        model, hold = pruned_for_finetuning(dense, space, finalist.mask, calibration_batches)
+        train_classifier(model, subset, recipe, seed=seed, progress=progress,
+                         description=f"select {rank + 1}/{len(finalists)}", after_step=hold)
+        accuracies.append(accuracy(model, val))
+    return Selection(max(range(len(accuracies)), key=lambda i: (accuracies[i], -i)), accuracies)
