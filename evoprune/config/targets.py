@@ -16,6 +16,7 @@ from typing import Any
 from hydra.utils import instantiate
 
 from evoprune.config.errors import ConfigError
+from evoprune.data.splits import check_data
 
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 
@@ -87,8 +88,6 @@ def build(key: str, spec: Mapping[str, Any], **offered: Any) -> Any:
 
 def make_data(section: Mapping[str, Any], seed: int):
     """The run's data from its ``data`` config, checked against the data contract."""
-    from evoprune.data.splits import check_data
-
     return check_data(build("data", section, seed=seed), f"data._target_={section['_target_']}")
 
 
