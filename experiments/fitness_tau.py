@@ -39,13 +39,11 @@ from evoprune.config.targets import make_data, make_model
 from evoprune.data.splits import Split
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
-from evoprune.finish.measure import pruned_for_finetuning
+from evoprune.finish.select import accuracy_after_finetuning
 from evoprune.finish.train import (
     TrainConfig,
-    accuracy,
     cache_key,
     load_or_train_dense,
-    train_classifier,
 )
 from evoprune.pruning import make_space
 from evoprune.search.ga import GeneticSearch
@@ -116,9 +114,9 @@ def val_after_finetune(model, space, mask, evaluator, train: Split, data, cfg: T
                        seed: int) -> tuple[float, float]:
     """Validation accuracy of ``mask`` after fine-tuning on ``train``, and the seconds it took."""
     start = time.perf_counter()
-    pruned, hold = pruned_for_finetuning(model, space, mask, evaluator.calibration_batches)
-    train_classifier(pruned, train, cfg, seed=seed, progress=False, after_step=hold)
-    return accuracy(pruned, data.val), time.perf_counter() - start
+    value = accuracy_after_finetuning(model, space, mask, evaluator.calibration_batches, train,
+                                      data.val, cfg, seed=seed)
+    return value, time.perf_counter() - start
 
 
 def measure(args) -> list[dict]:

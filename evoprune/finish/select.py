@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -15,6 +16,7 @@ from evoprune.finish.measure import pruned_for_finetuning
 from evoprune.finish.train import TrainConfig, accuracy, train_classifier
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import Scored
+from evoprune.search.settings import check_int
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,8 @@ class Selection:
 
 def check_selection(finalists: int, epochs: int, samples: int | None) -> None:
     """Refuse selection settings out of range (before any work)."""
-    for key, value, low in (("finalists", finalists, 1), ("epochs", epochs, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")
+    check_int("finalists", finalists, 1)
+    check_int("epochs", epochs, 1)
     if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int)
                                 or samples < 1):
         raise ValueError(f"samples must be an integer >= 1 or null, got {samples!r}")
@@ -44,10 +45,21 @@ def select_by_finetuning(finalists: Sequence[Scored], *, dense: nn.Module, space
     every finalist from the same seed) and pick the most accurate on ``val``; ties go to the
     better search score."""
     subset = train if samples is None else Split(train.x[:samples], train.y[:samples])
-    accuracies = []
-    for rank, finalist in enumerate(finalists):
-        model, hold = pruned_for_finetuning(dense, space, finalist.mask, calibration_batches)
-        train_classifier(model, subset, recipe, seed=seed, progress=progress,
-                         description=f"select {rank + 1}/{len(finalists)}", after_step=hold)
-        accuracies.append(accuracy(model, val))
+    accuracies = [
+        accuracy_after_finetuning(dense, space, finalist.mask, calibration_batches, subset, val,
+                                  recipe, seed=seed, progress=progress,
+                                  description=f"select {rank + 1}/{len(finalists)}")
+        for rank, finalist in enumerate(finalists)]
     return Selection(max(range(len(accuracies)), key=lambda i: (accuracies[i], -i)), accuracies)
+
+
+def accuracy_after_finetuning(dense: nn.Module, space: PruningSpace, mask: np.ndarray,
+                              calibration_batches: list[torch.Tensor], train: Split, val: Split,
+                              recipe: TrainConfig, *, seed: int, progress: bool = False,
+                              description: str = "fine-tune") -> float:
+    """Accuracy on ``val`` of ``mask``'s model (as the search scored it) after ``recipe`` on
+    ``train``: the brief fine-tune that re-ranks finalists, or the full one as the oracle."""
+    model, hold = pruned_for_finetuning(dense, space, mask, calibration_batches)
+    train_classifier(model, train, recipe, seed=seed, progress=progress,
+                     description=description, after_step=hold)
+    return accuracy(model, val)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from evoprune.evaluate.evaluator import Objectives
+from evoprune.search.settings import check_int
 
 if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
     from evoprune.evaluate.fitness import Fitness
@@ -129,8 +130,7 @@ class BestFeasible:
     """
 
     def __init__(self, budget: float, keep: int = 1) -> None:
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise ValueError(f"keep must be an integer >= 1, got {keep!r}")
+        check_int("keep", keep, 1)
         self.budget, self.keep = budget, keep
         self.finalists: list[Scored] = []
 
