@@ -2,5 +2,6 @@
 
 from evoprune.models.cnn import CNN1d, CNN2d
 from evoprune.models.mlp import MLP
+from evoprune.models.resnet import ResNet
 
-__all__ = ["MLP", "CNN1d", "CNN2d"]
+__all__ = ["MLP", "CNN1d", "CNN2d", "ResNet"]

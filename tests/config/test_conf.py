@@ -11,7 +11,8 @@ from evoprune.__main__ import CONFIG_DIR
 from tests.helpers import compose_config, data_and_model
 
 GROUPS = ["data", "model", "search", "fitness", "pruning", "logger", "experiment", "debug"]
-PAIRS = {"mnist1d": ["cnn1d", "mlp"], "digits": ["cnn2d", "mlp"], "synthetic": ["cnn1d", "mlp"]}
+PAIRS = {"mnist1d": ["cnn1d", "mlp", "resnet"], "digits": ["cnn2d", "mlp", "resnet"],
+         "synthetic": ["cnn1d", "mlp"]}
 
 
 def options(group):

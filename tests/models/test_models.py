@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from evoprune.models import MLP, CNN1d, CNN2d
+from evoprune.models import MLP, CNN1d, CNN2d, ResNet
+from evoprune.pruning.space import PruningSpace
 
 
 @pytest.mark.parametrize(
@@ -18,6 +19,8 @@ from evoprune.models import MLP, CNN1d, CNN2d
         (CNN1d((1, 40), 10, channels=(4, 4, 4, 4, 4, 4)), (1, 40)),
         (CNN2d((1, 8, 8), 10), (1, 8, 8)),
         (CNN2d((3, 9, 7), 10, channels=(8, 8, 8)), (3, 9, 7)),
+        (ResNet((1, 40), 10), (1, 40)),
+        (ResNet((3, 16, 16), 10, blocks_per_stage=1, widths=(4, 8, 8)), (3, 16, 16)),
     ],
 )
 def test_output_shape(model, input_shape):
@@ -66,9 +69,25 @@ def test_mlp_layers():
         (lambda: CNN1d((1, 4), 10, channels=(4, 4, 4, 4)), "too small"),
         (lambda: CNN2d((1, 8, 8), 10, hidden=0), "hidden"),
         (lambda: MLP((), 10), "non-empty"),
+        (lambda: ResNet((40,), 10), r"ResNet expects input_shape .*got \[40\]"),
+        (lambda: ResNet((1, 40), 10, widths=(16, 32)), r"3 stage widths, got \[16, 32\]"),
+        (lambda: ResNet((1, 40), 10, blocks_per_stage=0), "blocks_per_stage"),
         (lambda: MLP((1, 40), 10, hidden=(16, 2.5)), "hidden sizes"),
     ],
 )
 def test_bad_arguments_raise(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 3])
+def test_resnet_prunes_in_three_groups_per_block_stage(blocks):
+    """One group per block's first conv and one coupled group per stage's residual stream
+    (its stem or shortcut conv named), so ResNet-(6n+2) has 3n + 3 groups."""
+    model = ResNet((1, 40), 10, blocks_per_stage=blocks).eval()
+    space = PruningSpace(model, torch.randn(2, 1, 40))
+    names = [group.name for group in space.groups]
+    assert len(names) == 3 * blocks + 3
+    assert sum(name.endswith("conv1") for name in names) == 3 * blocks
+    assert {"stem.0", "stages.1.0.shortcut.0", "stages.2.0.shortcut.0"} <= set(names)
+    assert [g.size for g in space.groups if g.name.startswith("stages.2")] == [64] * (blocks + 1)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from evoprune.models import MLP, CNN1d, CNN2d
+from evoprune.models import MLP, CNN1d, CNN2d, ResNet
 from evoprune.pruning.compact import compact
 from evoprune.pruning.macs import count_params
 from evoprune.pruning.masking import ParameterMasker
@@ -40,6 +40,8 @@ MODELS = [
     (lambda: CNN2d((1, 8, 8), 10), (1, 8, 8)),
     (lambda: MLP((1, 40), 10, batch_norm=True), (1, 40)),
     (lambda: DepthwiseNet(), (1, 6, 6)),
+    (lambda: ResNet((1, 40), 10), (1, 40)),
+    (lambda: ResNet((2, 8, 8), 10, blocks_per_stage=1, widths=(4, 8, 8)), (2, 8, 8)),
 ]
 
 
