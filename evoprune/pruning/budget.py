@@ -106,18 +106,69 @@ def largest_prefix_mask(space: PruningSpace, scores: np.ndarray, budget: float) 
 
 
 def shrink_to_budget(space: PruningSpace, mask: np.ndarray, budget: float) -> np.ndarray:
-    """Drop the least important kept units, one at a time, until the mask meets the budget.
+    """Drop the least important kept units until the mask meets the budget.
 
-    Importance is normalised per group (unit magnitude / group mean) so that groups with
-    larger weights are not protected just for their scale.
+    Importance is normalised per group (:func:`unit_scores`). Units go in increasing
+    importance, never below a group's ``min_keep`` (each group's most important kept units
+    stay), so the result is what dropping one weakest removable unit at a time gives; the
+    shortest prefix of that order that fits is found in one batched cost call.
     """
     check_budget(space, budget)
     mask = space.check(mask).copy()
-    score = np.concatenate([g.importance / (g.importance.mean() + 1e-12) for g in space.groups])
-    floor = np.concatenate([np.full(g.size, g.min_keep) for g in space.groups])
-    group_of = np.concatenate([np.full(g.size, i) for i, g in enumerate(space.groups)])
-    while space.macs_ratio(mask) > budget:
-        counts = space.keep_counts(mask)[group_of]
-        candidates = np.flatnonzero(mask & (counts > floor))
-        mask[candidates[np.argmin(score[candidates])]] = False
+    if space.macs_ratio(mask) <= budget:
+        return mask
+    score = unit_scores(space)
+    removable = []
+    for group in space.groups:
+        kept = group.offset + np.flatnonzero(mask[space.group_slice(group)])
+        by_score = kept[np.argsort(-score[kept], kind="stable")]
+        removable.append(by_score[group.min_keep:])
+    order = np.concatenate(removable)
+    order = order[np.argsort(score[order], kind="stable")]
+    fits = space.macs_ratio(_with_prefixes(mask, order, False)) <= budget
+    # every unit removed leaves the minimum mask, which check_budget found feasible
+    mask[order[: int(np.argmax(fits)) + 1]] = False
     return mask
+
+
+def fill_to_budget(space: PruningSpace, mask: np.ndarray, budget: float) -> np.ndarray:
+    """Switch dropped units back on, most important first (:func:`unit_scores`), skipping any
+    that would break the budget, until no dropped unit fits: a mask that leaves no budget
+    unused that one more unit could take. A mask over the budget is returned unchanged."""
+    mask = space.check(mask).copy()
+    if space.macs_ratio(mask) > budget:
+        return mask
+    score = unit_scores(space)
+    order = np.flatnonzero(~mask)
+    order = order[np.argsort(-score[order], kind="stable")]
+    while order.size:
+        # adding units only adds MACs, so the prefixes that fit are a leading run
+        fits = space.macs_ratio(_with_prefixes(mask, order, True)) <= budget
+        taken = len(fits) if fits.all() else int(np.argmin(fits))
+        mask[order[:taken]] = True
+        order = order[taken:]
+        if order.size:  # drop every unit that no longer fits on its own: it never will
+            alone = np.repeat(mask[None], order.size, axis=0)
+            alone[np.arange(order.size), order] = True
+            order = order[space.macs_ratio(alone) <= budget]
+    return mask
+
+
+def fit_to_budget(space: PruningSpace, mask: np.ndarray, budget: float) -> np.ndarray:
+    """The repair a single-budget search applies to every candidate: shrink a mask over the
+    budget (:func:`shrink_to_budget`), then fill it (:func:`fill_to_budget`), so that every
+    candidate is feasible and spends what it may."""
+    return fill_to_budget(space, shrink_to_budget(space, mask, budget), budget)
+
+
+def unit_scores(space: PruningSpace) -> np.ndarray:
+    """Each unit's importance over its group's mean, so that groups with larger weights are
+    neither protected nor sacrificed for their scale alone."""
+    return np.concatenate([g.importance / (g.importance.mean() + 1e-12) for g in space.groups])
+
+
+def _with_prefixes(mask: np.ndarray, order: np.ndarray, value: bool) -> np.ndarray:
+    """Row ``i``: ``mask`` with units ``order[: i + 1]`` set to ``value``."""
+    rows = np.repeat(mask[None], order.size, axis=0)
+    rows[:, order] = np.where(np.tri(order.size, dtype=bool), value, rows[:, order])
+    return rows

@@ -41,6 +41,10 @@ class MaskEncoding:
     def decode(self, genome: list) -> np.ndarray:
         return self.space.repair(np.asarray(genome, dtype=bool))
 
+    def encode(self, mask: np.ndarray) -> list:
+        """The genome that decodes to ``mask``."""
+        return np.asarray(mask, dtype=int).tolist()
+
     def register(self, toolbox: base.Toolbox) -> None:
         toolbox.register("mate", tools.cxTwoPoint)
         toolbox.register("mutate", tools.mutFlipBit, indpb=self.indpb)
@@ -64,6 +68,11 @@ class RatiosEncoding:
 
     def decode(self, genome: list) -> np.ndarray:
         return self.space.mask_from_ratios(genome)
+
+    def encode(self, mask: np.ndarray) -> list:
+        """The genome that decodes to ``mask``'s keep counts (units kept by magnitude)."""
+        sizes = np.array([g.size for g in self.space.groups])
+        return (self.space.keep_counts(mask) / sizes).tolist()
 
     def register(self, toolbox: base.Toolbox) -> None:
         toolbox.register("mate", _clipped(tools.cxBlend), alpha=0.3)

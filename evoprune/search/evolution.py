@@ -96,7 +96,7 @@ class EvolutionStrategy:
         candidates = self.population if self.generation < 0 else self._offspring()
         self._candidates = candidates
         self._pending = [ind for ind in candidates if not ind.fitness.valid]
-        return [self.encoding.decode(ind) for ind in self._pending]
+        return [self._decode(ind) for ind in self._pending]
 
     def tell(self, scored: list[Scored]) -> dict:
         for individual, candidate in zip(self._pending, scored):
@@ -117,6 +117,10 @@ class EvolutionStrategy:
         self._load_extra_state(state)
 
     # ------------------------------------------------------------------ shared pieces
+    def _decode(self, individual) -> np.ndarray:
+        """The mask an individual stands for (a subclass may repair it)."""
+        return self.encoding.decode(individual)
+
     def _extra_state(self) -> dict:
         return {}
 

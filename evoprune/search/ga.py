@@ -3,8 +3,10 @@ elitism and a hall of fame, one generation per ask/tell round of the search driv
 
 from __future__ import annotations
 
+import numpy as np
 from deap import algorithms, base, tools
 
+from evoprune.pruning.budget import fit_to_budget
 from evoprune.search.base import Scored
 from evoprune.search.evolution import (
     EvolutionStrategy,
@@ -36,6 +38,13 @@ class GeneticSearch(EvolutionStrategy):
         tournament_size: selection pressure.
         elite: best individuals (from the hall of fame) copied unchanged into the next
             generation.
+        repair: with the MACs cost, fit every individual to the budget before it is scored
+            (:func:`~evoprune.pruning.budget.fit_to_budget`: the weakest units dropped while it
+            is over, the strongest dropped units switched back on while one fits) and write
+            the repaired mask back into its genes, so every candidate is feasible and spends
+            the budget. Without it, the fitness alone steers the population to the budget
+            and masks under it keep the slack (ignored with ``cost=latency``, which no
+            analytic repair can meet).
 
     The first individual is the uniform-magnitude mask that meets the budget; the others are
     perturbed around its per-group keep ratios. The budget limits the evaluator's cost
@@ -47,8 +56,11 @@ class GeneticSearch(EvolutionStrategy):
     individual = Individual
 
     def __init__(self, *, tournament_size: int = 3, elite: int = 2, crossover_prob: float = 0.6,
-                 init_spread: float = 0.2, **settings) -> None:
+                 init_spread: float = 0.2, repair: bool = True, **settings) -> None:
         super().__init__(crossover_prob=crossover_prob, init_spread=init_spread, **settings)
+        if not isinstance(repair, bool):
+            raise ValueError(f"repair must be true or false, got {repair!r}")
+        self.repair = repair
         check_int("elite", elite, 0)
         if elite >= self.population_size:
             raise ValueError(f"elite must be in [0, population_size), got {elite}")
@@ -68,6 +80,13 @@ class GeneticSearch(EvolutionStrategy):
         return [self._genome(index, perturbed(uniform, self.init_spread) if index
                              else list(uniform))
                 for index in range(self.population_size)]
+
+    def _decode(self, individual) -> np.ndarray:
+        mask = self.encoding.decode(individual)
+        if self.repair and self.problem.cost == "macs":
+            mask = fit_to_budget(self.problem.space, mask, self.problem.budget)
+            individual[:] = self.encoding.encode(mask)
+        return mask
 
     def _offspring(self) -> list:
         elites = [self.toolbox.clone(ind) for ind in self.hall[: self.elite]]

@@ -5,7 +5,7 @@ from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
 from evoprune.evaluate.latency import LatencySettings
 from evoprune.models import MLP
-from evoprune.pruning.budget import uniform_mask
+from evoprune.pruning.budget import fill_to_budget, uniform_mask
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.cost import smallest_mask
 from evoprune.search.ga import GeneticSearch
@@ -51,6 +51,34 @@ def test_same_seed_same_result(problem, trained_residual, synthetic_data):
     assert other.history != results[0].history
 
 
+@pytest.mark.parametrize("encoding", ["mask", "ratios"])
+def test_repair_makes_every_candidate_feasible_and_full(problem, encoding, monkeypatch):
+    """With repair every candidate scored is within budget with no dropped unit that would
+    still fit (this small net's units cost up to 2% of its MACs each); without it, the first
+    generation's perturbed genomes leave more budget unused or break it."""
+    space, evaluator = problem
+    costs = {}
+    for repair in (True, False):
+        scored = []
+        evaluate = evaluator.evaluate
+        monkeypatch.setattr(evaluator, "evaluate",
+                            lambda masks, seen=scored, score=evaluate: seen.extend(masks)
+                            or score(masks))
+        search = GeneticSearch(encoding=encoding, population_size=8, generations=2, seed=3,
+                               repair=repair)
+        run_search(search, space, evaluator, constrained, 0.3)
+        monkeypatch.undo()
+        costs[repair] = space.macs_ratio(np.stack(scored))
+        if repair:
+            for mask in scored:
+                assert np.array_equal(fill_to_budget(space, mask, 0.3), mask)
+        for individual in search.population:  # the genes hold the repaired mask
+            mask = search.encoding.decode(individual)
+            assert space.macs_ratio(mask) <= 0.3
+    assert np.all((costs[True] >= 0.95 * 0.3) & (costs[True] <= 0.3))
+    assert np.any((costs[False] < 0.95 * 0.3) | (costs[False] > 0.3))
+
+
 def test_answer_is_at_least_as_good_as_the_uniform_seed(problem):
     space, evaluator = problem
     result = run_search(GeneticSearch(population_size=8, generations=2, seed=0), space,
@@ -93,6 +121,7 @@ def test_latency_cost_search_meets_the_latency_budget(synthetic_data):
         ({"population_size": 1}, "population_size must be an integer >= 2, got 1"),
         ({"elite": 8, "population_size": 8}, "elite must be in"),
         ({"crossover_prob": 1.5}, "crossover_prob must be in \\[0, 1\\], got 1.5"),
+        ({"repair": "yes"}, "repair must be true or false, got 'yes'"),
     ],
 )
 def test_bad_settings(kwargs, message):
