@@ -24,10 +24,12 @@ from evoprune.baselines import registry
 from evoprune.config.checks import check_config, make_fitness, search_cost, search_enabled
 from evoprune.config.targets import make_data, make_model
 from evoprune.data import DataSplits
+from evoprune.data.splits import Split
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
 from evoprune.finish.distill import DistillConfig
 from evoprune.finish.measure import Pruned, dense_row, finish
+from evoprune.finish.proxy import FinetunedEvaluator
 from evoprune.finish.select import select_by_finetuning
 from evoprune.finish.train import TrainConfig, cache_key, load_or_train_dense
 from evoprune.infra.checkpoint import SearchCheckpoint, load_weights, start_run
@@ -163,7 +165,8 @@ def search(cfg: DictConfig, problem: Problem, tracker, checkpoint: SearchCheckpo
     if not search_enabled(cfg):
         return {}, None
     strategy = instantiate(cfg.search, seed=cfg.seed)
-    result = run_search(strategy, problem.space, problem.evaluator, make_fitness(cfg.fitness),
+    result = run_search(strategy, problem.space, search_evaluator(cfg, problem),
+                        make_fitness(cfg.fitness),
                         cfg.budget, callback=tracker.log, checkpoint=checkpoint,
                         progress=cfg.progress, finalists=cfg.selection.finalists)
     found = result.objectives
@@ -182,6 +185,21 @@ def search(cfg: DictConfig, problem: Problem, tracker, checkpoint: SearchCheckpo
         figures.update(latency_ms=chosen.objectives.latency_ms,
                        dense_latency_ms=problem.evaluator.dense_latency_ms)
     return {strategy.name: Pruned(chosen.mask, figures={"search": figures})}, result.front
+
+
+def search_evaluator(cfg: DictConfig, problem: Problem) -> Evaluator | FinetunedEvaluator:
+    """What the search scores candidates with: the evaluator, or with ``proxy.epochs > 0``
+    the evaluator with each candidate's accuracy taken after that brief fine-tune."""
+    if not cfg.proxy.epochs:
+        return problem.evaluator
+    samples = cfg.evaluator.val_samples
+    console.print(f"search score: validation accuracy after {cfg.proxy.epochs} epoch(s) of "
+                  "fine-tuning each candidate (proxy.epochs)")
+    return FinetunedEvaluator(
+        problem.evaluator, dense=problem.model, train=problem.data.train,
+        val=Split(problem.data.val.x[:samples], problem.data.val.y[:samples]),
+        recipe=dataclasses.replace(problem.finetune, epochs=cfg.proxy.epochs), seed=cfg.seed,
+        samples=cfg.proxy.samples)
 
 
 def select(cfg: DictConfig, problem: Problem, finalists: list[Scored]) -> tuple[Scored, dict]:

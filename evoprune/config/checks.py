@@ -27,6 +27,7 @@ from evoprune.evaluate.evaluator import COSTS, Objectives, check_settings
 from evoprune.evaluate.fitness import Fitness
 from evoprune.evaluate.latency import LatencySettings
 from evoprune.finish.distill import DistillConfig
+from evoprune.finish.proxy import check_proxy
 from evoprune.finish.select import check_selection
 from evoprune.finish.train import TrainConfig
 from evoprune.infra.checkpoint import SearchCheckpoint, existing_weights
@@ -91,6 +92,7 @@ def check_config(cfg: DictConfig) -> None:
                                                             temperature=c["temperature"])),
                         ("gradual", lambda c: check_steps(c["steps"])),
                         ("selection", lambda c: check_selection(**c)),
+                        ("proxy", lambda c: check_proxy(**c)),
                         ("sensitivity", lambda c: check_ratios(c["ratios"]))):
         with section(name, config[name]):
             check(config[name])

@@ -43,8 +43,9 @@ class GeneticSearch(EvolutionStrategy):
             is over, the strongest dropped units switched back on while one fits) and write
             the repaired mask back into its genes, so every candidate is feasible and spends
             the budget. Without it, the fitness alone steers the population to the budget
-            and masks under it keep the slack (ignored with ``cost=latency``, which no
-            analytic repair can meet).
+            and masks under it keep the slack. Structured pruning with the MACs cost only
+            (a latency budget has no analytic repair; unstructured masks keep the fitness's
+            guidance).
 
     The first individual is the uniform-magnitude mask that meets the budget; the others are
     perturbed around its per-group keep ratios. The budget limits the evaluator's cost
@@ -83,7 +84,8 @@ class GeneticSearch(EvolutionStrategy):
 
     def _decode(self, individual) -> np.ndarray:
         mask = self.encoding.decode(individual)
-        if self.repair and self.problem.cost == "macs":
+        if self.repair and self.problem.cost == "macs" \
+                and self.problem.space.kind == "structured":
             mask = fit_to_budget(self.problem.space, mask, self.problem.budget)
             individual[:] = self.encoding.encode(mask)
         return mask

@@ -40,6 +40,8 @@ BAD = [
     ("distill.temperature=0", "distill.temperature must be a finite number > 0, got 0"),
     ("gradual.steps=0", "gradual.steps must be an integer >= 1, got 0"),
     ("selection.finalists=0", "selection.finalists must be an integer >= 1, got 0"),
+    ("proxy.epochs=-1", "proxy.epochs must be an integer >= 0, got -1"),
+    ("proxy.samples=0", "proxy.samples must be an integer >= 1 or null, got 0"),
     ("sensitivity.ratios=[2]", "sensitivity.ratios must each be a keep ratio in \\(0, 1\\]"),
     ("pruning.min_keep=0", "pruning.min_keep must be in \\(0, 1\\], got 0"),
     ("pruning.importance_p=3", "pruning.importance_p must be 1 \\(L1\\) or 2 \\(L2\\), got 3"),

@@ -1,0 +1,90 @@
+"""The proxy score: each candidate's validation accuracy after a brief fine-tune."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from evoprune.data.splits import Split
+from evoprune.evaluate.evaluator import Evaluator
+from evoprune.evaluate.fitness import constrained
+from evoprune.finish.proxy import FinetunedEvaluator, check_proxy
+from evoprune.finish.select import accuracy_after_finetuning
+from evoprune.finish.train import TrainConfig
+from evoprune.pruning.budget import uniform_mask
+from evoprune.pruning.space import PruningSpace
+from evoprune.search.loop import run_search
+from evoprune.search.random_search import RandomSearch
+
+BRIEF = TrainConfig(epochs=1, lr=1e-3, batch_size=64)
+
+
+@pytest.fixture
+def setup(trained_residual, synthetic_data):
+    space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
+
+    def make():
+        evaluator = Evaluator(trained_residual, space, synthetic_data.val,
+                              calibration=synthetic_data.train)
+        return evaluator, FinetunedEvaluator(
+            evaluator, dense=trained_residual, train=synthetic_data.train,
+            val=synthetic_data.val, recipe=BRIEF, seed=0, samples=200)
+
+    masks = [uniform_mask(space, budget) for budget in (0.2, 0.5, 0.8)]
+    return space, make, masks
+
+
+def test_accuracy_is_after_the_brief_finetune_and_costs_are_the_evaluators(
+        setup, trained_residual, synthetic_data):
+    space, make, masks = setup
+    evaluator, proxy = make()
+    scored = proxy.evaluate(masks)
+    plain = evaluator.evaluate(masks)
+    subset = Split(synthetic_data.train.x[:200], synthetic_data.train.y[:200])
+    for mask, objectives, before in zip(masks, scored, plain):
+        expected = accuracy_after_finetuning(trained_residual, space, mask,
+                                             evaluator.calibration_batches, subset,
+                                             synthetic_data.val, BRIEF, seed=0)
+        assert objectives.val_acc == expected
+        assert objectives == dataclasses.replace(before, val_acc=expected)
+    # the fine-tune raises the accuracy of the smallest mask, which pruning hurt most
+    assert scored[0].val_acc > plain[0].val_acc
+
+
+def test_scores_do_not_depend_on_order_and_survive_a_checkpoint(setup):
+    _, make, masks = setup
+    _, first = make()
+    forward = first.evaluate(masks)
+    _, second = make()
+    backward = second.evaluate(masks[::-1])[::-1]
+    assert forward == backward
+    _, resumed = make()
+    resumed.load_state_dict(first.state_dict())
+    assert resumed.evaluate(masks) == forward
+    assert (resumed.evaluations, resumed.requests) == (3, 6)  # counted by the evaluator
+
+
+def test_a_search_scores_with_it(setup):
+    space, make, _ = setup
+    evaluator, proxy = make()
+    result = run_search(RandomSearch(samples=6, batch_size=3, seed=1), space, proxy,
+                        constrained, 0.4)
+    assert result.objectives.val_acc == proxy.accuracies[space.key(result.mask)]
+    assert result.evaluations == evaluator.evaluations == 6
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"epochs": -1, "samples": None}, "epochs must be an integer >= 0, got -1"),
+    ({"epochs": 1.5, "samples": None}, "epochs must be an integer >= 0, got 1.5"),
+    ({"epochs": 1, "samples": 0}, "samples must be an integer >= 1 or null, got 0"),
+])
+def test_bad_settings(settings, message):
+    with pytest.raises(ValueError, match=message):
+        check_proxy(**settings)
+
+
+def test_masks_are_checked_before_any_finetune(setup):
+    space, make, _ = setup
+    _, proxy = make()
+    with pytest.raises(ValueError):
+        proxy.evaluate([np.zeros(space.num_units + 1, dtype=bool)])
