@@ -36,7 +36,7 @@ from evoprune.infra.tracking import make_tracker
 from evoprune.pruning import make_space
 from evoprune.pruning.space import PruningSpace
 from evoprune.report.history import write_history
-from evoprune.report.pareto import write_pareto
+from evoprune.report.pareto import reference_point, write_pareto
 from evoprune.report.pruned_model import WEIGHTS_FILE, save_pruned_weights
 from evoprune.report.results import (
     RESULTS_FILE,
@@ -278,7 +278,8 @@ def write_front(front: list[dict], problem: Problem, methods: dict[str, Pruned],
         return figures
 
     searched = next(name for name, p in methods.items() if "search" in p.figures)
-    paths = write_pareto(front, run_dir, dense=point(problem.space.full_mask()),
+    paths = write_pareto(front, run_dir, reference=reference_point(problem.data.num_classes),
+                         dense=point(problem.space.full_mask()),
                          baselines={name: point(p.mask, name) for name, p in methods.items()
                                     if name != searched},
                          chosen={"name": searched, **point(methods[searched].mask, searched)},

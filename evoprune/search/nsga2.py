@@ -89,7 +89,8 @@ class NSGA2Search(EvolutionStrategy):
                                        first_front_only=True)[0]
         return {"front": len(first),
                 # the population's first front: can shrink only when crowding truncates it
-                "hv": hypervolume([ind.fitness.values for ind in first]),
+                "hv": hypervolume([ind.fitness.values for ind in first],
+                                  self.problem.reference),
                 **self._population_figures(self.population),
                 "feasible": self._feasible_share(self.population)}
 
