@@ -97,9 +97,11 @@ def write_pareto(
     baselines: Mapping[str, Mapping] | None = None,
     chosen: Mapping | None = None,
     budget: float | None = None,
+    finetuned: Mapping | None = None,
     cost_key: str = "macs_ratio",
 ) -> dict[str, Path]:
-    """Write ``pareto.json`` and ``pareto.png`` into ``out_dir`` (each atomically).
+    """Write ``pareto.json`` and ``pareto.png`` into ``out_dir`` (each atomically), and
+    ``pareto_finetuned.png`` with ``finetuned``.
 
     Args:
         front: front members, each a mapping with at least ``val_acc`` and ``cost_key``
@@ -113,9 +115,12 @@ def write_pareto(
         chosen: the front member picked for the budget and fine-tuned, ``{"name", "val_acc",
             cost_key, ...}`` (optional ``val_acc_after_finetune`` as for baselines), marked.
         budget: the largest cost ratio allowed, drawn as a vertical line.
+        finetuned: front members and baselines fine-tuned at the same MACs ratios
+            (:func:`evoprune.finish.along_front.finetune_along_front`), written as they are
+            and plotted by :mod:`evoprune.report.pareto_finetuned`.
         cost_key: the cost objective, ``macs_ratio`` or ``latency_ratio``.
 
-    Returns the paths written, by name (``json``, ``png``).
+    Returns the paths written, by name (``json``, ``png``, and ``finetuned_png``).
     """
     if cost_key not in COST_AXES:
         raise ValueError(f"cost_key must be one of {sorted(COST_AXES)}, got {cost_key!r}")
@@ -141,6 +146,7 @@ def write_pareto(
         "baselines": {name: dict(point) for name, point in (baselines or {}).items()},
         "chosen": dict(chosen) if chosen else None,
         "budget": budget,
+        "finetuned": dict(finetuned) if finetuned else None,
     }
     paths = {"json": out_dir / "pareto.json", "png": out_dir / "pareto.png"}
     # allow_nan=False: a NaN here is a bug upstream, and strict JSON readers would choke on it
@@ -149,6 +155,13 @@ def write_pareto(
     figure = plot_pareto(front, reference=reference, dense=dense, baselines=baselines,
                          chosen=chosen, budget=budget, cost_key=cost_key)
     write_atomic(paths["png"], lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+    if finetuned:
+        from evoprune.report.pareto_finetuned import FIGURE, plot_finetuned  # imports this
+
+        paths["finetuned_png"] = out_dir / FIGURE
+        after = plot_finetuned(finetuned, label=(chosen or {}).get("name", "front"))
+        write_atomic(paths["finetuned_png"],
+                     lambda tmp: after.savefig(tmp, format="png", dpi=120))
     return paths
 
 

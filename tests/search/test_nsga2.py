@@ -141,3 +141,20 @@ def test_latency_cost_front_trades_accuracy_for_latency(trained_residual, synthe
     saved = json.loads((tmp_path / "pareto.json").read_text())
     assert saved["objectives"] == {"val_acc": "max", "latency_ratio": "min"}
     assert saved["hypervolume"] == pytest.approx(hypervolume(front, reference_point(4)))
+
+
+def test_first_population_spans_the_cost_range_with_magnitude_anchors(problem):
+    space, evaluator = problem
+    size = 16
+    search = NSGA2Search(population_size=size, generations=0, seed=0)
+    run_search(search, space, evaluator, constrained, 0.4)
+    masks = [search.encoding.decode(individual) for individual in search.population]
+    ratios = sorted(float(space.macs_ratio(mask)) for mask in masks)
+    smallest = smallest_ratio(space)
+    # both ends of the feasible range, exactly: the smallest mask and the dense model
+    assert ratios[0] == pytest.approx(smallest) and ratios[-1] == 1.0
+    # the uniform-magnitude mask at the run's budget, as it is (where a GA would start)
+    uniform = search.problem.uniform_mask()
+    assert any(np.array_equal(mask, uniform) for mask in masks)
+    # no stretch of the range is left empty: stratified targets, no gap above 3 slices' width
+    assert max(np.diff(ratios)) <= 3 * (1.0 - smallest) / size
