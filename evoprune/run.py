@@ -3,7 +3,8 @@
 The stages, in order: check the config → data and dense model → pruning space and evaluator
 (then, if asked for, the sensitivity analysis) → search (and the selection among its
 finalists) → baselines (and a multi-objective
-search's Pareto front, scored beside them) → finish each method → report. Every method,
+search's Pareto front, scored beside them) → finish each method (and, with ``pareto.finetune``,
+front members and baselines at their MACs ratios) → report. Every method,
 searched or baseline, reaches the finish stage as a :class:`~evoprune.finish.measure.Pruned`.
 """
 
@@ -27,6 +28,7 @@ from evoprune.data import DataSplits
 from evoprune.data.splits import Split
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
+from evoprune.finish.along_front import finetune_along_front
 from evoprune.finish.distill import DistillConfig
 from evoprune.finish.measure import Pruned, dense_row, finish
 from evoprune.finish.proxy import FinetunedEvaluator
@@ -38,7 +40,8 @@ from evoprune.infra.tracking import make_tracker
 from evoprune.pruning import make_space
 from evoprune.pruning.space import PruningSpace
 from evoprune.report.history import write_history
-from evoprune.report.pareto import write_pareto
+from evoprune.report.pareto import reference_point, write_pareto
+from evoprune.report.pareto_finetuned import finetuned_table
 from evoprune.report.pruned_model import WEIGHTS_FILE, save_pruned_weights
 from evoprune.report.results import (
     RESULTS_FILE,
@@ -105,7 +108,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         methods = {**searched, **others}
         finished = finish_methods(cfg, problem, methods)
         if front:  # a multi-objective search: the whole accuracy-cost trade-off it found
-            write_front(front, problem, methods, finished, cfg.budget, run_dir)
+            write_front(front, problem, methods, finished, cfg.budget, run_dir,
+                        finetune_front(cfg, config, problem, front))
         return report(cfg, config, problem, methods, finished, run_dir,
                       time.perf_counter() - start, tracker)
     finally:
@@ -225,13 +229,15 @@ def select(cfg: DictConfig, problem: Problem, finalists: list[Scored]) -> tuple[
         "val_acc_after_brief_finetune": accuracies}}
 
 
-def baselines(cfg: DictConfig, config: dict, problem: Problem) -> dict[str, Pruned]:
-    """Stage 5: every baseline asked for, at the same budget."""
+def baselines(cfg: DictConfig, config: dict, problem: Problem, *, budget: float | None = None,
+              progress: bool | None = None) -> dict[str, Pruned]:
+    """Stage 5: every baseline asked for, at the run's budget (or at ``budget``, for the
+    front's fine-tuning; ``progress`` overrides the config's)."""
     context = registry.BaselineContext(
-        problem.model, problem.space, problem.data, cfg.budget, cfg.seed,
-        finetune=problem.finetune, distill=problem.distill,
+        problem.model, problem.space, problem.data, cfg.budget if budget is None else budget,
+        cfg.seed, finetune=problem.finetune, distill=problem.distill,
         gradual_steps=cfg.gradual.steps, importance_p=cfg.pruning.get("importance_p", 1),
-        progress=cfg.progress)
+        progress=cfg.progress if progress is None else progress)
     answers = {}
     for name in registry.resolve(config["baselines"], problem.space.kind):
         seed_everything(cfg.seed)  # each baseline from the same RNG state, whatever the order
@@ -239,9 +245,11 @@ def baselines(cfg: DictConfig, config: dict, problem: Problem) -> dict[str, Prun
     return answers
 
 
-def finish_methods(cfg: DictConfig, problem: Problem,
-                   methods: dict[str, Pruned]) -> dict:
-    """Stage 6: every method fine-tuned the same way (unless it did so itself) and measured."""
+def finish_methods(cfg: DictConfig, problem: Problem, methods: dict[str, Pruned], *,
+                   progress: bool | None = None) -> dict:
+    """Stage 6: every method fine-tuned the same way (unless it did so itself) and measured
+    (``progress`` overrides the config's)."""
+    progress = cfg.progress if progress is None else progress
     finished = {}
     for name, pruned in methods.items():
         seed_everything(cfg.seed)  # every method fine-tunes from the same RNG state
@@ -249,8 +257,30 @@ def finish_methods(cfg: DictConfig, problem: Problem,
             name, pruned, dense=problem.model, space=problem.space,
             evaluator=problem.evaluator, data=problem.data,
             finetune=problem.finetune, seed=cfg.seed, latency=problem.latency,
-            distill=problem.distill, progress=cfg.progress)
+            distill=problem.distill, progress=progress)
     return finished
+
+
+def finetune_front(cfg: DictConfig, config: dict, problem: Problem,
+                   front: list[dict]) -> dict | None:
+    """Stage 6b (``pareto.finetune`` > 0): front members spread by MACs ratio and every
+    baseline at their MACs ratios, each fine-tuned and measured by stage 6's code."""
+    if not cfg.pareto.finetune:
+        return None
+    start = time.perf_counter()
+    finetuned = finetune_along_front(
+        front, cfg.pareto.finetune, space=problem.space,
+        baselines_at=lambda budget: baselines(cfg, config, problem, budget=budget,
+                                              progress=False),
+        finish_one=lambda name, pruned: finish_methods(cfg, problem, {name: pruned},
+                                                       progress=False)[name],
+        progress=cfg.progress)
+    finetuned["dense_test_acc"] = problem.dense["test_acc"]
+    finetuned["wall_time_s"] = time.perf_counter() - start
+    console.print(finetuned_table(finetuned))
+    console.print(f"front after fine-tuning: {len(finetuned['members'])} members and the "
+                  f"baselines at their MACs ratios, {finetuned['wall_time_s']:.1f} s")
+    return finetuned
 
 
 def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, Pruned],
@@ -281,11 +311,13 @@ def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, P
 
 
 def write_front(front: list[dict], problem: Problem, methods: dict[str, Pruned],
-                finished: dict, budget: float, run_dir: Path) -> None:
+                finished: dict, budget: float, run_dir: Path,
+                finetuned: dict | None = None) -> None:
     """pareto.json / .png: the front, with the dense model and the baselines scored like it
     (same validation subset, same BatchNorm recalibration, same latency timing: before
     fine-tuning), the searched mask (the member fine-tuned) marked, each method's validation
-    accuracy after fine-tuning, and the budget."""
+    accuracy after fine-tuning, and the budget; with ``finetuned`` (stage 6b), that too, and
+    its figure pareto_finetuned.png."""
     def point(mask, name=None):
         [objectives] = problem.evaluator.evaluate([mask])
         figures = {"val_acc": objectives.val_acc, "macs_ratio": objectives.macs_ratio}
@@ -296,13 +328,14 @@ def write_front(front: list[dict], problem: Problem, methods: dict[str, Pruned],
         return figures
 
     searched = next(name for name, p in methods.items() if "search" in p.figures)
-    paths = write_pareto(front, run_dir, dense=point(problem.space.full_mask()),
+    paths = write_pareto(front, run_dir, reference=reference_point(problem.data.num_classes),
+                         dense=point(problem.space.full_mask()),
                          baselines={name: point(p.mask, name) for name, p in methods.items()
                                     if name != searched},
                          chosen={"name": searched, **point(methods[searched].mask, searched)},
-                         budget=budget,
+                         budget=budget, finetuned=finetuned,
                          cost_key="latency_ratio" if problem.cost == "latency" else "macs_ratio")
-    console.print(f"pareto front: {paths['json']}, {paths['png']}")
+    console.print(f"pareto front: {', '.join(str(path) for path in paths.values())}")
 
 
 def _distill(cfg: DictConfig) -> DistillConfig | None:

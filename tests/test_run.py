@@ -340,3 +340,42 @@ def test_unsteady_dense_timings_are_flagged(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "timed 155.000 ms for the search and 6.700 ms for the results" in out
     assert "threads=1" in out
+
+
+def test_nsga2_run_fine_tunes_members_along_the_front_beside_the_baselines(tmp_path, cache):
+    out = tmp_path / "run"
+    results = run(compose_config(FAST + ["search=nsga2", "budget=0.4", "pareto.finetune=2"]),
+                  out)
+    pareto = json.loads((out / "pareto.json").read_text())
+    finetuned = pareto["finetuned"]
+    members = finetuned["members"]
+    # two distinct members (the smoke front has more), cheaper first, at their own MACs ratios
+    assert len(pareto["front"]) > 2 and len(members) == 2
+    indices = [m["front_index"] for m in members]
+    assert len(set(indices)) == 2 and members[0]["macs_ratio"] < members[1]["macs_ratio"]
+    keys = {"val_acc_before_finetune", "test_acc_before_finetune", "val_acc_after_finetune",
+            "test_acc_after_finetune", "macs", "macs_ratio", "params"}
+    for member in members:
+        front_entry = pareto["front"][member["front_index"]]
+        assert keys <= set(member)
+        assert member["macs_ratio"] == pytest.approx(front_entry["macs_ratio"])
+        assert member["params"] == front_entry["params"]
+        # the mask as the search scored it, then fine-tuned
+        assert member["val_acc_before_finetune"] == pytest.approx(front_entry["val_acc"])
+    # every configured baseline, pruned within each member's MACs ratio and fine-tuned
+    assert set(finetuned["baselines"]) == set(results["methods"]) - {"nsga2"}
+    for entries in finetuned["baselines"].values():
+        assert [e["budget"] for e in entries] == [m["macs_ratio"] for m in members]
+        for entry in entries:
+            assert keys <= set(entry) and entry["macs_ratio"] <= entry["budget"] + 1e-9
+            assert 0.0 <= entry["test_acc_after_finetune"] <= 1.0
+    assert finetuned["dense_test_acc"] == results["dense"]["test_acc"]
+    assert (out / "pareto_finetuned.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_front_fine_tuning_needs_a_multi_objective_search(tmp_path, cache):
+    with pytest.raises(ConfigError, match="pareto.finetune=2 fine-tunes members of a Pareto "
+                                          "front, which only a multi-objective search makes"):
+        run(compose_config(FAST + ["search=ga", "pareto.finetune=2"]), tmp_path / "run")
+    with pytest.raises(ConfigError, match="pareto.finetune must be an integer >= 0, got -1"):
+        run(compose_config(FAST + ["search=nsga2", "pareto.finetune=-1"]), tmp_path / "run")

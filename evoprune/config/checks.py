@@ -26,6 +26,7 @@ from evoprune.config.targets import build, call_arguments
 from evoprune.evaluate.evaluator import COSTS, Objectives, check_settings
 from evoprune.evaluate.fitness import Fitness
 from evoprune.evaluate.latency import LatencySettings
+from evoprune.finish.along_front import check_front_finetune
 from evoprune.finish.distill import DistillConfig
 from evoprune.finish.proxy import check_proxy
 from evoprune.finish.select import check_selection
@@ -93,9 +94,14 @@ def check_config(cfg: DictConfig) -> None:
                         ("gradual", lambda c: check_steps(c["steps"])),
                         ("selection", lambda c: check_selection(**c)),
                         ("proxy", lambda c: check_proxy(**c)),
+                        ("pareto", lambda c: check_front_finetune(**c)),
                         ("sensitivity", lambda c: check_ratios(c["ratios"]))):
         with section(name, config[name]):
             check(config[name])
+    if cfg.pareto.finetune and not _multi_objective(cfg):
+        raise ConfigError(
+            f"pareto.finetune={cfg.pareto.finetune} fine-tunes members of a Pareto front, which "
+            "only a multi-objective search makes: use search=nsga2, or pareto.finetune=0")
     with section("logger", config["logger"]):
         check_tracker_settings(**config["logger"])
     with section("baselines", ()):
@@ -136,6 +142,11 @@ def _check_top_level(cfg: DictConfig) -> None:
         unit = COST_UNITS.get(search_cost(cfg), "MACs")
         raise ConfigError(
             f"budget must be a fraction of dense {unit} in (0, 1], got {budget!r}{hint}")
+
+
+def _multi_objective(cfg: DictConfig) -> bool:
+    return search_enabled(cfg) and getattr(get_class(cfg.search._target_), "multi_objective",
+                                           False)
 
 
 def _check_search(cfg: DictConfig, config: dict, cost: str) -> None:

@@ -162,6 +162,8 @@ class Evaluator:
                 "bn_recalibration_batches=0 to score with the dense statistics")
         self.model = model.eval()
         self.space = space
+        with torch.no_grad():  # the output's width: chance accuracy is 1 / num_classes
+            self.num_classes = int(model(val.x[:1].to(next(model.parameters()).device)).shape[-1])
         self.calibration_batches: list[torch.Tensor] = []
         if bn_recalibration_batches and has_norms:
             # a fixed slice of training data: every mask is recalibrated on the same inputs

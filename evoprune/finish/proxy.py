@@ -54,7 +54,7 @@ class FinetunedEvaluator:
         self.train = train if samples is None else Split(train.x[:samples], train.y[:samples])
         self.recipe, self.seed = recipe, seed
         self.space, self.cost = evaluator.space, evaluator.cost
-        self.dense_latency_ms = evaluator.dense_latency_ms
+        self.dense_latency_ms, self.num_classes = evaluator.dense_latency_ms, evaluator.num_classes
         self.accuracies: dict[bytes, float] = {}
 
     @property

@@ -314,7 +314,14 @@ class PruningSpace:
             raise ValueError(f"mask groups {found} do not match this model's groups {expected}")
         mask = np.zeros(self.num_units, dtype=bool)
         for group, entry in zip(self.groups, description["groups"]):
-            mask[group.offset + np.asarray(entry["keep"], dtype=np.int64)] = True
+            keep = entry.get("keep")
+            # an index past the group would silently keep a unit of the next group
+            if (not isinstance(keep, list) or len(set(map(repr, keep))) != len(keep)
+                    or not all(isinstance(i, int) and not isinstance(i, bool)
+                               and 0 <= i < group.size for i in keep)):
+                raise ValueError(f"group '{group.name}' must keep distinct unit indices from 0 "
+                                 f"to {group.size - 1}, got {keep!r}")
+            mask[group.offset + np.asarray(keep, dtype=np.int64)] = True
         return self.check(mask)
 
 

@@ -2,9 +2,9 @@
 ``pareto.png``.
 
 A point is ``(val_acc, macs_ratio)``: accuracy is maximised, the MACs ratio minimised (or the
-latency ratio, when latency is the search's cost). Both functions here are exact and take plain
-pairs, so they can be checked against hand computations and reused on any searcher's
-candidates, not only NSGA-II's.
+latency ratio, when latency is the search's cost). The functions here are exact and take plain
+pairs and the reference point as arguments, so they can be checked against hand computations
+and reused on any searcher's candidates, not only NSGA-II's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from evoprune.infra.atomic import write_atomic
 
 # The reference point's MACs ratio sits just past the dense model (1.0), so that a front member
 # at full MACs still adds a sliver of area instead of vanishing from the hypervolume.
-REFERENCE = (0.0, 1.0 + 1e-6)
+REFERENCE_COST = 1.0 + 1e-6
 
 Point = Sequence[float]  # (val_acc, macs_ratio)
 
@@ -27,6 +27,21 @@ COST_AXES = {
     "macs_ratio": ("MACs", "MACs ratio (pruned / dense multiply-accumulates per sample)"),
     "latency_ratio": ("latency", "latency ratio (pruned / dense median CPU latency)"),
 }
+
+
+def chance_accuracy(num_classes: int) -> float:
+    """The accuracy of guessing one class for every sample of a balanced ``num_classes``-way
+    problem: what a pruned model keeps for free, so the hypervolume counts only what is above
+    it."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    return 1.0 / num_classes
+
+
+def reference_point(num_classes: int) -> tuple[float, float]:
+    """The hypervolume reference ``(worst accuracy, worst cost ratio)`` of a ``num_classes``-way
+    problem: chance accuracy, and just past the dense model's cost."""
+    return (chance_accuracy(num_classes), REFERENCE_COST)
 
 
 def dominates(a: Point, b: Point) -> bool:
@@ -53,9 +68,10 @@ def non_dominated(points: Sequence[Point]) -> list[int]:
     return keep
 
 
-def hypervolume(points: Sequence[Point], ref: Point = REFERENCE) -> float:
+def hypervolume(points: Sequence[Point], ref: Point) -> float:
     """Exact area dominated by ``points`` and bounded by ``ref`` = (worst accuracy, worst MACs
-    ratio): the union of the rectangles [macs_ratio, ref_macs] x [ref_acc, val_acc].
+    ratio; :func:`reference_point` for a classifier): the union of the rectangles
+    [macs_ratio, ref_macs] x [ref_acc, val_acc].
 
     Points need not be non-dominated: sweeping left to right in MACs ratio, each strip up to
     the next point is as tall as the best accuracy seen so far, which is exactly the union.
@@ -76,17 +92,21 @@ def write_pareto(
     front: Sequence[Mapping],
     out_dir: str | Path,
     *,
+    reference: Point,
     dense: Mapping | None = None,
     baselines: Mapping[str, Mapping] | None = None,
     chosen: Mapping | None = None,
     budget: float | None = None,
+    finetuned: Mapping | None = None,
     cost_key: str = "macs_ratio",
 ) -> dict[str, Path]:
-    """Write ``pareto.json`` and ``pareto.png`` into ``out_dir`` (each atomically).
+    """Write ``pareto.json`` and ``pareto.png`` into ``out_dir`` (each atomically), and
+    ``pareto_finetuned.png`` with ``finetuned``.
 
     Args:
         front: front members, each a mapping with at least ``val_acc`` and ``cost_key``
             (e.g. ``NSGA2Search.front``); written in order of that cost.
+        reference: the hypervolume's reference point (:func:`reference_point`).
         dense: the dense model's ``{"val_acc", cost_key}`` (shown as a star), if known.
         baselines: ``{name: {"val_acc", cost_key, ...}}``, plotted as labelled points so the
             front can be compared with single-budget methods. Their ``val_acc`` is the mask
@@ -95,9 +115,12 @@ def write_pareto(
         chosen: the front member picked for the budget and fine-tuned, ``{"name", "val_acc",
             cost_key, ...}`` (optional ``val_acc_after_finetune`` as for baselines), marked.
         budget: the largest cost ratio allowed, drawn as a vertical line.
+        finetuned: front members and baselines fine-tuned at the same MACs ratios
+            (:func:`evoprune.finish.along_front.finetune_along_front`), written as they are
+            and plotted by :mod:`evoprune.report.pareto_finetuned`.
         cost_key: the cost objective, ``macs_ratio`` or ``latency_ratio``.
 
-    Returns the paths written, by name (``json``, ``png``).
+    Returns the paths written, by name (``json``, ``png``, and ``finetuned_png``).
     """
     if cost_key not in COST_AXES:
         raise ValueError(f"cost_key must be one of {sorted(COST_AXES)}, got {cost_key!r}")
@@ -116,25 +139,33 @@ def write_pareto(
     out_dir = Path(out_dir)
     payload = {
         "objectives": {"val_acc": "max", cost_key: "min"},
-        "reference": list(REFERENCE),
-        "hypervolume": hypervolume(points),
+        "reference": [float(v) for v in reference],
+        "hypervolume": hypervolume(points, reference),
         "front": [dict(entry) for entry in front],
         "dense": dict(dense) if dense else None,
         "baselines": {name: dict(point) for name, point in (baselines or {}).items()},
         "chosen": dict(chosen) if chosen else None,
         "budget": budget,
+        "finetuned": dict(finetuned) if finetuned else None,
     }
     paths = {"json": out_dir / "pareto.json", "png": out_dir / "pareto.png"}
     # allow_nan=False: a NaN here is a bug upstream, and strict JSON readers would choke on it
     text = json.dumps(payload, indent=2, allow_nan=False, default=_jsonable)
     write_atomic(paths["json"], lambda tmp: tmp.write_text(text + "\n"))
-    figure = plot_pareto(front, dense=dense, baselines=baselines, chosen=chosen, budget=budget,
-                         cost_key=cost_key)
+    figure = plot_pareto(front, reference=reference, dense=dense, baselines=baselines,
+                         chosen=chosen, budget=budget, cost_key=cost_key)
     write_atomic(paths["png"], lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+    if finetuned:
+        from evoprune.report.pareto_finetuned import FIGURE, plot_finetuned  # imports this
+
+        paths["finetuned_png"] = out_dir / FIGURE
+        after = plot_finetuned(finetuned, label=(chosen or {}).get("name", "front"))
+        write_atomic(paths["finetuned_png"],
+                     lambda tmp: after.savefig(tmp, format="png", dpi=120))
     return paths
 
 
-def plot_pareto(front: Sequence[Mapping], *, dense: Mapping | None = None,
+def plot_pareto(front: Sequence[Mapping], *, reference: Point, dense: Mapping | None = None,
                 baselines: Mapping[str, Mapping] | None = None, chosen: Mapping | None = None,
                 budget: float | None = None, cost_key: str = "macs_ratio"):
     """The Pareto figure (a ``matplotlib.figure.Figure``, Agg canvas; arguments as for
@@ -173,8 +204,9 @@ def plot_pareto(front: Sequence[Mapping], *, dense: Mapping | None = None,
     unit, label = COST_AXES[cost_key]
     ax.set_xlabel(label)
     ax.set_ylabel("validation accuracy (before fine-tuning unless marked)")
-    hv = hypervolume([(e["val_acc"], e[cost_key]) for e in front])
-    ax.set_title(f"accuracy / {unit} trade-off: hypervolume {hv:.4f}",
+    hv = hypervolume([(e["val_acc"], e[cost_key]) for e in front], reference)
+    ax.set_title(f"accuracy / {unit} trade-off: hypervolume {hv:.4f} "
+                 f"(above accuracy {reference[0]:.3g})",
                  fontsize="medium")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")

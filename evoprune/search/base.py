@@ -65,12 +65,16 @@ class SearchProblem:
         score: scores a list of masks (evaluator, fitness, best feasible, counters) and returns
             one :class:`Scored` each. Strategies whose outer loop belongs to another library
             (RL: stable-baselines3) call it; ask/tell strategies never need to.
+        reference: the hypervolume's reference point ``(chance accuracy, cost ratio just past
+            dense)`` of this problem, for multi-objective strategies.
     """
 
     def __init__(self, space: PruningSpace, budget: float, cost: str, fitness: Fitness,
                  score: Callable[[Sequence[np.ndarray]], list[Scored]],
-                 uniform_within_budget: Callable[[], np.ndarray]) -> None:
+                 uniform_within_budget: Callable[[], np.ndarray], *,
+                 reference: tuple[float, float]) -> None:
         self.space, self.budget, self.cost, self.fitness = space, budget, cost, fitness
+        self.reference = reference
         self.score = score
         self._uniform_within_budget = uniform_within_budget
         self._uniform: np.ndarray | None = None

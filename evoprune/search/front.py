@@ -15,9 +15,11 @@ from evoprune.report.pareto import hypervolume, non_dominated
 
 class ParetoArchive:
     """Non-dominated ``(mask, objectives)`` pairs on (val_acc up, cost_ratio down), sorted by
-    cost ratio; among equal points the first seen stays."""
+    cost ratio; among equal points the first seen stays. ``reference`` is the hypervolume's
+    reference point (:func:`~evoprune.report.pareto.reference_point`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reference: tuple[float, float]) -> None:
+        self.reference = reference
         self.members: list[tuple[np.ndarray, Objectives]] = []
 
     def add(self, candidates: list[tuple[np.ndarray, Objectives]]) -> None:
@@ -27,7 +29,7 @@ class ParetoArchive:
                               key=lambda c: (c[1].cost_ratio, -c[1].val_acc))
 
     def hypervolume(self) -> float:
-        return hypervolume([(o.val_acc, o.cost_ratio) for _, o in self.members])
+        return hypervolume([(o.val_acc, o.cost_ratio) for _, o in self.members], self.reference)
 
     def entries(self, space: PruningSpace) -> list[dict]:
         """The front as ``results``/``pareto.json`` rows: figures and the kept units."""

@@ -22,6 +22,7 @@ from evoprune.evaluate.fitness import Fitness
 from evoprune.infra.checkpoint import SearchCheckpoint, restore_rng, rng_state
 from evoprune.infra.progress import progress_bar
 from evoprune.pruning.space import PruningSpace
+from evoprune.report.pareto import reference_point
 from evoprune.search.base import (
     BestFeasible,
     ProgressCallback,
@@ -139,10 +140,14 @@ class SearchDriver:
         """Search with ``strategy`` (resuming from the checkpoint when there is one); return
         the best feasible mask of everything scored."""
         self.strategy = strategy
-        self.archive = ParetoArchive() if getattr(strategy, "multi_objective", False) else None
+        # hypervolumes count accuracy above chance for the model's classes, nothing below
+        reference = reference_point(self.evaluator.num_classes)
+        self.archive = (ParetoArchive(reference) if getattr(strategy, "multi_objective", False)
+                        else None)
         problem = SearchProblem(
             self.space, self.budget, self.evaluator.cost, self.fitness, self.score,
-            lambda: uniform_mask_within(self.space, self.evaluator, self.budget))
+            lambda: uniform_mask_within(self.space, self.evaluator, self.budget),
+            reference=reference)
         if self.evaluator.cost not in strategy.costs:
             raise ValueError(
                 f"the {strategy.label} search budgets {' or '.join(strategy.costs)}, not "

@@ -7,7 +7,7 @@ from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
 from evoprune.evaluate.latency import LatencySettings
 from evoprune.pruning.space import PruningSpace
-from evoprune.report.pareto import dominates, hypervolume, write_pareto
+from evoprune.report.pareto import dominates, hypervolume, reference_point, write_pareto
 from evoprune.search.loop import run_search
 from evoprune.search.nsga2 import NSGA2Search, ParetoFitness, ParetoIndividual
 
@@ -101,7 +101,10 @@ def test_hypervolume_never_decreases_under_elitism(problem):
         if after["front"] < size:
             assert after["hv"] >= before["hv"] - 1e-12
         assert after["hv"] <= after["hv_archive"] + 1e-12
-    assert history[-1]["hv_archive"] == pytest.approx(hypervolume(points(result.front)))
+    # at chance accuracy for the synthetic data's 4 classes, as the model's output says
+    assert evaluator.num_classes == 4
+    assert history[-1]["hv_archive"] == pytest.approx(
+        hypervolume(points(result.front), reference_point(4)))
 
 
 @pytest.mark.parametrize(
@@ -134,7 +137,24 @@ def test_latency_cost_front_trades_accuracy_for_latency(trained_residual, synthe
     for entry in result.front:
         assert entry["latency_ratio"] == pytest.approx(
             entry["latency_ms"] / evaluator.dense_latency_ms)
-    write_pareto(result.front, tmp_path, cost_key="latency_ratio")
+    write_pareto(result.front, tmp_path, reference=reference_point(4), cost_key="latency_ratio")
     saved = json.loads((tmp_path / "pareto.json").read_text())
     assert saved["objectives"] == {"val_acc": "max", "latency_ratio": "min"}
-    assert saved["hypervolume"] == pytest.approx(hypervolume(front))
+    assert saved["hypervolume"] == pytest.approx(hypervolume(front, reference_point(4)))
+
+
+def test_first_population_spans_the_cost_range_with_magnitude_anchors(problem):
+    space, evaluator = problem
+    size = 16
+    search = NSGA2Search(population_size=size, generations=0, seed=0)
+    run_search(search, space, evaluator, constrained, 0.4)
+    masks = [search.encoding.decode(individual) for individual in search.population]
+    ratios = sorted(float(space.macs_ratio(mask)) for mask in masks)
+    smallest = smallest_ratio(space)
+    # both ends of the feasible range, exactly: the smallest mask and the dense model
+    assert ratios[0] == pytest.approx(smallest) and ratios[-1] == 1.0
+    # the uniform-magnitude mask at the run's budget, as it is (where a GA would start)
+    uniform = search.problem.uniform_mask()
+    assert any(np.array_equal(mask, uniform) for mask in masks)
+    # no stretch of the range is left empty: stratified targets, no gap above 3 slices' width
+    assert max(np.diff(ratios)) <= 3 * (1.0 - smallest) / size
