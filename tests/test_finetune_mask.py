@@ -19,12 +19,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def nsga_run(tmp_path_factory):
-    """A finished NSGA-II smoke run (its dense model cached), read but never modified."""
+    """A finished NSGA-II smoke run (its dense model cached), read but never modified. Scored
+    right after pruning (proxy.epochs=0), so the front's val_acc is the accuracy before
+    fine-tuning that the command reports."""
     from evoprune.run import run
 
     root = tmp_path_factory.mktemp("nsga_run")
-    run(compose_config(FAST + ["search=nsga2", "budget=0.4", f"cache_dir={root / 'cache'}"]),
-        root / "run")
+    run(compose_config(FAST + ["search=nsga2", "budget=0.4", "proxy.epochs=0",
+                               f"cache_dir={root / 'cache'}"]), root / "run")
     return root / "run"
 
 
