@@ -344,8 +344,9 @@ def test_unsteady_dense_timings_are_flagged(capsys):
 
 def test_nsga2_run_fine_tunes_members_along_the_front_beside_the_baselines(tmp_path, cache):
     out = tmp_path / "run"
-    results = run(compose_config(FAST + ["search=nsga2", "budget=0.4", "pareto.finetune=2"]),
-                  out)
+    # scored right after pruning (proxy.epochs=0): the front's val_acc is the before-FT one
+    results = run(compose_config(FAST + ["search=nsga2", "budget=0.4", "pareto.finetune=2",
+                                         "proxy.epochs=0"]), out)
     pareto = json.loads((out / "pareto.json").read_text())
     finetuned = pareto["finetuned"]
     members = finetuned["members"]
