@@ -17,7 +17,7 @@ from torch import nn
 
 from evoprune.data.splits import Split
 from evoprune.evaluate.evaluator import Evaluator, Objectives
-from evoprune.finish.select import accuracy_after_finetuning
+from evoprune.finish.select import accuracy_after_finetuning, check_samples, first_samples
 from evoprune.finish.train import TrainConfig
 from evoprune.search.settings import check_int
 
@@ -25,9 +25,7 @@ from evoprune.search.settings import check_int
 def check_proxy(epochs: int, samples: int | None) -> None:
     """Refuse proxy settings out of range (before any work)."""
     check_int("epochs", epochs, 0)
-    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int)
-                                or samples < 1):
-        raise ValueError(f"samples must be an integer >= 1 or null, got {samples!r}")
+    check_samples(samples)
 
 
 class FinetunedEvaluator:
@@ -51,7 +49,7 @@ class FinetunedEvaluator:
                  recipe: TrainConfig, seed: int, samples: int | None = None) -> None:
         check_proxy(recipe.epochs, samples)
         self.evaluator, self.dense, self.val = evaluator, dense, val
-        self.train = train if samples is None else Split(train.x[:samples], train.y[:samples])
+        self.train = first_samples(train, samples)
         self.recipe, self.seed = recipe, seed
         self.space, self.cost = evaluator.space, evaluator.cost
         self.dense_latency_ms, self.num_classes = evaluator.dense_latency_ms, evaluator.num_classes

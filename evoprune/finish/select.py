@@ -32,9 +32,19 @@ def check_selection(finalists: int, epochs: int, samples: int | None) -> None:
     """Refuse selection settings out of range (before any work)."""
     check_int("finalists", finalists, 1)
     check_int("epochs", epochs, 1)
+    check_samples(samples)
+
+
+def check_samples(samples: int | None) -> None:
+    """Refuse a brief fine-tune's sample count that is not an integer >= 1 or None (all)."""
     if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int)
                                 or samples < 1):
         raise ValueError(f"samples must be an integer >= 1 or null, got {samples!r}")
+
+
+def first_samples(train: Split, samples: int | None) -> Split:
+    """The first ``samples`` of ``train`` (all of it with None): a brief fine-tune's data."""
+    return train if samples is None else Split(train.x[:samples], train.y[:samples])
 
 
 def select_by_finetuning(finalists: Sequence[Scored], *, dense: nn.Module, space: PruningSpace,
@@ -44,7 +54,7 @@ def select_by_finetuning(finalists: Sequence[Scored], *, dense: nn.Module, space
     """Fine-tune each finalist briefly (``recipe`` on the first ``samples`` training samples,
     every finalist from the same seed) and pick the most accurate on ``val``; ties go to the
     better search score."""
-    subset = train if samples is None else Split(train.x[:samples], train.y[:samples])
+    subset = first_samples(train, samples)
     accuracies = [
         accuracy_after_finetuning(dense, space, finalist.mask, calibration_batches, subset, val,
                                   recipe, seed=seed, progress=progress,
