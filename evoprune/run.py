@@ -179,12 +179,15 @@ def search(cfg: DictConfig, problem: Problem, tracker, checkpoint: SearchCheckpo
         f"{result.wall_time_s:.1f} s, best val_acc {found.val_acc:.4f} at "
         f"{found.cost_ratio:.3f} of dense {COST_UNITS[problem.cost]}"
     )
+    if result.extra:  # the strategy's own figures (RL: its greedy episode against random)
+        console.print(f"{strategy.name}: " + ", ".join(
+            f"{key} {value:.4f}" for key, value in result.extra.items()), highlight=False)
     history = write_history(result.history, run_dir, budget=cfg.budget)
     console.print(f"search history: {history['csv']}, {history['png']}")
     chosen, selected = select(cfg, problem, result.finalists)
     figures = {"evaluations": result.evaluations, "requests": result.requests,
                "wall_time_s": result.wall_time_s, "cost": problem.cost,
-               "cost_ratio": chosen.objectives.cost_ratio, **selected}
+               "cost_ratio": chosen.objectives.cost_ratio, **result.extra, **selected}
     if problem.cost == "latency":  # as the search measured them (validation inputs)
         figures.update(latency_ms=chosen.objectives.latency_ms,
                        dense_latency_ms=problem.evaluator.dense_latency_ms)

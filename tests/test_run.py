@@ -294,7 +294,10 @@ def test_rl_search_run_goes_through_the_same_finish(tmp_path, cache):
     results = run(compose_config(FAST + ["experiment=rl"]), tmp_path / "run")
     assert results["searched"] == "rl" and results["config"]["budget"] == 0.25
     rl = results["methods"]["rl"]
-    assert rl["macs_ratio"] <= 0.25 and rl["search"]["requests"] == 6  # smoke: 6 episodes
+    # smoke: 6 episodes, then the greedy one, reported beside the random warm-up's median
+    assert rl["macs_ratio"] <= 0.25 and rl["search"]["requests"] == 6 + 1
+    assert rl["search"]["greedy_macs_ratio"] <= 0.25
+    assert {"greedy_fitness", "greedy_val_acc", "random_median_fitness"} <= set(rl["search"])
     assert (tmp_path / "run" / "model_rl.pt2").exists()
     assert history_steps(tmp_path / "run", "episode") == list(range(6))
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from evoprune.infra.threads import torch_threads
+
 
 @dataclass(frozen=True)
 class LatencySettings:
@@ -46,10 +48,7 @@ def measure_latency_ms(
         raise ValueError(f"latency repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1 or null, got {threads}")
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         model.eval()
         for _ in range(warmup):
             model(inputs)
@@ -58,6 +57,4 @@ def measure_latency_ms(
             start = time.perf_counter()
             model(inputs)
             timings.append((time.perf_counter() - start) * 1e3)
-    finally:
-        torch.set_num_threads(before)
     return statistics.median(timings)

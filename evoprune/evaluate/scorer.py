@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from evoprune.infra.threads import torch_threads
 from evoprune.pruning.masking import make_masker
 from evoprune.pruning.slicing import ParameterSlicer
 
@@ -124,7 +125,7 @@ class MaskScorer:
                 self.close()
                 self._pool = ThreadPoolExecutor(workers, thread_name_prefix="evoprune-scorer")
                 self._workers = workers
-            with _intra_op_threads(1):
+            with torch_threads(1):
                 futures = [self._pool.submit(self.accuracy, mask) for mask in masks]
                 wait(futures)  # all finished before the thread count is restored
             return [future.result() for future in futures]
@@ -181,16 +182,6 @@ class MaskScorer:
             for x in self.calibration_batches:
                 functional_call(model, {**params, **buffers}, (x,))
         return buffers
-
-
-@contextlib.contextmanager
-def _intra_op_threads(count: int) -> Iterator[None]:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 @contextlib.contextmanager

@@ -52,6 +52,8 @@ class SearchResult:
     # the best distinct feasible candidates, best first (``mask`` is the first): as many as
     # the driver was asked to keep, for a selection by fine-tuning
     finalists: list[Scored] = field(default_factory=list)
+    # the strategy's own figures for results.json (RL: its greedy episode), from its summary()
+    extra: dict = field(default_factory=dict)
 
 
 class SearchProblem:
@@ -107,7 +109,8 @@ class Strategy(Protocol):
     ``total_steps()``, and either ``ask() -> masks`` / ``tell(scored) -> row`` / ``done()`` (the
     driver's loop) or ``drive(driver)`` (a loop owned by another library, reporting through
     ``driver.record`` and saving through ``driver.save``). ``format_row(row)`` gives the
-    strategy's part of the per-step console line, or None for none.
+    strategy's part of the per-step console line, or None for none. A strategy may add
+    ``summary(history) -> dict``: figures of its own for the result (``SearchResult.extra``).
     """
 
     name: str

@@ -192,6 +192,7 @@ class SearchDriver:
             wall_time_s=self.wall_time_s(),
             front=None if self.archive is None else self.archive.entries(self.space),
             finalists=list(self.best.finalists),
+            extra=strategy.summary(self.history) if hasattr(strategy, "summary") else {},
         )
 
     def _ask_tell(self, strategy) -> None:

@@ -22,7 +22,8 @@ STRATEGIES = {  # each: the strategy, its step's name, its number of steps
     "ga": (lambda: GeneticSearch(population_size=6, generations=2, seed=0), "gen", 3),
     "nsga2": (lambda: NSGA2Search(population_size=4, generations=1, seed=0), "gen", 2),
     "random": (lambda: RandomSearch(samples=10, batch_size=4, seed=0), "step", 3),
-    "rl": (lambda: RLSearch(episodes=3, warmup_episodes=1, seed=0), "episode", 3),
+    "rl": (lambda: RLSearch(episodes=4, warmup_episodes=2, envs=2, net_arch=[16], seed=0),
+           "episode", 4),
 }
 
 

@@ -44,10 +44,11 @@ SEARCHERS = {
     "nsga2": lambda: NSGA2Search(population_size=8, generations=4, seed=3),
     "random": lambda: RandomSearch(samples=20, batch_size=4, seed=3),
     "random_mask": lambda: RandomSearch(encoding="mask", samples=20, batch_size=4, seed=3),
-    # PPO checkpoints between rollouts of 10 episodes: stopped after 22, it resumes from 20
+    # two episodes at a time; PPO checkpoints between rollouts of 16 episodes: stopped after
+    # 22, it resumes from 16 (the others, stopped after 7, from 6)
     **{f"rl_{agent}": (lambda agent=agent: RLSearch(
-        agent=agent, episodes=25 if agent == "ppo" else 10, warmup_episodes=3, batch_size=16,
-        net_arch=[16], seed=3)) for agent in ("ddpg", "td3", "sac", "ppo")},
+        agent=agent, episodes=24 if agent == "ppo" else 10, warmup_episodes=4, envs=2,
+        batch_size=16, net_arch=[16], seed=3)) for agent in ("ddpg", "td3", "sac", "ppo")},
 }
 FINALISTS = 3  # the selection's finalists are part of what a resumed search must restore
 INTERRUPT_AFTER = {"rl_ppo": 22, "rl_ddpg": 7, "rl_td3": 7, "rl_sac": 7}  # rows; others 3

@@ -1,48 +1,78 @@
 """RL search of per-group keep ratios (AMC) with stable-baselines3 agents.
 
-Stable-baselines3 keeps its own training loop: the environment scores each finished episode
-through the search driver (``SearchProblem.score``), and a callback reports episodes to the
-driver and saves checkpoints between rollouts.
+Stable-baselines3 keeps its own training loop: the environments score their finished episodes
+through the search driver (``SearchProblem.score``), several episodes per evaluator batch, and a
+callback reports episodes to the driver and saves checkpoints between rollouts.
 """
 
 from __future__ import annotations
 
+import numpy as np
+import torch
 from stable_baselines3 import DDPG, PPO, SAC, TD3
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 
-from evoprune.search.base import SearchProblem
-from evoprune.search.rl.agent_state import agent_state, restore_agent, set_action_noise_std
+from evoprune.infra.threads import torch_threads
+from evoprune.search.base import Scored, SearchProblem
+from evoprune.search.rl.agent_state import agent_state, restore_agent
 from evoprune.search.rl.env import PruningEnv, resolve_reward
-from evoprune.search.settings import check_int
+from evoprune.search.rl.recipe import (
+    EpisodeRewardBuffer,
+    exploration_noise,
+    use_actor_learning_rate,
+)
+from evoprune.search.rl.vec_env import PruningVecEnv
+from evoprune.search.settings import check_int, check_probability
 
 AGENTS = {"ddpg": DDPG, "td3": TD3, "sac": SAC, "ppo": PPO}
 OFF_POLICY = ("ddpg", "td3", "sac")
 NOISY = ("ddpg", "td3")  # deterministic policies: exploration comes from action noise
-PPO_EPISODES_PER_UPDATE = 10
+PPO_EPISODES_PER_UPDATE = 16
+# The agent's networks are tiny: one thread runs them fastest, and more threads waiting on a
+# busy core made each gradient step 30 times slower on a shared 2-core machine. Scoring masks
+# still gets every thread the run has.
+AGENT_THREADS = 1
+
+
+def _check_rate(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
 
 
 class RLSearch:
-    """Train an agent in :class:`PruningEnv`; the driver keeps the best feasible mask of all
+    """Train an agent on :class:`PruningVecEnv`; the driver keeps the best feasible mask of all
     episodes (every episode is feasible, by the action wall).
 
-    The defaults follow AMC's DDPG recipe (He et al., 2018): random exploration first,
-    then Gaussian action noise whose std decays geometrically per episode, no discount.
+    The defaults follow AMC's DDPG recipe (He et al., 2018): random episodes first; then every
+    transition of an episode rewarded with the episode's score, less a moving-average
+    baseline; truncated normal exploration noise of std 0.5, decayed per episode; the actor
+    learning ten times slower than the critic; no discount. ``envs`` episodes run side by side
+    and are scored in one evaluator batch. After training, one greedy episode (no noise)
+    shows what the agent learnt: ``summary()`` reports it beside the median random episode.
 
     Args:
         agent: ``ddpg``, ``td3``, ``sac`` or ``ppo`` (stable-baselines3, on CPU).
-        episodes: episodes in total (one step per group each), warm-up included.
+        episodes: episodes in total (one step per group each), warm-up included; a multiple
+            of ``envs``.
         warmup_episodes: episodes of uniformly random actions before learning starts
-            (off-policy agents only; PPO learns from its first rollout).
-        noise_sigma: initial std of the Gaussian action noise (ddpg and td3 only).
-        noise_decay: factor applied to that std after each post-warm-up episode.
-        gamma: discount; 1 because the only reward comes at the end of the episode.
+            (off-policy agents only; PPO learns from its first rollout); a multiple of
+            ``envs``.
+        envs: episodes run side by side, their masks scored in one batch.
+        noise_sigma: initial std of the exploration noise (ddpg and td3 only).
+        noise_decay: factor applied to that std per episode after the warm-up.
+        gamma: discount (1, as in AMC).
         reward: a name in ``FITNESS_FUNCTIONS`` the agent maximises; None uses the run's
             fitness (the driver's score). Whatever the reward, the answer is the feasible
             mask with the best run fitness.
-        learning_rate, batch_size, buffer_size: the agent's (buffer ignored by ppo).
+        learning_rate: the critic's (PPO: the one) learning rate.
+        actor_learning_rate: the actor's (off-policy agents).
+        baseline_alpha: weight of each sampled batch's mean reward in the moving-average
+            baseline (off-policy agents).
+        batch_size, buffer_size: the agent's (buffer ignored by ppo).
+        tau: soft update rate of the target networks (off-policy agents).
         net_arch: hidden layer sizes of the actor and critic networks.
-        seed: seeds the agent (and with it Python, NumPy, torch) and the environment.
+        seed: seeds the agent (and with it Python, NumPy, torch) and the environments.
     """
 
     name = "rl"
@@ -55,22 +85,31 @@ class RLSearch:
         self,
         *,
         agent: str = "ddpg",
-        episodes: int = 300,
-        warmup_episodes: int = 50,
+        episodes: int = 384,
+        warmup_episodes: int = 96,
+        envs: int = 8,
         noise_sigma: float = 0.5,
-        noise_decay: float = 0.98,
+        noise_decay: float = 0.99,
         gamma: float = 1.0,
         reward: str | None = None,
         learning_rate: float = 1e-3,
+        actor_learning_rate: float = 1e-4,
+        baseline_alpha: float = 0.5,
         batch_size: int = 64,
-        buffer_size: int = 2000,
-        net_arch: tuple[int, ...] | list[int] = (64, 64),
+        buffer_size: int = 4000,
+        tau: float = 0.01,
+        net_arch: tuple[int, ...] | list[int] = (300, 300),
         seed: int = 0,
     ) -> None:
         if agent not in AGENTS:
             raise ValueError(f"agent must be one of {sorted(AGENTS)}, got {agent!r}")
-        check_int("episodes", episodes, 1)
+        check_int("envs", envs, 1)
+        check_int("episodes", episodes, envs)
         check_int("warmup_episodes", warmup_episodes, 0)
+        for name, value in (("episodes", episodes), ("warmup_episodes", warmup_episodes)):
+            if value % envs:
+                raise ValueError(f"{name} must be a multiple of envs={envs} (episodes run "
+                                 f"{envs} at a time), got {value}")
         if warmup_episodes >= episodes:
             raise ValueError(
                 f"warmup_episodes must be in [0, episodes={episodes}), got {warmup_episodes}")
@@ -82,32 +121,39 @@ class RLSearch:
             raise ValueError(f"gamma must be in [0, 1], got {gamma}")
         if reward is not None:
             resolve_reward(reward)  # fail now, not after the dense model trained
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
-                or not learning_rate > 0:
-            raise ValueError(f"learning_rate must be a number > 0, got {learning_rate!r}")
+        _check_rate("learning_rate", learning_rate)
+        _check_rate("actor_learning_rate", actor_learning_rate)
+        check_probability("baseline_alpha", baseline_alpha)
+        check_probability("tau", tau)
         check_int("batch_size", batch_size, 1)
         check_int("buffer_size", buffer_size, 1)
         if isinstance(net_arch, str) or not net_arch or not all(
                 isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in net_arch):
             raise ValueError(f"net_arch must list layer sizes (integers >= 1), got {net_arch!r}")
         self.agent, self.episodes, self.warmup_episodes = agent, episodes, warmup_episodes
+        self.envs = envs
         self.noise_sigma, self.noise_decay, self.gamma = noise_sigma, noise_decay, gamma
         self.reward = reward
-        self.learning_rate, self.batch_size = learning_rate, int(batch_size)
-        self.buffer_size, self.net_arch = int(buffer_size), [int(n) for n in net_arch]
+        self.learning_rate, self.actor_learning_rate = learning_rate, actor_learning_rate
+        self.baseline_alpha, self.tau = baseline_alpha, tau
+        self.batch_size, self.buffer_size = int(batch_size), int(buffer_size)
+        self.net_arch = [int(n) for n in net_arch]
         self.seed = seed
 
     # ------------------------------------------------------------------ strategy protocol
     def bind(self, problem: SearchProblem) -> None:
-        def score(masks):
-            return [candidate.objectives for candidate in problem.score(masks)]
-
-        self.env = PruningEnv(problem.space, score, problem.budget,
-                              problem.fitness if self.reward is None else self.reward)
-        self.env.reset(seed=self.seed)
+        self.problem = problem
+        self.last_scored: list[Scored] = []  # the latest batch, in environment order
+        self.run_threads = torch.get_num_threads()
+        reward = problem.fitness if self.reward is None else self.reward
+        self.env = PruningVecEnv(
+            problem.space, lambda masks: [c.objectives for c in self._score(masks)],
+            problem.budget, reward, self.envs)
+        self.env.seed(self.seed)
         self.model = self._make_model()
         self.episode = 0
         self.finished = False
+        self.greedy: dict | None = None
 
     def start(self) -> None:
         pass  # the agent is seeded when built
@@ -119,51 +165,100 @@ class RLSearch:
         return None  # one line per episode would flood the console: the bar says enough
 
     def state_dict(self) -> dict:
-        return {"episode": self.episode,
+        return {"episode": self.episode, "greedy": self.greedy,
                 "agent": None if self.finished else agent_state(self.model)}
 
     def load_state_dict(self, state: dict) -> None:
         self.episode = state["episode"]
+        self.greedy = state.get("greedy")
         self.finished = state["agent"] is None
         if not self.finished:
             self.model = restore_agent(self.model, state["agent"])
+            self._set_rates(self.model)
 
     def drive(self, driver) -> None:
-        """Train for the remaining episodes; each finished episode is a row of the driver."""
-        if self.finished or self.episode >= self.episodes:
-            return
-        remaining = (self.episodes - self.episode) * self.env.num_groups
-        self.model.learn(total_timesteps=remaining, callback=_Episodes(self, driver),
-                         reset_num_timesteps=self.episode == 0)
+        """Train for the remaining episodes (each finished episode is a row of the driver),
+        then play one greedy episode."""
+        with torch_threads(AGENT_THREADS):
+            if not self.finished and self.episode < self.episodes:
+                remaining = (self.episodes - self.episode) * self.env.num_groups
+                self.model.learn(total_timesteps=remaining, callback=_Episodes(self, driver),
+                                 reset_num_timesteps=self.episode == 0)
+            if self.greedy is None:
+                self.greedy = self._greedy_episode()
+                if driver.every_episodes:  # every_episodes=0: no checkpoints at all
+                    driver.save()
+
+    def summary(self, history: list[dict]) -> dict:
+        """What the agent learnt: its greedy episode (fitness, accuracy, MACs ratio) and the
+        median fitness of the random warm-up episodes (off-policy agents)."""
+        figures = {f"greedy_{key}": value for key, value in (self.greedy or {}).items()}
+        random_episodes = [row["fit_max"] for row in history
+                           if row["episode"] < self.warmup_episodes]
+        if self.agent in OFF_POLICY and random_episodes:
+            figures["random_median_fitness"] = float(np.median(random_episodes))
+        return figures
 
     # ------------------------------------------------------------------ internals
+    def _score(self, masks) -> list[Scored]:
+        """Score masks through the driver, on the run's threads (the agent trains on one)."""
+        with torch_threads(self.run_threads):
+            self.last_scored = self.problem.score(masks)
+        return self.last_scored
+
+    def _greedy_episode(self) -> dict:
+        """The trained policy's own choices, without exploration, scored like any episode."""
+        env = PruningEnv(self.problem.space, lambda masks: [], self.problem.budget)
+        observation, _ = env.reset()
+        while True:
+            action, _ = self.model.predict(observation, deterministic=True)
+            if env.advance(action):
+                break
+            observation = env.observation()
+        [scored] = self._score([env.final_mask()])
+        return {"fitness": scored.fitness, "val_acc": scored.objectives.val_acc,
+                "macs_ratio": scored.objectives.macs_ratio}
+
     def _make_model(self):
         steps = self.env.num_groups
         settings = dict(learning_rate=self.learning_rate, gamma=self.gamma, seed=self.seed,
                         device="cpu", verbose=0, policy_kwargs={"net_arch": self.net_arch})
         if self.agent in OFF_POLICY:
+            # one rollout = one episode per environment, then one update per transition
             settings.update(batch_size=self.batch_size, buffer_size=self.buffer_size,
-                            learning_starts=self.warmup_episodes * steps)
-        if self.agent == "ppo":
-            # one update per few episodes; one minibatch of the whole rollout (no remainder)
-            n_steps = steps * min(self.episodes, PPO_EPISODES_PER_UPDATE)
-            settings.update(n_steps=n_steps, batch_size=n_steps)
+                            learning_starts=self.warmup_episodes * steps, tau=self.tau,
+                            train_freq=(steps, "step"), gradient_steps=-1,
+                            replay_buffer_class=EpisodeRewardBuffer,
+                            replay_buffer_kwargs={"baseline_alpha": self.baseline_alpha})
+        else:
+            # PPO: the reward at the last step and no discount give every step the episode's
+            # return; its value function is the baseline. One minibatch per rollout.
+            per_env = max(1, PPO_EPISODES_PER_UPDATE // self.envs)
+            n_steps = steps * min(self.episodes // self.envs, per_env)
+            settings.update(n_steps=n_steps, batch_size=n_steps * self.envs, gae_lambda=1.0)
         model = AGENTS[self.agent]("MlpPolicy", self.env, **settings)
         # Logger(folder=None) writes nothing; sb3's configure() would create /tmp/SB3-* dirs.
         model.set_logger(Logger(folder=None, output_formats=[]))
+        self._set_rates(model)
         self._set_noise(model, 0)
         return model
 
+    def _set_rates(self, model) -> None:
+        if self.agent in OFF_POLICY:
+            use_actor_learning_rate(model, self.actor_learning_rate, self.learning_rate)
+
     def _set_noise(self, model, episode: int) -> None:
-        """AMC's exploration: the initial std, decayed once per episode after the warm-up."""
+        """AMC's exploration: the initial std, decayed per episode after the warm-up."""
         if self.agent in NOISY:
             past_warmup = max(0, episode - self.warmup_episodes)
-            set_action_noise_std(model, self.noise_sigma * self.noise_decay ** past_warmup)
+            model.action_noise = exploration_noise(
+                self.noise_sigma * self.noise_decay ** past_warmup, self.envs)
 
 
 class _Episodes(BaseCallback):
-    """At each episode end: report a row to the driver, decay the action noise (AMC), and stop
-    training after the requested number of episodes (PPO would otherwise finish its rollout).
+    """When the episodes end (together): report a row per episode to the driver, decay the
+    action noise (AMC), and stop training after the requested number of episodes (PPO would
+    otherwise finish its rollout).
 
     Checkpoints are taken at the start of a rollout that follows an episode end: the last
     transition is stored and the agent has trained on it, so a resumed agent continues with
@@ -190,15 +285,18 @@ class _Episodes(BaseCallback):
     def _on_step(self) -> bool:
         self.at_episode_end = False
         search = self.search
-        for done, info, reward in zip(self.locals["dones"], self.locals["infos"],
-                                      self.locals["rewards"]):
-            if not done:
-                continue
-            objectives = info["objectives"]
-            self.driver.record({"episode": search.episode, "reward": float(reward),
-                                "val_acc": float(objectives.val_acc),
-                                "macs_ratio": float(objectives.macs_ratio)})
-            search.episode += 1
+        dones = self.locals["dones"]
+        if dones.any():  # episodes end together: each one's row, in environment order
+            for info, reward, scored in zip(self.locals["infos"], self.locals["rewards"],
+                                            search.last_scored):
+                objectives = info["objectives"]
+                # one mask per episode: the step's figures are that mask's own
+                self.driver.record({"episode": search.episode, "reward": float(reward),
+                                    "val_acc": float(objectives.val_acc),
+                                    "macs_ratio": float(objectives.macs_ratio),
+                                    "fit_max": scored.fitness, "fit_avg": scored.fitness,
+                                    "cost_avg": float(objectives.cost_ratio)})
+                search.episode += 1
             self.at_episode_end = True
             search._set_noise(self.model, search.episode)
         if search.episode >= search.episodes:

@@ -20,10 +20,8 @@ import io
 import json
 import zipfile
 
-import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.noise import NormalActionNoise
 
 REPLAY_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
@@ -41,7 +39,8 @@ def agent_state(model: BaseAlgorithm) -> dict:
     if buffer is not None:
         state["replay"] = {name: torch.from_numpy(getattr(buffer, name).copy())
                            for name in REPLAY_ARRAYS if getattr(buffer, name, None) is not None}
-        state["replay"].update(pos=buffer.pos, full=buffer.full)
+        state["replay"].update(pos=buffer.pos, full=buffer.full,
+                               baseline=getattr(buffer, "baseline", None))
     return state
 
 
@@ -65,10 +64,7 @@ def restore_agent(fresh: BaseAlgorithm, state: dict) -> BaseAlgorithm:
                 target = getattr(buffer, name)
                 target[...] = replay[name].numpy().astype(target.dtype, copy=False)
         buffer.pos, buffer.full = replay["pos"], replay["full"]
+        if hasattr(buffer, "baseline"):  # EpisodeRewardBuffer's moving average
+            buffer.baseline = replay.get("baseline")
     return model
 
-
-def set_action_noise_std(model: BaseAlgorithm, std: float) -> None:
-    """Give an off-policy agent Gaussian action noise of this std (a fresh noise object: SB3's
-    noise classes keep their std private)."""
-    model.action_noise = NormalActionNoise(np.zeros(1), np.full(1, std))

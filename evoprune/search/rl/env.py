@@ -25,13 +25,14 @@ RewardFn = Callable[[Objectives, float], float]
 Score = Callable[[Sequence[np.ndarray]], list[Objectives]]
 
 FEATURES = (
-    "group_index",  # index / number of groups
+    # sizes, kernels and strides: min-max scaled over the groups (smallest 0, largest 1)
+    "group_index",  # index / (number of groups - 1)
     "is_conv",  # 1 for a conv group, 0 for a linear one
-    "size",  # units / largest group's units
-    "in_units",  # root layer's input units / largest over groups
-    "out_units",  # root layer's output units / largest over groups
-    "kernel",  # product of the kernel size / largest over groups (linear: 0)
-    "stride",  # product of the stride / largest over groups (linear: 0)
+    "size",  # units
+    "in_units",  # root layer's input units
+    "out_units",  # root layer's output units
+    "kernel",  # product of the kernel size (linear: 0)
+    "stride",  # product of the stride (linear: 0)
     "macs_share",  # dense MACs this group can remove (down to its minimum) / dense MACs
     "macs_removed",  # MACs removed by the choices so far / dense MACs
     "macs_to_come",  # MACs this and later groups can still remove / dense MACs
@@ -101,10 +102,22 @@ class PruningEnv(gym.Env):
         seeds ``self.np_random`` as Gymnasium requires)."""
         super().reset(seed=seed)
         self._counts, self._previous = [], 1.0
-        return self._observation(), {}
+        return self.observation(), {}
 
     def step(self, action):
         """Prune the current group to the ratio ``action`` asks for (clipped, walled)."""
+        if not self.advance(action):
+            return self.observation(), 0.0, False, False, {"keep_ratio": self.keep_ratio}
+        [objectives] = self.score([self.final_mask()])
+        reward, info = self.outcome(objectives)
+        return self.observation(), reward, True, False, info
+
+    # ------------------------------------------------------------------ in steps, for batching
+    # ``step`` is advance, then (at the last group) score the final mask and take the outcome.
+    # A vectorised environment runs the same three pieces to score many episodes' masks in
+    # one evaluator batch (PruningVecEnv).
+    def advance(self, action) -> bool:
+        """Apply ``action`` to the current group; True when that was the last group."""
         if len(self._counts) >= self.num_groups:
             raise RuntimeError("the episode is over: call reset() before step()")
         value = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
@@ -117,16 +130,23 @@ class PruningEnv(gym.Env):
         count = max(count, group.min_keep)
         self._counts.append(count)
         self._previous = count / group.size
-        info: dict = {"keep_ratio": self._previous}
-        terminated = len(self._counts) == self.num_groups
-        reward = 0.0
-        if terminated:
-            mask = self.space.mask_from_counts(self._counts)
-            [objectives] = self.score([mask])
-            reward = float(self.reward_fn(objectives, self.budget))
-            info.update(val_acc=objectives.val_acc, macs_ratio=objectives.macs_ratio,
-                        objectives=objectives, mask=mask)
-        return self._observation(), reward, terminated, False, info
+        return len(self._counts) == self.num_groups
+
+    @property
+    def keep_ratio(self) -> float:
+        """The keep ratio the last step kept, after the wall (1 before the first step)."""
+        return self._previous
+
+    def final_mask(self) -> np.ndarray:
+        """The mask the finished episode chose."""
+        return self.space.mask_from_counts(self._counts)
+
+    def outcome(self, objectives: Objectives) -> tuple[float, dict]:
+        """The last step's reward and info, given the final mask's objectives."""
+        return float(self.reward_fn(objectives, self.budget)), {
+            "keep_ratio": self.keep_ratio, "val_acc": objectives.val_acc,
+            "macs_ratio": objectives.macs_ratio, "objectives": objectives,
+            "mask": self.final_mask()}
 
     # ------------------------------------------------------------------ internals
     def _mask(self, counts: list[int]) -> np.ndarray:
@@ -145,22 +165,27 @@ class PruningEnv(gym.Env):
         return candidates[fits[-1]] if len(fits) else group.min_keep
 
     def _static_features(self) -> np.ndarray:
-        """Per-group features that do not change during an episode, normalised to [0, 1]."""
+        """Per-group features that do not change during an episode, in [0, 1]: sizes, kernels
+        and strides min-max scaled over the groups, as AMC normalises its state (a feature
+        equal for every group is 0)."""
         space, rows = self.space, []
         dense = space.dense_macs
         for index, group in enumerate(space.groups):
             counts = [g.size for g in space.groups]
             counts[index] = group.min_keep
             share = (dense - space.macs(space.mask_from_counts(counts))) / dense
-            rows.append([index / self.num_groups, 1.0 if group.kind == "channel" else 0.0,
+            rows.append([index / max(self.num_groups - 1, 1),
+                         1.0 if group.kind == "channel" else 0.0,
                          group.size, group.in_units, group.size, group.kernel, group.stride,
                          share])
         table = np.array(rows, dtype=np.float64)
-        for column in range(2, 7):  # scale by the largest value over groups
-            table[:, column] /= max(table[:, column].max(), 1.0)
+        for column in range(2, 7):  # the share of dense MACs is a fraction already
+            low, high = table[:, column].min(), table[:, column].max()
+            table[:, column] = (table[:, column] - low) / (high - low) if high > low else 0.0
         return table
 
-    def _observation(self) -> np.ndarray:
+    def observation(self) -> np.ndarray:
+        """The current group's features (the last group's again once the episode ended)."""
         step = min(len(self._counts), self.num_groups - 1)  # the last observation repeats
         sizes = [g.size for g in self.space.groups]
         so_far = self.space.macs(self.space.mask_from_counts(

@@ -118,7 +118,8 @@ def test_latency_cost_evaluator_is_refused(trained_residual, synthetic_data, fak
     timed = Evaluator(trained_residual, space, synthetic_data.val, cost="latency",
                       bn_recalibration_batches=0)
     with pytest.raises(ValueError, match="the RL search budgets macs, not latency"):
-        run_search(RLSearch(episodes=2, warmup_episodes=1), space, timed, constrained, BUDGET)
+        run_search(RLSearch(episodes=2, warmup_episodes=1, envs=1), space, timed, constrained,
+                   BUDGET)
 
 
 def test_unknown_reward_is_refused(problem):
@@ -161,7 +162,7 @@ def test_same_seed_same_search(problem, trained_residual, synthetic_data):
     for _ in range(2):
         evaluator = Evaluator(trained_residual, space, synthetic_data.val,
                               bn_recalibration_batches=0)
-        search = RLSearch(episodes=6, warmup_episodes=2, seed=3)
+        search = RLSearch(episodes=6, warmup_episodes=2, envs=2, net_arch=[16], seed=3)
         result = run_search(search, space, evaluator, FITNESS_FUNCTIONS["constrained"], BUDGET)
         masks.append((result.mask, result.history))
     np.testing.assert_array_equal(masks[0][0], masks[1][0])
