@@ -71,6 +71,8 @@ class RLSearch:
             baseline (off-policy agents).
         batch_size, buffer_size: the agent's (buffer ignored by ppo).
         tau: soft update rate of the target networks (off-policy agents).
+        fill: fill each episode's mask to the budget (``PruningEnv(fill=...)``), as the GA
+            repairs its candidates, so that no episode leaves budget unused.
         net_arch: hidden layer sizes of the actor and critic networks.
         seed: seeds the agent (and with it Python, NumPy, torch) and the environments.
     """
@@ -98,6 +100,7 @@ class RLSearch:
         batch_size: int = 64,
         buffer_size: int = 4000,
         tau: float = 0.01,
+        fill: bool = True,
         net_arch: tuple[int, ...] | list[int] = (300, 300),
         seed: int = 0,
     ) -> None:
@@ -136,6 +139,9 @@ class RLSearch:
         self.reward = reward
         self.learning_rate, self.actor_learning_rate = learning_rate, actor_learning_rate
         self.baseline_alpha, self.tau = baseline_alpha, tau
+        if not isinstance(fill, bool):
+            raise ValueError(f"fill must be true or false, got {fill!r}")
+        self.fill = fill
         self.batch_size, self.buffer_size = int(batch_size), int(buffer_size)
         self.net_arch = [int(n) for n in net_arch]
         self.seed = seed
@@ -148,7 +154,7 @@ class RLSearch:
         reward = problem.fitness if self.reward is None else self.reward
         self.env = PruningVecEnv(
             problem.space, lambda masks: [c.objectives for c in self._score(masks)],
-            problem.budget, reward, self.envs)
+            problem.budget, reward, self.envs, self.fill)
         self.env.seed(self.seed)
         self.model = self._make_model()
         self.episode = 0
@@ -208,7 +214,8 @@ class RLSearch:
 
     def _greedy_episode(self) -> dict:
         """The trained policy's own choices, without exploration, scored like any episode."""
-        env = PruningEnv(self.problem.space, lambda masks: [], self.problem.budget)
+        env = PruningEnv(self.problem.space, lambda masks: [], self.problem.budget,
+                         fill=self.fill)
         observation, _ = env.reset()
         while True:
             action, _ = self.model.predict(observation, deterministic=True)

@@ -17,7 +17,7 @@ from gymnasium import spaces
 
 from evoprune.evaluate.evaluator import Objectives
 from evoprune.evaluate.fitness import FITNESS_FUNCTIONS
-from evoprune.pruning.budget import check_budget
+from evoprune.pruning.budget import check_budget, fill_to_budget
 from evoprune.pruning.space import PruningSpace
 
 RewardFn = Callable[[Objectives, float], float]
@@ -70,6 +70,9 @@ class PruningEnv(gym.Env):
         budget: fraction of dense MACs the final mask may keep; refused (InfeasibleBudgetError)
             if keeping every group's minimum already costs more.
         reward: a name in ``FITNESS_FUNCTIONS`` or a ``(objectives, budget) -> float``.
+        fill: spend what budget the episode left: units are switched back on, most important
+            first, until no more fit (:func:`~evoprune.pruning.budget.fill_to_budget`, the
+            GA's repair), so that no episode is scored below the budget it may use.
     """
 
     metadata = {"render_modes": []}
@@ -80,6 +83,7 @@ class PruningEnv(gym.Env):
         score: Score,
         budget: float,
         reward: str | RewardFn = "constrained",
+        fill: bool = False,
     ) -> None:
         if getattr(space, "kind", None) != "structured":
             raise ValueError(
@@ -87,6 +91,7 @@ class PruningEnv(gym.Env):
             )
         check_budget(space, budget)  # before any agent trains
         self.space, self.score, self.budget = space, score, float(budget)
+        self.fill = fill
         self.reward_fn = resolve_reward(reward)
         self.num_groups = len(space.groups)
         self.minimum = [g.min_keep for g in space.groups]
@@ -108,8 +113,9 @@ class PruningEnv(gym.Env):
         """Prune the current group to the ratio ``action`` asks for (clipped, walled)."""
         if not self.advance(action):
             return self.observation(), 0.0, False, False, {"keep_ratio": self.keep_ratio}
-        [objectives] = self.score([self.final_mask()])
-        reward, info = self.outcome(objectives)
+        mask = self.final_mask()
+        [objectives] = self.score([mask])
+        reward, info = self.outcome(mask, objectives)
         return self.observation(), reward, True, False, info
 
     # ------------------------------------------------------------------ in steps, for batching
@@ -138,15 +144,16 @@ class PruningEnv(gym.Env):
         return self._previous
 
     def final_mask(self) -> np.ndarray:
-        """The mask the finished episode chose."""
-        return self.space.mask_from_counts(self._counts)
+        """The mask the finished episode chose (with ``fill``, filled to the budget)."""
+        mask = self.space.mask_from_counts(self._counts)
+        return fill_to_budget(self.space, mask, self.budget) if self.fill else mask
 
-    def outcome(self, objectives: Objectives) -> tuple[float, dict]:
-        """The last step's reward and info, given the final mask's objectives."""
+    def outcome(self, mask: np.ndarray, objectives: Objectives) -> tuple[float, dict]:
+        """The last step's reward and info, given the final mask and its objectives."""
         return float(self.reward_fn(objectives, self.budget)), {
             "keep_ratio": self.keep_ratio, "val_acc": objectives.val_acc,
             "macs_ratio": objectives.macs_ratio, "objectives": objectives,
-            "mask": self.final_mask()}
+            "mask": mask}
 
     # ------------------------------------------------------------------ internals
     def _mask(self, counts: list[int]) -> np.ndarray:
@@ -157,12 +164,17 @@ class PruningEnv(gym.Env):
     def _wall(self) -> int:
         """Largest keep count of the current group that leaves the budget reachable with every
         later group at its minimum. MACs couple neighbouring groups, so whole masks are
-        costed; by induction the minimum always fits (check_budget covered step 0)."""
+        costed; by induction the minimum always fits (check_budget covered step 0). Keeping
+        more units of one group never costs fewer MACs, so the wall is found by bisection."""
         group = self.space.groups[len(self._counts)]
-        candidates = range(group.min_keep, group.size + 1)
-        ratios = self.space.macs_ratio(np.stack([self._mask([c]) for c in candidates]))
-        fits = np.flatnonzero(ratios <= self.budget)
-        return candidates[fits[-1]] if len(fits) else group.min_keep
+        fits, too_many = group.min_keep, group.size + 1
+        while too_many - fits > 1:
+            middle = (fits + too_many) // 2
+            if self.space.macs_ratio(self._mask([middle])) <= self.budget:
+                fits = middle
+            else:
+                too_many = middle
+        return fits
 
     def _static_features(self) -> np.ndarray:
         """Per-group features that do not change during an episode, in [0, 1]: sizes, kernels

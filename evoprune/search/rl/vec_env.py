@@ -24,14 +24,14 @@ class PruningVecEnv(VecEnv):
     """``num_envs`` copies of :class:`PruningEnv` on one space, stepped in lockstep.
 
     Args:
-        space, budget, reward: as for :class:`PruningEnv`.
+        space, budget, reward, fill: as for :class:`PruningEnv`.
         score: scores a list of masks; called once per ``num_envs`` finished episodes.
         num_envs: episodes run side by side (and scored in one batch).
     """
 
     def __init__(self, space, score: Score, budget: float, reward: str | RewardFn,
-                 num_envs: int) -> None:
-        self.envs = [PruningEnv(space, score, budget, reward) for _ in range(num_envs)]
+                 num_envs: int, fill: bool = False) -> None:
+        self.envs = [PruningEnv(space, score, budget, reward, fill) for _ in range(num_envs)]
         self.score = score
         self.num_groups = self.envs[0].num_groups
         super().__init__(num_envs, self.envs[0].observation_space, self.envs[0].action_space)
@@ -53,9 +53,10 @@ class PruningVecEnv(VecEnv):
         infos: list[dict[str, Any]] = [{"keep_ratio": env.keep_ratio} for env in self.envs]
         observations = [env.observation() for env in self.envs]
         if all(ended):
-            scored = self.score([env.final_mask() for env in self.envs])
-            for i, (env, objectives) in enumerate(zip(self.envs, scored)):
-                rewards[i], infos[i] = env.outcome(objectives)
+            masks = [env.final_mask() for env in self.envs]
+            scored = self.score(masks)
+            for i, (env, mask, objectives) in enumerate(zip(self.envs, masks, scored)):
+                rewards[i], infos[i] = env.outcome(mask, objectives)
                 # SB3's convention: the last observation in info, the next episode's first out
                 infos[i]["terminal_observation"] = observations[i]
                 infos[i]["TimeLimit.truncated"] = False

@@ -87,6 +87,20 @@ def test_every_episode_meets_the_budget(env, problem):
         assert infos[-1]["macs_ratio"] <= BUDGET
 
 
+def test_fill_leaves_no_unit_that_would_still_fit(problem):
+    space, evaluator = problem
+    env = PruningEnv(space, evaluator.evaluate, BUDGET, fill=True)
+    rng = np.random.default_rng(1)
+    for actions in [rng.uniform(-1, 1, env.num_groups) for _ in range(5)]:
+        _, _, infos = rollout(env, actions)
+        mask = space.check(infos[-1]["mask"])
+        assert space.macs_ratio(mask) <= BUDGET
+        for unit in np.flatnonzero(~mask):  # every dropped unit would break the budget
+            wider = mask.copy()
+            wider[unit] = True
+            assert space.macs_ratio(wider) > BUDGET
+
+
 def test_all_minus_one_keeps_every_minimum(env, problem):
     space, _ = problem
     _, _, infos = rollout(env, [-1.0] * env.num_groups)

@@ -44,7 +44,8 @@ def best_possible(space: PruningSpace) -> float:
 def test_ddpg_learns_where_the_budget_should_go(seed, trained_residual, synthetic_data):
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
     optimum = best_possible(space)
-    search = RLSearch(episodes=256, warmup_episodes=32, envs=8, net_arch=[64, 64], seed=seed)
+    search = RLSearch(episodes=256, warmup_episodes=32, envs=8, net_arch=[64, 64], fill=False,
+                      seed=seed)
     result = run_search(search, space, LastGroupMatters(space), constrained, BUDGET)
     random_median = result.extra["random_median_fitness"]
     greedy = result.extra["greedy_fitness"]
