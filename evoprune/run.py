@@ -266,13 +266,14 @@ def finish_methods(cfg: DictConfig, problem: Problem, methods: dict[str, Pruned]
 
 def finetune_front(cfg: DictConfig, config: dict, problem: Problem,
                    front: list[dict]) -> dict | None:
-    """Stage 6b (``pareto.finetune`` > 0): front members spread by MACs ratio and every
-    baseline at their MACs ratios, each fine-tuned and measured by stage 6's code."""
+    """Stage 6b (``pareto.finetune``: a count > 0, or MACs budgets): front members spread by
+    MACs ratio or the best within each budget, and every baseline at their MACs ratios, each
+    fine-tuned and measured by stage 6's code."""
     if not cfg.pareto.finetune:
         return None
     start = time.perf_counter()
     finetuned = finetune_along_front(
-        front, cfg.pareto.finetune, space=problem.space,
+        front, config["pareto"]["finetune"], space=problem.space,
         baselines_at=lambda budget: baselines(cfg, config, problem, budget=budget,
                                               progress=False),
         finish_one=lambda name, pruned: finish_methods(cfg, problem, {name: pruned},

@@ -377,9 +377,26 @@ def test_nsga2_run_fine_tunes_members_along_the_front_beside_the_baselines(tmp_p
     assert (out / "pareto_finetuned.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_nsga2_run_fine_tunes_the_best_member_within_each_budget(tmp_path, cache):
+    out = tmp_path / "run"
+    run(compose_config(FAST + ["search=nsga2", "budget=0.4", "pareto.finetune=[0.5,0.2]",
+                               "proxy.epochs=0", "baselines=[uniform_magnitude]"]), out)
+    pareto = json.loads((out / "pareto.json").read_text())
+    ratios = [entry["macs_ratio"] for entry in pareto["front"]]
+    members = pareto["finetuned"]["members"]
+    # per budget, the costliest (so most accurate) front member within it, cheaper first
+    expected = [max(i for i, r in enumerate(ratios) if r <= budget) for budget in (0.2, 0.5)]
+    assert [m["front_index"] for m in members] == expected
+    entries = pareto["finetuned"]["baselines"]["uniform_magnitude"]
+    assert [e["budget"] for e in entries] == [ratios[i] for i in expected]
+
+
 def test_front_fine_tuning_needs_a_multi_objective_search(tmp_path, cache):
     with pytest.raises(ConfigError, match="pareto.finetune=2 fine-tunes members of a Pareto "
                                           "front, which only a multi-objective search makes"):
         run(compose_config(FAST + ["search=ga", "pareto.finetune=2"]), tmp_path / "run")
     with pytest.raises(ConfigError, match="pareto.finetune must be an integer >= 0, got -1"):
         run(compose_config(FAST + ["search=nsga2", "pareto.finetune=-1"]), tmp_path / "run")
+    with pytest.raises(ConfigError, match="pareto.finetune must be an integer >= 0 or a list of "
+                                          "MACs budgets in \\(0, 1\\], got \\[1.5\\]"):
+        run(compose_config(FAST + ["search=nsga2", "pareto.finetune=[1.5]"]), tmp_path / "run")

@@ -24,9 +24,36 @@ _FIGURES = {"val_acc_before_finetune": "val_acc_before_finetune",
             "macs": "macs", "macs_ratio": "macs_ratio", "params": "params"}
 
 
-def check_front_finetune(finetune: int) -> None:
-    """Refuse a member count that is not an integer >= 0 (0: no fine-tuning along the front)."""
+def check_front_finetune(finetune: int | Sequence[float]) -> None:
+    """Refuse anything but a member count (an integer >= 0; 0: no fine-tuning along the
+    front) or a non-empty list of MACs budgets in (0, 1]."""
+    if isinstance(finetune, Sequence) and not isinstance(finetune, str):
+        if not finetune or not all(
+                isinstance(b, (int, float)) and not isinstance(b, bool) and 0 < b <= 1
+                for b in finetune):
+            raise ValueError(f"finetune must be an integer >= 0 or a list of MACs budgets in "
+                             f"(0, 1], got {list(finetune)!r}")
+        return
     check_int("finetune", finetune, 0)
+
+
+def pick_members(costs: Sequence[float], finetune: int | Sequence[float]) -> list[int]:
+    """The members to fine-tune: ``k`` spread by cost (:func:`spread_members`), or for each
+    budget of a list the costliest member within it (:func:`members_within`)."""
+    if isinstance(finetune, int):
+        return spread_members(costs, finetune)
+    return members_within(costs, finetune)
+
+
+def members_within(costs: Sequence[float], budgets: Sequence[float]) -> list[int]:
+    """For each budget, the costliest member that meets it: on a Pareto front, the most
+    accurate one. A budget below every member has none. Distinct indices, cheapest first."""
+    picked = set()
+    for budget in budgets:
+        within = [i for i, cost in enumerate(costs) if cost <= budget + 1e-12]
+        if within:
+            picked.add(max(within, key=lambda i: (costs[i], -i)))
+    return sorted(picked, key=lambda i: (costs[i], i))
 
 
 def spread_members(costs: Sequence[float], k: int) -> list[int]:
@@ -48,12 +75,13 @@ def spread_members(costs: Sequence[float], k: int) -> list[int]:
 
 
 def finetune_along_front(
-    front: Sequence[Mapping], k: int, *, space: PruningSpace,
+    front: Sequence[Mapping], finetune: int | Sequence[float], *, space: PruningSpace,
     baselines_at: Callable[[float], Mapping[str, Pruned]],
     finish_one: Callable[[str, Pruned], FinishedMethod], progress: bool = True,
 ) -> dict:
-    """Fine-tune ``k`` members of ``front`` spread by MACs ratio (:func:`spread_members`), and
-    every baseline at each member's MACs ratio.
+    """Fine-tune members of ``front`` (:func:`pick_members`: ``finetune`` of them spread by
+    MACs ratio, or the best within each MACs budget of a list), and every baseline at each
+    member's MACs ratio.
 
     Args:
         front: front entries with ``macs_ratio`` and ``mask`` (a :meth:`PruningSpace.describe`
@@ -66,8 +94,8 @@ def finetune_along_front(
     ``front``, per baseline entry the budget it was pruned at, and for each the accuracies
     before and after fine-tuning, MACs, MACs ratio and parameters.
     """
-    check_front_finetune(k)
-    picked = spread_members([float(entry["macs_ratio"]) for entry in front], k)
+    check_front_finetune(finetune)
+    picked = pick_members([float(entry["macs_ratio"]) for entry in front], finetune)
     members: list[dict] = []
     baselines: dict[str, list[dict]] = {}
     with progress_bar(enabled=progress) as bar:
