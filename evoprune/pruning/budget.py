@@ -154,6 +154,40 @@ def fill_to_budget(space: PruningSpace, mask: np.ndarray, budget: float) -> np.n
     return mask
 
 
+def scale_to_budget(space: PruningSpace, ratios, budget: float, *, grow: bool = False,
+                    steps: int = 30) -> list[int]:
+    """Per-group keep counts of ``ratios`` (keep fractions) with every group's margin above its
+    minimum scaled by one common factor: the largest whose mask meets ``budget``. Over the
+    budget, the margins shrink (factor < 1); under it, with ``grow``, they widen (factor > 1,
+    each group capped at its size), so the budget is spent in the proportions ``ratios``
+    chose. A group at its minimum stays there. ``steps`` bisection steps on the factor: 30
+    resolve far below one unit of any group."""
+    low = np.array([g.min_keep / g.size for g in space.groups])
+    ratios = np.clip(np.asarray(ratios, dtype=np.float64), low, 1.0)
+
+    def counts(factor: float) -> list[int]:
+        scaled = np.minimum(low + factor * (ratios - low), 1.0)
+        return [max(g.min_keep, int(round(r * g.size))) for g, r in zip(space.groups, scaled)]
+
+    def fits(factor: float) -> bool:
+        return space.macs_ratio(space.mask_from_counts(counts(factor))) <= budget + 1e-12
+
+    if fits(1.0):
+        margin = ratios - low
+        if not grow or not (margin > 0).any():
+            return counts(1.0)
+        top = float(np.max((1.0 - low[margin > 0]) / margin[margin > 0]))  # every group whole
+        if fits(top):
+            return counts(top)
+        lo, hi = 1.0, top
+    else:
+        lo, hi = 0.0, 1.0  # the minimum fits: callers check the budget first (check_budget)
+    for _ in range(steps):
+        middle = (lo + hi) / 2
+        lo, hi = (middle, hi) if fits(middle) else (lo, middle)
+    return counts(lo)
+
+
 def fit_to_budget(space: PruningSpace, mask: np.ndarray, budget: float) -> np.ndarray:
     """The repair a single-budget search applies to every candidate: shrink a mask over the
     budget (:func:`shrink_to_budget`), then fill it (:func:`fill_to_budget`), so that every

@@ -13,11 +13,10 @@ import random
 
 import numpy as np
 
+from evoprune.pruning.budget import scale_to_budget
 from evoprune.search.base import Scored, SearchProblem, feasible_share
 from evoprune.search.encodings import ENCODINGS
 from evoprune.search.settings import check_int
-
-_SCALE_STEPS = 30  # bisection steps on the common factor: far below one unit of any group
 
 
 class RandomSearch:
@@ -91,7 +90,7 @@ class RandomSearch:
         space = self.problem.space
         low = np.array([g.min_keep / g.size for g in space.groups])
         ratios = low + (1.0 - low) * np.array([random.random() for _ in space.groups])
-        counts = self._fit(ratios, low)
+        counts = scale_to_budget(space, ratios, self.target)
         if self.encoding == "ratios":
             return space.mask_from_counts(counts)
         mask = np.zeros(space.num_units, dtype=bool)
@@ -99,24 +98,3 @@ class RandomSearch:
             kept = random.sample(range(group.size), count)
             mask[group.offset + np.array(kept, dtype=int)] = True
         return mask
-
-    def _fit(self, ratios: np.ndarray, low: np.ndarray) -> list[int]:
-        """Per-group keep counts of ``ratios`` scaled towards the minimum by the largest common
-        factor whose MACs meet the target."""
-        space, target = self.problem.space, self.target
-
-        def counts(factor: float) -> list[int]:
-            scaled = low + factor * (ratios - low)
-            return [max(g.min_keep, int(round(r * g.size)))
-                    for g, r in zip(space.groups, scaled)]
-
-        def fits(factor: float) -> bool:
-            return space.macs_ratio(space.mask_from_counts(counts(factor))) <= target + 1e-12
-
-        if fits(1.0):
-            return counts(1.0)
-        lo, hi = 0.0, 1.0  # the minimum fits: the driver checked the budget before starting
-        for _ in range(_SCALE_STEPS):
-            middle = (lo + hi) / 2
-            lo, hi = (middle, hi) if fits(middle) else (lo, middle)
-        return counts(lo)

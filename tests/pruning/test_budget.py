@@ -8,6 +8,7 @@ from evoprune.pruning.budget import (
     check_budget,
     fill_to_budget,
     fit_to_budget,
+    scale_to_budget,
     shrink_to_budget,
     uniform_mask,
     unit_scores,
@@ -119,3 +120,36 @@ def test_fit_to_budget_is_feasible_full_and_idempotent(cnn_space):
 def test_fill_returns_a_mask_over_budget_unchanged(cnn_space):
     full = cnn_space.full_mask()
     np.testing.assert_array_equal(fill_to_budget(cnn_space, full, 0.5), full)
+
+
+def margins(space, counts):
+    """Each group's keep fraction above its minimum."""
+    return np.array([(c - g.min_keep) / g.size for c, g in zip(counts, space.groups)])
+
+
+@pytest.mark.parametrize("budget", [0.5, 0.25, 0.1])
+def test_scale_to_budget_keeps_the_proportions_and_spends_the_budget(cnn_space, budget):
+    rng = np.random.default_rng(3)
+    low = np.array([g.min_keep / g.size for g in cnn_space.groups])
+    for _ in range(6):
+        ratios = low + (1 - low) * rng.uniform(0.05, 1.0, len(cnn_space.groups))
+        for grow in (False, True):
+            counts = scale_to_budget(cnn_space, ratios, budget, grow=grow)
+            mask = cnn_space.mask_from_counts(counts)
+            assert cnn_space.macs_ratio(mask) <= budget
+            factor = margins(cnn_space, counts) / (ratios - low)  # one factor, up to rounding
+            sizes = np.array([g.size for g in cnn_space.groups])
+            whole = np.array(counts) == sizes
+            assert np.ptp(factor[~whole]) <= 2.0 / sizes.min() / (ratios - low).min()
+        # grown, the budget is spent up to what one more unit per group would cost
+        assert cnn_space.macs_ratio(mask) >= 0.9 * budget
+
+
+def test_scale_to_budget_grows_only_when_asked_and_leaves_minimums(cnn_space):
+    small = [g.min_keep / g.size for g in cnn_space.groups]
+    small[0] = 0.3  # one group above its minimum, the rest at it
+    assert scale_to_budget(cnn_space, small, 0.5) == [
+        round(r * g.size) for r, g in zip(small, cnn_space.groups)]  # fits: unchanged
+    grown = scale_to_budget(cnn_space, small, 0.5, grow=True)
+    assert grown[0] > round(0.3 * cnn_space.groups[0].size)
+    assert grown[1:] == [g.min_keep for g in cnn_space.groups[1:]]

@@ -17,7 +17,7 @@ from gymnasium import spaces
 
 from evoprune.evaluate.evaluator import Objectives
 from evoprune.evaluate.fitness import FITNESS_FUNCTIONS
-from evoprune.pruning.budget import check_budget, fill_to_budget
+from evoprune.pruning.budget import check_budget, scale_to_budget
 from evoprune.pruning.space import PruningSpace
 
 RewardFn = Callable[[Objectives, float], float]
@@ -70,9 +70,10 @@ class PruningEnv(gym.Env):
         budget: fraction of dense MACs the final mask may keep; refused (InfeasibleBudgetError)
             if keeping every group's minimum already costs more.
         reward: a name in ``FITNESS_FUNCTIONS`` or a ``(objectives, budget) -> float``.
-        fill: spend what budget the episode left: units are switched back on, most important
-            first, until no more fit (:func:`~evoprune.pruning.budget.fill_to_budget`, the
-            GA's repair), so that no episode is scored below the budget it may use.
+        fill: spend what budget the episode left: every group's keep ratio above its minimum
+            is widened by one common factor until the budget is met
+            (:func:`~evoprune.pruning.budget.scale_to_budget`), so that no episode is scored
+            below the budget it may use and the proportions the agent chose are kept.
     """
 
     metadata = {"render_modes": []}
@@ -144,9 +145,12 @@ class PruningEnv(gym.Env):
         return self._previous
 
     def final_mask(self) -> np.ndarray:
-        """The mask the finished episode chose (with ``fill``, filled to the budget)."""
-        mask = self.space.mask_from_counts(self._counts)
-        return fill_to_budget(self.space, mask, self.budget) if self.fill else mask
+        """The mask the finished episode chose (with ``fill``, widened to the budget)."""
+        if not self.fill:
+            return self.space.mask_from_counts(self._counts)
+        ratios = [count / group.size for count, group in zip(self._counts, self.space.groups)]
+        return self.space.mask_from_counts(
+            scale_to_budget(self.space, ratios, self.budget, grow=True))
 
     def outcome(self, mask: np.ndarray, objectives: Objectives) -> tuple[float, dict]:
         """The last step's reward and info, given the final mask and its objectives."""

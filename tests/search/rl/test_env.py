@@ -87,18 +87,18 @@ def test_every_episode_meets_the_budget(env, problem):
         assert infos[-1]["macs_ratio"] <= BUDGET
 
 
-def test_fill_leaves_no_unit_that_would_still_fit(problem):
+def test_fill_widens_the_episodes_choices_to_the_budget(problem):
     space, evaluator = problem
-    env = PruningEnv(space, evaluator.evaluate, BUDGET, fill=True)
+    plain = PruningEnv(space, evaluator.evaluate, BUDGET)
+    filled = PruningEnv(space, evaluator.evaluate, BUDGET, fill=True)
     rng = np.random.default_rng(1)
-    for actions in [rng.uniform(-1, 1, env.num_groups) for _ in range(5)]:
-        _, _, infos = rollout(env, actions)
-        mask = space.check(infos[-1]["mask"])
-        assert space.macs_ratio(mask) <= BUDGET
-        for unit in np.flatnonzero(~mask):  # every dropped unit would break the budget
-            wider = mask.copy()
-            wider[unit] = True
-            assert space.macs_ratio(wider) > BUDGET
+    for actions in [rng.uniform(-1, 1, plain.num_groups) for _ in range(5)]:
+        actions[0] = -1.0  # a group the agent sets to its minimum stays there
+        mask = space.check(rollout(filled, actions)[2][-1]["mask"])
+        chosen = rollout(plain, actions)[2][-1]["mask"]
+        assert space.macs_ratio(chosen) <= space.macs_ratio(mask) <= BUDGET
+        assert np.all(space.keep_counts(mask) >= space.keep_counts(chosen))
+        assert space.keep_counts(mask)[0] == space.groups[0].min_keep
 
 
 def test_all_minus_one_keeps_every_minimum(env, problem):
