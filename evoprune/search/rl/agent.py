@@ -71,8 +71,9 @@ class RLSearch:
             baseline (off-policy agents).
         batch_size, buffer_size: the agent's (buffer ignored by ppo).
         tau: soft update rate of the target networks (off-policy agents).
-        fill: fill each episode's mask to the budget (``PruningEnv(fill=...)``), as the GA
-            repairs its candidates, so that no episode leaves budget unused.
+        fill: widen each episode's keep ratios by one common factor until the budget is met
+            (``PruningEnv(fill=...)``), so that no episode leaves budget unused, as none of
+            the GA's repaired candidates does.
         net_arch: hidden layer sizes of the actor and critic networks.
         seed: seeds the agent (and with it Python, NumPy, torch) and the environments.
     """
