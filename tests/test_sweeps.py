@@ -49,7 +49,7 @@ def test_compare_experiment_is_a_sweep_of_listed_baselines_with_the_callback():
                             return_hydra_config=True).hydra
     assert hydra_cfg.mode == RunMode.MULTIRUN
     assert hydra_cfg.sweeper.params == {"search": "ga,random", "budget": "0.5,0.25,0.1,0.05",
-                                        "seed": "0,1,2"}
+                                        "seed": "0,1,2,3,4"}
     assert hydra_cfg.callbacks.aggregate._target_ == (
         "evoprune.config.callbacks.AggregateOnMultirunEnd")
 
