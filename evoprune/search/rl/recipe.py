@@ -97,13 +97,14 @@ class ScaledStepAdam(torch.optim.Adam):
 
     @torch.no_grad()
     def step(self, closure=None):
+        rates = [group["lr"] for group in self.param_groups]
         for group in self.param_groups:
             group["lr"] *= self.scale
         try:
             return super().step(closure)
-        finally:
-            for group in self.param_groups:
-                group["lr"] /= self.scale
+        finally:  # the agent's rates back exactly as they were
+            for group, rate in zip(self.param_groups, rates):
+                group["lr"] = rate
 
 
 def use_actor_learning_rate(model, actor_lr: float, critic_lr: float) -> None:

@@ -3,8 +3,8 @@
 Every episode has one step per prunable group, so episodes started together end together: the
 environments run in lockstep and, at the last group, all final masks go to the evaluator at
 once. Batching is what makes RL cost about what the GA costs per evaluation: the evaluator
-runs a batch's candidates side by side on every core (and a proxy fine-tunes them in one go),
-where one mask at a time leaves cores idle.
+runs a batch's candidates side by side on every core, where one mask at a time leaves cores
+idle. (A proxy score's brief fine-tunes still run one after another.)
 
 It implements stable-baselines3's public ``VecEnv`` interface, so any SB3 agent trains on it.
 """
