@@ -132,6 +132,35 @@ def test_checkpoint_of_another_searcher_is_refused(tmp_path, trained_residual, s
                    checkpoint=SearchCheckpoint(path, resume=True))
 
 
+def test_rl_stopped_before_its_greedy_episode_plays_it_with_the_trained_agent(
+        tmp_path, trained_residual, synthetic_data):
+    def searcher():  # an actor that training moves far from where it started
+        return RLSearch(episodes=24, warmup_episodes=4, envs=2, batch_size=16, net_arch=[16],
+                        actor_learning_rate=1e-2, seed=3)
+
+    space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
+    expected = run_search(searcher(), space, evaluator, constrained, BUDGET)
+    path = tmp_path / "search.pt"
+    space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
+    evaluate = evaluator.evaluate
+
+    def stop_at_the_greedy_episode(masks):  # the only batch of one mask comes last
+        if len(masks) == 1:
+            raise Interrupt
+        return evaluate(masks)
+
+    evaluator.evaluate = stop_at_the_greedy_episode
+    with pytest.raises(Interrupt):
+        run_search(searcher(), space, evaluator, constrained, BUDGET,
+                   checkpoint=SearchCheckpoint(path, every_episodes=2))
+    space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
+    resumed = run_search(searcher(), space, evaluator, constrained, BUDGET,
+                         checkpoint=SearchCheckpoint(path, resume=True))
+    assert resumed.extra == expected.extra  # the same greedy episode: the agent was kept
+    assert comparable(resumed) == comparable(expected) | {
+        "evaluations": resumed.evaluations, "requests": resumed.requests}
+
+
 def test_rl_with_checkpoints_off_saves_nothing(tmp_path, trained_residual, synthetic_data):
     space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
     checkpoint = SearchCheckpoint(tmp_path / "search.pt", every_episodes=0)

@@ -172,14 +172,15 @@ class RLSearch:
         return None  # one line per episode would flood the console: the bar says enough
 
     def state_dict(self) -> dict:
-        return {"episode": self.episode, "greedy": self.greedy,
-                "agent": None if self.finished else agent_state(self.model)}
+        # the trained agent is kept until its greedy episode is played
+        done = self.finished and self.greedy is not None
+        return {"episode": self.episode, "finished": self.finished, "greedy": self.greedy,
+                "agent": None if done else agent_state(self.model)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.episode = state["episode"]
-        self.greedy = state.get("greedy")
-        self.finished = state["agent"] is None
-        if not self.finished:
+        self.episode, self.greedy = state["episode"], state.get("greedy")
+        self.finished = state.get("finished", state["agent"] is None)
+        if state["agent"] is not None:
             self.model = restore_agent(self.model, state["agent"])
             self._set_rates(self.model)
 
