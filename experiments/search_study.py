@@ -67,13 +67,12 @@ def front_section(jobs) -> list[str]:
                     (seed, {"test_acc": entry["test_acc_after_finetune"]}))
     if not samples:
         return []
+    budgets = sorted({b for _, b in samples}, reverse=True)
     lines = ["## NSGA-II's front after fine-tuning", "",
              "Test accuracy after the standard fine-tune, mean over seeds: the front member "
              "within each budget, and each baseline pruned at that member's MACs ratio.", "",
-             "| method | " + " | ".join(f"{b:g}" for b in sorted({b for _, b in samples},
-                                                                 reverse=True)) + " |",
-             "| --- |" + " ---: |" * len({b for _, b in samples})]
-    budgets = sorted({b for _, b in samples}, reverse=True)
+             "| method | " + " | ".join(f"{b:g}" for b in budgets) + " |",
+             "| --- |" + " ---: |" * len(budgets)]
     for method in dict.fromkeys(m for m, _ in samples):
         cells = [f"{np.mean([f['test_acc'] for _, f in samples[(method, b)]]):.4f}"
                  if samples.get((method, b)) else "–" for b in budgets]

@@ -13,3 +13,9 @@ def check_probability(name: str, value: object) -> None:
     """``value`` must be a number in [0, 1]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+
+
+def check_positive(name: str, value: object) -> None:
+    """``value`` must be a number (not a bool) greater than 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")

@@ -23,7 +23,7 @@ from evoprune.search.rl.recipe import (
     use_actor_learning_rate,
 )
 from evoprune.search.rl.vec_env import PruningVecEnv
-from evoprune.search.settings import check_int, check_probability
+from evoprune.search.settings import check_int, check_positive, check_probability
 
 AGENTS = {"ddpg": DDPG, "td3": TD3, "sac": SAC, "ppo": PPO}
 OFF_POLICY = ("ddpg", "td3", "sac")
@@ -33,11 +33,6 @@ PPO_EPISODES_PER_UPDATE = 16
 # busy core made each gradient step 30 times slower on a shared 2-core machine. Scoring masks
 # still gets every thread the run has.
 AGENT_THREADS = 1
-
-
-def _check_rate(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
 
 
 class RLSearch:
@@ -125,8 +120,8 @@ class RLSearch:
             raise ValueError(f"gamma must be in [0, 1], got {gamma}")
         if reward is not None:
             resolve_reward(reward)  # fail now, not after the dense model trained
-        _check_rate("learning_rate", learning_rate)
-        _check_rate("actor_learning_rate", actor_learning_rate)
+        check_positive("learning_rate", learning_rate)
+        check_positive("actor_learning_rate", actor_learning_rate)
         check_probability("baseline_alpha", baseline_alpha)
         check_probability("tau", tau)
         check_int("batch_size", batch_size, 1)
