@@ -126,6 +126,8 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
     data = make_data(config["data"], cfg.seed)
     model = make_model(config["model"], data.input_shape, data.num_classes)
     _check_model_accepts(model, data)
+    # a layer the space cannot prune or count is refused now, not after training
+    make_space(model, data.train.x[:2], **config["pruning"])
     if cfg.weights:
         load_weights(model, cfg.weights)
         model.eval()

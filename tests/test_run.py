@@ -400,3 +400,40 @@ def test_front_fine_tuning_needs_a_multi_objective_search(tmp_path, cache):
     with pytest.raises(ConfigError, match="pareto.finetune must be an integer >= 0 or a list of "
                                           "MACs budgets in \\(0, 1\\], got \\[1.5\\]"):
         run(compose_config(FAST + ["search=nsga2", "pareto.finetune=[1.5]"]), tmp_path / "run")
+
+
+# MNIST-1D cut small, recurrent layers of a few units: every method on recurrent models
+RECURRENT = ["data=mnist1d", "data.num_samples=1200", "model.hidden=12", "debug=smoke",
+             "logger=none", "progress=false", "budget=0.4"]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["model=gru", "baselines=all"],
+    ["model=lstm", "model.bidirectional=true", "model.num_layers=2", "model.proj_size=5",
+     "search=nsga2"],
+    ["model=cnn_gru", "model.conv_channels=[6]", "search=rl"],
+    ["model=lstm", "model.readout=mean", "search=random"],
+    ["model=gru", "search=ga", "search.encoding=ratios", "pruning=unstructured"],
+], ids=["gru-ga-all-baselines", "lstm-projection-nsga2", "cnn_gru-rl", "lstm-random",
+        "gru-unstructured"])
+def test_recurrent_models_run_every_method_within_budget(tmp_path, cache, overrides):
+    results = run(compose_config(RECURRENT + overrides), tmp_path / "run")
+    assert results["methods"]
+    for name, row in results["methods"].items():
+        assert row["macs_ratio"] <= 0.4, name  # and the finish checked the compacted count
+        assert 0.0 <= row["test_acc"] <= 1.0
+    if "baselines=all" in overrides:
+        assert set(results["methods"]) == {"ga", "uniform_magnitude", "global_magnitude",
+                                           "lamp", "taylor", "random", "gradual_magnitude"}
+
+
+def test_recurrent_model_sensitivity_and_latency_cost(tmp_path, cache, fake_latency):
+    out = tmp_path / "sensitivity"
+    run(compose_config(RECURRENT + ["model=cnn_gru", "model.conv_channels=[6]",
+                                    "experiment=sensitivity"]), out)
+    sensitivity = json.loads((out / "sensitivity.json").read_text())
+    assert [g["name"] for g in sensitivity["groups"]] == ["front.0", "rnn"]
+    results = run(compose_config(RECURRENT + ["model=gru", "fitness.cost=latency",
+                                              "budget=0.8", "latency.repeats=3"]),
+                  tmp_path / "latency")
+    assert 0 < results["methods"]["ga"]["search"]["cost_ratio"] <= 0.8

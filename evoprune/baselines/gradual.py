@@ -130,12 +130,17 @@ class _CurrentMagnitude:
 
     def __init__(self, model: nn.Module, space: PruningSpace, importance_p: int) -> None:
         model.eval()  # tracing runs a forward pass: BatchNorm statistics must not move
+        self._model, self._space, self._p = model, space, importance_p
         self._groups = pruning_groups(model, space)
         self._importance = tp.importance.GroupMagnitudeImportance(
             p=importance_p, group_reduction="mean", normalizer=None
         )
 
     def __call__(self) -> list[np.ndarray]:
+        if self._groups is None:  # a model torch-pruning cannot trace: the coupling table
+            scores = self._space.unit_scores({name: p.abs() ** self._p
+                                              for name, p in self._model.named_parameters()})
+            return [scores[self._space.group_slice(g)] for g in self._space.groups]
         return [self._importance(g).detach().cpu().numpy().astype(np.float64)
                 for g in self._groups]
 

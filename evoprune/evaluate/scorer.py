@@ -88,13 +88,14 @@ class MaskScorer:
             elif mode == "auto":  # said, never silent: masked scoring is slower
                 warnings.warn(
                     f"{type(model).__name__} cannot run with sliced parameters (a grouped "
-                    "convolution, or a forward pass that fixes a layer width): candidates are "
-                    "scored with masked parameters, at dense cost", RuntimeWarning, stacklevel=2)
+                    "convolution, a recurrent layer, or a forward pass that fixes a layer "
+                    "width): candidates are scored with masked parameters, at dense cost",
+                    RuntimeWarning, stacklevel=2)
             elif mode == "sliced":
                 raise ValueError(
                     f"mode=sliced: {type(model).__name__} cannot run with sliced "
-                    "parameters (a grouped convolution, or a forward pass that fixes a layer "
-                    "width); use mode=auto or masked"
+                    "parameters (a grouped convolution, a recurrent layer, or a forward pass "
+                    "that fixes a layer width); use mode=auto or masked"
                 )
         elif mode == "sliced":
             raise ValueError("mode=sliced needs a structured pruning space; use auto or masked")

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from evoprune.data import DataSplits
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings, measure_latency_ms
 from evoprune.finish.train import DistillConfig, TrainConfig, accuracy, train_classifier
 from evoprune.pruning.compact import compact
-from evoprune.pruning.macs import count_params
+from evoprune.pruning.macs import count_params, counted_macs
 from evoprune.pruning.masking import MaskHold
 from evoprune.pruning.space import PruningSpace
 
@@ -166,9 +165,7 @@ def dense_row(model: nn.Module, space: PruningSpace, data: DataSplits, latency: 
 
 def _check_cost_matches(name, model, space, mask, sample) -> None:
     """The analytic count that guided the search must be the compacted model's real count."""
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        model(sample)
-    counted, analytic = counter.get_total_flops() // 2, space.macs(mask)
+    counted, analytic = counted_macs(model, sample), space.macs(mask)
     if counted != analytic or count_params(model) != space.params(mask):
         raise RuntimeError(
             f"{name}: compacted model has {counted} MACs / {count_params(model)} params, the "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from evoprune.pruning.compact import check_compaction
+from evoprune.pruning.recurrent import recurrent_modules
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.unstructured import UnstructuredSpace
 
@@ -17,7 +19,10 @@ def make_space(
     """Build the pruning space of ``kind`` (``pruning.kind``) with its own settings."""
     if kind not in SPACES:
         raise ValueError(f"kind must be one of {sorted(SPACES)}, got '{kind}'")
-    return SPACES[kind](model, example_input, **settings)
+    space = SPACES[kind](model, example_input, **settings)
+    if kind == "structured" and recurrent_modules(model):  # couplings partly measured: check
+        check_compaction(model, space)
+    return space
 
 
 def check_space_settings(*, kind: str = "structured", **settings) -> None:

@@ -1,13 +1,23 @@
-"""Physical removal of masked units with torch-pruning (for export, latency and fine-tuning)."""
+"""Physical removal of masked units (for export, latency and fine-tuning).
+
+torch-pruning removes them wherever it can trace the model. It cannot trace recurrent layers
+(see ``recurrent``), so a model with any is compacted from the coupling table instead: every
+coupled parameter (and BatchNorm statistic) is sliced to its kept indices, as the scorer's
+slicer does, and each layer is given its new widths; a recurrent layer is rebuilt as a smaller
+module of its own class.
+"""
 
 from __future__ import annotations
 
 import copy
 
 import numpy as np
+import torch
 import torch_pruning as tp
 from torch import nn
 
+from evoprune.pruning.recurrent import RECURRENT_TYPES, rebuilt, recurrent_modules
+from evoprune.pruning.slicing import ParameterSlicer
 from evoprune.pruning.space import PruningSpace
 
 
@@ -18,6 +28,8 @@ def compact(model: nn.Module, space: PruningSpace, mask: np.ndarray) -> nn.Modul
     left untouched.
     """
     mask = space.check(mask)
+    if recurrent_modules(model):
+        return _compact_by_slicing(model, space, mask)
     pruned = copy.deepcopy(model).eval()
     graph = tp.DependencyGraph().build_dependency(pruned, example_inputs=space.example_input)
     for group in space.groups:
@@ -30,3 +42,80 @@ def compact(model: nn.Module, space: PruningSpace, mask: np.ndarray) -> nn.Modul
         )
         graph.get_pruning_group(root, handler, dropped).prune()
     return pruned
+
+
+def _compact_by_slicing(model: nn.Module, space: PruningSpace, mask) -> nn.Module:
+    """``compact`` for models torch-pruning cannot trace: slice, then set each layer's widths."""
+    params, buffers = ParameterSlicer(model, space, None)(mask)
+    pruned = copy.deepcopy(model).eval()
+    for name, module in list(pruned.named_modules()):
+        local = {key.rpartition(".")[2]: value for key, value in {**params, **buffers}.items()
+                 if key.rpartition(".")[0] == name}
+        changed = {key: value for key, value in local.items()
+                   if value.shape != getattr(module, key).shape}
+        if not changed:
+            continue
+        if isinstance(module, RECURRENT_TYPES):
+            parent, _, child = name.rpartition(".")
+            setattr(pruned.get_submodule(parent) if parent else pruned, child,
+                    rebuilt(module, {k: v for k, v in local.items() if k in params_of(module)}))
+            continue
+        for key, value in changed.items():
+            if key in module._parameters:
+                setattr(module, key, nn.Parameter(value.clone()))
+            else:
+                setattr(module, key, value.clone())
+        _set_widths(module)
+    return pruned
+
+
+def params_of(module: nn.Module) -> set[str]:
+    return {name for name, _ in module.named_parameters(recurse=False)}
+
+
+def _set_widths(module: nn.Module) -> None:
+    """Make a layer's width attributes agree with its sliced parameters."""
+    weight = module.weight
+    if isinstance(module, nn.modules.conv._ConvNd):
+        depthwise = module.groups > 1
+        module.out_channels = weight.shape[0]
+        module.in_channels = weight.shape[0] if depthwise else weight.shape[1]
+        if depthwise:
+            module.groups = weight.shape[0]
+    elif isinstance(module, nn.Linear):
+        module.out_features, module.in_features = weight.shape
+    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+        module.num_features = weight.shape[0]
+    elif isinstance(module, nn.PReLU):
+        module.num_parameters = weight.shape[0]
+
+
+def check_compaction(model: nn.Module, space: PruningSpace, seed: int = 0) -> None:
+    """Refuse a model whose compacted form does not compute what its masked form computes
+    (a way of reading a recurrent layer that the space could not follow): its scores and
+    costs would not be those of the model it exports. Checked on a mask dropping about half
+    of every group, in eval mode."""
+    from torch.func import functional_call
+
+    from evoprune.pruning.layers import UnsupportedLayerError
+    from evoprune.pruning.masking import ParameterMasker
+
+    rng = np.random.default_rng(seed)
+    mask = space.repair(rng.random(space.num_units) < 0.5)
+    example = space.example_input
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            masked = functional_call(model, {**ParameterMasker(model, space)(mask),
+                                             **dict(model.named_buffers())}, (example,))
+            pruned = compact(model, space, mask)(example)
+    finally:
+        model.train(was_training)
+    if pruned.shape != masked.shape or not torch.allclose(pruned, masked, rtol=1e-4,
+                                                           atol=1e-5):
+        raise UnsupportedLayerError(
+            f"{type(model).__name__}: removing units does not compute what masking them does "
+            f"(largest difference {float((pruned - masked).abs().max()):.3g}); the way a layer "
+            "reads a recurrent layer could not be followed: list that layer in "
+            "pruning.ignored_layers")

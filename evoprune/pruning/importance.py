@@ -4,7 +4,9 @@ Every function returns a flat float64 array with one score per unit of a
 :class:`~evoprune.pruning.space.PruningSpace` (mask order), higher = keep first, ready for
 :func:`evoprune.pruning.budget.largest_prefix_mask`. LAMP and Taylor use torch-pruning's
 criteria on the same coupled groups the space found (matched by root layer name), so a unit's
-score covers every layer that unit touches.
+score covers every layer that unit touches. On a model torch-pruning cannot trace (one with
+recurrent layers) the same criteria are read off the space's coupling table
+(``PruningSpace.unit_scores``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch.nn import functional as F
 
 from evoprune.data import Split
 from evoprune.pruning.layers import ROOT_TYPES
+from evoprune.pruning.recurrent import recurrent_modules
 from evoprune.pruning.space import PruningSpace
 
 
@@ -70,12 +73,15 @@ def lamp_normalise(energies: np.ndarray) -> np.ndarray:
     return scores
 
 
-def pruning_groups(model: nn.Module, space: PruningSpace) -> list[tp.Group]:
-    """torch-pruning groups of all units of ``model``, one per space group, in space order.
+def pruning_groups(model: nn.Module, space: PruningSpace) -> list[tp.Group] | None:
+    """torch-pruning groups of all units of ``model``, one per space group, in space order;
+    None for a model with recurrent layers, which torch-pruning cannot trace.
 
     ``model`` must have the architecture the space was built from; the graph is traced on it
     (torch-pruning puts it in eval mode), so pass a copy if that matters.
     """
+    if recurrent_modules(model):
+        return None
     names = {module: name for name, module in model.named_modules()}
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=space.example_input)
     roots = {}
@@ -118,6 +124,10 @@ def lamp_scores(model: nn.Module, space: PruningSpace) -> np.ndarray:
     space's magnitudes instead (energy = magnitude squared).
     """
     groups = pruning_groups(copy.deepcopy(model), space)
+    if groups is None:
+        energy = space.unit_scores({name: p ** 2 for name, p in model.named_parameters()})
+        return np.concatenate([lamp_normalise(energy[space.group_slice(group)])
+                               for group in space.groups])
     scored = _score_groups(tp.importance.LAMPImportance(p=2, group_reduction="mean"), groups,
                            space)
     return np.concatenate([
@@ -172,6 +182,10 @@ def taylor_scores(
         for param in params:
             if param.grad is None:  # a parameter the loss does not reach: no first-order effect
                 param.grad = torch.zeros_like(param)
+        if groups is None:
+            total += space.unit_scores({name: (p * p.grad).abs()
+                                        for name, p in work.named_parameters()})
+            continue
         scored = _score_groups(importance, groups, space)
         total += np.concatenate([
             value if value is not None else np.zeros(group.size)

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 from torch import nn
 
+from evoprune.pruning.recurrent import RECURRENT_TYPES
+
 ROOT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 SUPPORTED = ROOT_TYPES + _NORM_TYPES + (nn.PReLU,)
+# layers with parameters whose cost the cost model knows: the MACs it counts (conv, linear,
+# recurrent), or none of them (normalisation, PReLU, embedding lookups)
+_FREE_TYPES = _NORM_TYPES + (nn.PReLU, nn.LayerNorm, nn.GroupNorm, nn.Embedding,
+                             nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+KNOWN_TYPES = ROOT_TYPES + RECURRENT_TYPES + _FREE_TYPES
+KNOWN_NAMES = ", ".join(t.__name__ for t in KNOWN_TYPES)
 
 
 class UnsupportedLayerError(ValueError):
@@ -50,6 +58,15 @@ def _refusal(module: nn.Module, what: str) -> str:
         f"a {what} layer is coupled to a prunable group, and evoprune can only mask {allowed} "
         f"exactly; list the layer that feeds it in ignored_layers"
     )
+
+
+def unknown_layers(model: nn.Module) -> list[str]:
+    """Names of the layers that hold parameters of their own and whose type the cost model
+    does not know (a transposed convolution, attention, a custom recurrent cell, a module
+    using its own ``nn.Parameter``)."""
+    return [name for name, module in model.named_modules()
+            if any(True for _ in module.parameters(recurse=False))
+            and not isinstance(module, KNOWN_TYPES)]
 
 
 def check_layer_names(names) -> None:

@@ -26,10 +26,12 @@ class ParameterSlicer:
     Args:
         model: the dense model (not modified).
         space: its structured pruning space.
-        example: a small input batch, used once to check that sliced calls match masked ones.
+        example: a small input batch, used once to check that sliced calls match masked ones
+            (None: no check, ``supported`` is False; for callers that only want the slices).
     """
 
-    def __init__(self, model: nn.Module, space: PruningSpace, example: torch.Tensor) -> None:
+    def __init__(self, model: nn.Module, space: PruningSpace,
+                 example: torch.Tensor | None) -> None:
         self.space = space
         device = next(model.parameters()).device
         self.params = {name: p.detach() for name, p in model.named_parameters()}
@@ -51,7 +53,7 @@ class ParameterSlicer:
                 for stat in _STAT_BUFFERS:  # BatchNorm statistics follow its affine weight
                     self.dims.setdefault(f"{module}.{stat}", []).append((0, known[key]))
         self.device = device
-        self.supported = self._check(model, example)
+        self.supported = example is not None and self._check(model, example)
 
     def __call__(self, mask: np.ndarray) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """``(params, buffers)`` of the model with the dropped units removed."""

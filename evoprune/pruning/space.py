@@ -15,6 +15,7 @@ Every parameter dimension that follows a group's units is recorded as a :class:`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,16 +25,29 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from evoprune.pruning.layers import (
-    ROOT_TYPES,
-    UnsupportedLayerError,
-    check_layer_names,
-    coupled_dims,
+from evoprune.pruning.graph import (
+    group_layers,
+    has_consumer,
+    kind_of,
+    out_size,
+    parameterised_members,
+    readers,
+    real_dims,
+    recurrent_group_name,
+    root_shape,
 )
-from evoprune.pruning.macs import kept_along, layer_cost, trace_layers
-
-PRUNE_OUT = "prune_out_channels"
-PRUNE_IN = "prune_in_channels"
+from evoprune.pruning.layers import ROOT_TYPES, UnsupportedLayerError, check_layer_names
+from evoprune.pruning.macs import check_dense_macs, kept_along, layer_cost, trace_layers
+from evoprune.pruning.recurrent import (
+    HIDDEN,
+    RECURRENT_TYPES,
+    ProjectionPadding,
+    group_size,
+    probe_readers,
+    recurrent_modules,
+    unit_couplings,
+    with_stand_ins,
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,7 @@ class Group:
     size: int
     min_keep: int  # no mask may keep fewer units, so no layer collapses
     offset: int  # position of the group's first unit in a flat mask
-    importance: np.ndarray  # group magnitude of each unit (torch-pruning), larger = keep first
+    importance: np.ndarray  # group magnitude of each unit, larger = keep first
     members: tuple[str, ...]  # names of the parameterised layers the group touches
     in_units: int = 0  # the root layer's input channels / features
     kernel: int = 0  # product of the root conv's kernel size (linear: 0)
@@ -72,14 +86,6 @@ class Coupling:
     param: str
     dim: int
     units: np.ndarray
-
-
-def _root_shape(layer: nn.Module) -> dict[str, int]:
-    """What a group's features say of its root layer (the RL state reads them)."""
-    if isinstance(layer, nn.modules.conv._ConvNd):
-        return {"in_units": layer.in_channels, "kernel": math.prod(layer.kernel_size),
-                "stride": math.prod(layer.stride)}
-    return {"in_units": getattr(layer, "in_features", 0), "kernel": 0, "stride": 0}
 
 
 class NoPrunableLayerError(ValueError):
@@ -118,8 +124,15 @@ class PruningSpace:
         self.min_keep_fraction = min_keep
         self.example_input = example_input
         traces = trace_layers(model, example_input)
-        order = {trace.name: i for i, trace in enumerate(traces)}
-        graph = tp.DependencyGraph().build_dependency(model, example_inputs=example_input)
+        self._fixed_macs = check_dense_macs(model, example_input, traces, ignored_layers)
+        order = {}
+        for i, trace in enumerate(traces):
+            order.setdefault(trace.name, i)
+        # torch-pruning traces a copy in which recurrent layers are linear stand-ins
+        traced, parts = with_stand_ins(model)
+        recurrent = recurrent_modules(model)
+        names = {module: name for name, module in traced.named_modules()}
+        graph = tp.DependencyGraph().build_dependency(traced, example_inputs=example_input)
         importance = tp.importance.GroupMagnitudeImportance(
             p=importance_p, group_reduction="mean", normalizer=None
         )
@@ -128,57 +141,75 @@ class PruningSpace:
         offset = 0
         roots = [(g[0].dep.target.module, g[0].dep.handler) for g in graph.get_all_groups(
             root_module_types=ROOT_TYPES)]
-        roots.sort(key=lambda root: order.get(names[root[0]], len(order)))  # network order
+        owner_of = {name: part[0] for name, part in parts.items()}  # stand-in part -> layer
+        roots.sort(key=lambda root: (  # network order; a recurrent layer's hidden units first
+            order.get(owner_of.get(names[root[0]], names[root[0]]), len(order)),
+            parts.get(names[root[0]], ("", HIDDEN))[1] != HIDDEN))
         for root, handler in roots:
-            size = _out_size(root)
-            full = graph.get_pruning_group(root, handler, list(range(size)))
-            members = _parameterised_members(full, names)
-            if not _has_consumer(full) or set(members) & set(ignored_layers):
+            part = parts.get(names[root])
+            width = out_size(root)
+            full = graph.get_pruning_group(root, handler, list(range(width)))
+            members = parameterised_members(full, names, owner_of)
+            if not has_consumer(full) or set(members) & set(ignored_layers):
                 continue  # an output layer, or the user asked to keep it whole
-            for unit in range(size):
-                for item in graph.get_pruning_group(root, handler, [unit]).items:
-                    module = item.dep.target.module
-                    if module not in names or not any(True for _ in module.parameters(False)):
-                        continue
-                    direction = item.dep.handler.__name__
-                    idxs = np.array([int(i) for i in item.idxs], dtype=np.int64)
-                    for local, dim in coupled_dims(module, direction):
-                        length = module.get_parameter(local).shape[dim]
-                        key = (f"{names[module]}.{local}", dim)
-                        owner = couplings.setdefault(key, np.full(length, -1, np.int64))
-                        owner[idxs] = offset + unit
+            size = width if part is None else group_size(recurrent[part[0]], part[1])
+            if part is None:
+                for index in range(width):
+                    for item in graph.get_pruning_group(root, handler, [index]).items:
+                        for param, dim, idxs in real_dims(item, names, parts, recurrent):
+                            _owners(couplings, model, param, dim)[idxs] = offset + index
+            else:  # torch-pruning finds who reads the layer; a probe finds which inputs
+                layer = part[0]
+                found = readers(full, names, parts, recurrent, layer)
+                carried = probe_readers(model, example_input, layer, part[1],
+                                        {name: feature for name, (feature, _) in found.items()})
+                for name, (_, dims) in found.items():
+                    unit = carried[name]
+                    for param, dim in dims:
+                        _owners(couplings, model, param, dim)[unit >= 0] = offset + unit[unit >= 0]
+                for local, dim, units in unit_couplings(recurrent[layer], part[1]):
+                    couplings[(f"{layer}.{local}", dim)] = offset + units
             min_count = max(1, math.ceil(min_keep * size))
             groups.append(
                 Group(
-                    name=names[root],
-                    kind="channel" if isinstance(root, nn.modules.conv._ConvNd) else "neuron",
+                    name=names[root] if part is None else recurrent_group_name(*part),
+                    kind=kind_of(root, part),
                     size=size,
                     min_keep=min_count,
                     offset=offset,
-                    importance=importance(full).detach().cpu().numpy().astype(np.float64),
+                    importance=(np.zeros(size) if parts else
+                                importance(full).detach().cpu().numpy().astype(np.float64)),
                     members=tuple(members),
-                    **_root_shape(root),
-                    layers=_group_layers(full, names),
+                    **root_shape(root if part is None else recurrent[part[0]]),
+                    layers=group_layers(full, names, parts, recurrent),
                 )
             )
             offset += size
         if not groups:
             raise NoPrunableLayerError(
-                f"{type(model).__name__} has no prunable layer: evoprune prunes output channels "
-                f"of {[t.__name__ for t in ROOT_TYPES]} layers that feed another layer "
-                f"(the output layer and ignored_layers={list(ignored_layers)} are kept)"
+                f"{type(model).__name__} has no prunable layer: evoprune prunes output units "
+                f"of {[t.__name__ for t in ROOT_TYPES + RECURRENT_TYPES]} layers that feed "
+                f"another layer (the output layer and ignored_layers={list(ignored_layers)} "
+                f"are kept)"
             )
         self.groups: tuple[Group, ...] = tuple(groups)
         self.couplings: tuple[Coupling, ...] = tuple(
             Coupling(param, dim, units) for (param, dim), units in couplings.items()
         )
         self.num_units = offset
+        if parts:  # torch-pruning's importance would read the stand-ins' weights
+            magnitude = self.unit_scores({name: p.abs() ** importance_p
+                                          for name, p in model.named_parameters()})
+            self.groups = tuple(dataclasses.replace(g, importance=magnitude[self.group_slice(g)])
+                                for g in self.groups)
         self._layer_costs = [layer_cost(t, model, couplings) for t in traces]
         self._param_costs = [
             (name, [couplings[(name, d)] for d in range(p.dim()) if (name, d) in couplings],
              p.numel())
             for name, p in model.named_parameters()
         ]
+        self._paddings = [_padding(model, name, module, couplings, traces)
+                          for name, module in recurrent.items() if module.proj_size]
         self.dense_macs = int(self.macs(self.full_mask()))
         self.dense_params = int(self.params(self.full_mask()))
 
@@ -193,6 +224,11 @@ class PruningSpace:
             raise ValueError(f"importance_p must be 1 (L1) or 2 (L2), got {importance_p!r}")
         check_layer_names(ignored_layers)
 
+    def unit_scores(self, values) -> np.ndarray:
+        """:func:`unit_scores` over this space's couplings: one score per unit."""
+        return unit_scores(values, ((c.param, c.dim, c.units) for c in self.couplings),
+                           self.num_units)
+
     # ----------------------------------------------------------------- costs
     def macs(self, masks: np.ndarray) -> np.ndarray | int:
         """MACs per sample of the model under each mask (a 1-D mask gives an int)."""
@@ -202,6 +238,9 @@ class PruningSpace:
             kept_out = kept_along(batch, out_units)
             kept_in = 1 if in_units is None else kept_along(batch, in_units)
             total += per_pair * kept_in * kept_out
+        total += self._fixed_macs
+        for padding in self._paddings:
+            total += padding.macs(batch)
         return int(total[0]) if np.ndim(masks) == 1 else total
 
     def params(self, masks: np.ndarray) -> np.ndarray | int:
@@ -214,6 +253,8 @@ class PruningSpace:
             for units in dims:
                 kept = kept * kept_along(batch, units)
             total += kept
+        for padding in self._paddings:
+            total += padding.params(batch)
         return int(total[0]) if np.ndim(masks) == 1 else total
 
     def macs_ratio(self, masks: np.ndarray) -> np.ndarray | float:
@@ -325,34 +366,46 @@ class PruningSpace:
         return self.check(mask)
 
 
-def _out_size(module: nn.Module) -> int:
-    return module.out_channels if hasattr(module, "out_channels") else module.out_features
+def _padding(model: nn.Module, name: str, module: nn.RNNBase, couplings: dict,
+             traces) -> ProjectionPadding:
+    """The idle-unit rule of one LSTM with a projection, read off the coupling table."""
+    def units(param: str, dim: int) -> np.ndarray:
+        length = model.get_parameter(f"{name}.{param}").shape[dim]
+        return couplings.get((f"{name}.{param}", dim), np.full(length, -1, np.int64))
+
+    first = next(t for t in traces if t.param == f"{name}.weight_ih_l0")
+    steps = first.macs // model.get_parameter(first.param).numel()
+    return ProjectionPadding(module, steps, units("weight_hr_l0", 1), units("weight_hr_l0", 0),
+                             units("weight_ih_l0", 1))
 
 
-def _parameterised_members(group: tp.Group, names: dict[nn.Module, str]) -> list[str]:
-    seen: list[str] = []
-    for item in group.items:
-        module = item.dep.target.module
-        if module in names and any(True for _ in module.parameters(False)):
-            if names[module] not in seen:
-                seen.append(names[module])
-    return seen
+def _owners(couplings: dict, model: nn.Module, param: str, dim: int) -> np.ndarray:
+    """The index → unit array of a parameter dimension, created unowned (-1) on first use."""
+    length = model.get_parameter(param).shape[dim]
+    return couplings.setdefault((param, dim), np.full(length, -1, np.int64))
 
 
-def _group_layers(group: tp.Group, names: dict[nn.Module, str]) -> tuple[GroupLayer, ...]:
-    """Each parameterised layer of a torch-pruning group, once per side it is pruned on."""
-    layers: dict[tuple[str, str], GroupLayer] = {}
-    for item in group.items:
-        module = item.dep.target.module
-        direction = item.dep.handler.__name__
-        owns_params = module in names and any(True for _ in module.parameters(False))
-        dims = coupled_dims(module, direction) if owns_params else []
-        side = "out" if direction == PRUNE_OUT else "in"
-        if dims and (names[module], side) not in layers:
-            local, dim = dims[0]
-            layers[(names[module], side)] = GroupLayer(names[module], side,
-                                                       f"{names[module]}.{local}", dim)
-    return tuple(layers.values())
+def unit_scores(values, couplings, num_units: int) -> np.ndarray:
+    """Each unit's score from per-entry scores of the parameters: for every weight (biases
+    aside) whose dimension ``dim`` follows units, the sum of its ``values`` over each unit's
+    slices, averaged over the weights the unit has slices in. With ``|w| ** p`` this is
+    torch-pruning's ``GroupMagnitudeImportance(group_reduction="mean")``, with ``|w * grad|``
+    its Taylor criterion, read off the real parameters for models torch-pruning cannot trace.
+
+    ``values``: parameter name → non-negative tensor of its shape; ``couplings``:
+    ``(parameter, dim, index → unit array)`` triples."""
+    totals = np.zeros(num_units)
+    layers = np.zeros(num_units)
+    for param, dim, owners in couplings:
+        if param.rpartition(".")[2].startswith("bias"):
+            continue
+        value = values[param].detach().double()
+        others = [d for d in range(value.dim()) if d != dim]
+        per_index = (value.sum(dim=others) if others else value).cpu().numpy()
+        owned = owners >= 0
+        totals += np.bincount(owners[owned], weights=per_index[owned], minlength=num_units)
+        layers += np.bincount(owners[owned], minlength=num_units) > 0
+    return totals / np.maximum(layers, 1)
 
 
 def _kept_of_total(owners: np.ndarray, group: Group, mask: np.ndarray) -> dict[str, int]:
@@ -362,14 +415,6 @@ def _kept_of_total(owners: np.ndarray, group: Group, mask: np.ndarray) -> dict[s
     return {"kept": int(mask[units].sum()), "total": int(units.size)}
 
 
-def _has_consumer(group: tp.Group) -> bool:
-    """A group whose units no layer reads is the model's output: pruning it changes the task."""
-    return any(
-        item.dep.handler.__name__ == PRUNE_IN and isinstance(item.dep.target.module, ROOT_TYPES)
-        for item in group.items
-    )
-
-
 __all__ = [
     "Coupling",
     "Group",
@@ -377,4 +422,5 @@ __all__ = [
     "NoPrunableLayerError",
     "PruningSpace",
     "UnsupportedLayerError",
+    "unit_scores",
 ]

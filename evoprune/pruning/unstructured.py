@@ -24,18 +24,19 @@ import torch
 from torch import nn
 
 from evoprune.pruning.layers import check_layer_names
-from evoprune.pruning.macs import count_params, trace_layers
+from evoprune.pruning.macs import check_dense_macs, count_params, trace_layers
 
 
 @dataclass(frozen=True)
 class WeightLayer:
     """One prunable weight tensor, seen as a group of ``size`` weights."""
 
-    name: str  # the layer; its parameter is ``<name>.weight``
+    name: str  # the layer (a recurrent layer's weights: the parameter)
     kind: str  # always "weight"
     size: int  # number of weights
     min_keep: int
     dense_macs: int
+    param: str  # the weight's parameter name
 
 
 class UnstructuredSpace:
@@ -65,13 +66,17 @@ class UnstructuredSpace:
             raise ValueError(f"ignored_layers names unknown layers {unknown}")
         self.min_keep_fraction = min_density
         self.example_input = example_input
-        traces = [t for t in trace_layers(model, example_input) if t.name not in ignored_layers]
+        every = trace_layers(model, example_input)
+        fixed_macs = check_dense_macs(model, example_input, every, ignored_layers)
+        traces = [t for t in every if t.name not in ignored_layers]
         if not traces:
-            raise ValueError(f"{type(model).__name__} has no conv or linear layer to prune")
-        weights = {t.name: model.get_submodule(t.name).weight.detach() for t in traces}
+            raise ValueError(f"{type(model).__name__} has no conv, linear or recurrent layer to "
+                             "prune")
+        weights = {_layer_name(t): model.get_parameter(t.param).detach() for t in traces}
         self.groups = tuple(
-            WeightLayer(t.name, "weight", weights[t.name].numel(),
-                        max(1, int(np.ceil(min_density * weights[t.name].numel()))), t.macs)
+            WeightLayer(_layer_name(t), "weight", weights[_layer_name(t)].numel(),
+                        max(1, int(np.ceil(min_density * weights[_layer_name(t)].numel()))),
+                        t.macs, t.param)
             for t in traces
         )
         # rank of each weight within its layer by magnitude (0 = largest): keeping k weights
@@ -86,9 +91,7 @@ class UnstructuredSpace:
         self._sizes = np.array([g.size for g in self.groups], dtype=np.int64)
         self._macs = np.array([g.dense_macs for g in self.groups], dtype=np.float64)
         self._other_params = count_params(model) - int(self._sizes.sum())
-        self._untouched_macs = sum(t.macs for t in trace_layers(model, example_input)) - int(
-            self._macs.sum()
-        )
+        self._untouched_macs = sum(t.macs for t in every) + fixed_macs - int(self._macs.sum())
         self.dense_macs = int(self._macs.sum()) + self._untouched_macs
         self.dense_params = count_params(model)
 
@@ -160,9 +163,7 @@ class UnstructuredSpace:
     def weight_masks(self, policy: np.ndarray) -> dict[str, torch.Tensor]:
         """Boolean keep-mask of each pruned weight tensor, keyed by parameter name."""
         policy = self.check(policy)
-        return {
-            f"{g.name}.weight": self.ranks[g.name] < int(k) for g, k in zip(self.groups, policy)
-        }
+        return {g.param: self.ranks[g.name] < int(k) for g, k in zip(self.groups, policy)}
 
     def describe(self, policy: np.ndarray) -> dict:
         policy = self.check(policy)
@@ -184,6 +185,11 @@ class UnstructuredSpace:
 
     def key(self, policy: np.ndarray) -> bytes:
         return np.asarray(policy, dtype=np.int64).tobytes()
+
+
+def _layer_name(trace) -> str:
+    """A layer's name, or for one of a recurrent layer's several weights, the weight's."""
+    return trace.name if trace.weight == "weight" else trace.param
 
 
 def global_threshold_policy(space: UnstructuredSpace, budget: float) -> np.ndarray:

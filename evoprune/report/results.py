@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from evoprune.infra.atomic import write_atomic, write_bytes_atomic
 
 RESULTS_FILE = "results.json"
 COST_RULES = {
-    "structured": "MACs: multiply-accumulates of conv and linear layers per sample",
+    "structured": "MACs: multiply-accumulates of conv, linear and recurrent layers per sample",
     "unstructured": "MACs: each conv/linear layer's MACs per sample x its weight density "
                     "(kept / total weights); nothing is removed, so latency stays dense",
 }
@@ -59,7 +60,9 @@ def export_model(path: Path, model: nn.Module, example_input: torch.Tensor) -> N
         raise ValueError(f"export needs an example batch of at least 2 samples, got "
                          f"{example_input.shape[0]}: a batch of one fixes the batch size at 1")
     batch = {0: torch.export.Dim("batch")}
-    program = torch.export.export(model.eval(), (example_input,), dynamic_shapes=(batch,))
+    with warnings.catch_warnings():  # a recurrent layer's internal weight list, rebuilt on load
+        warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
+        program = torch.export.export(model.eval(), (example_input,), dynamic_shapes=(batch,))
     buffer = io.BytesIO()  # in memory first: a failed write is then a Python OSError
     torch.export.save(program, buffer)
     write_bytes_atomic(path, buffer.getvalue())
