@@ -125,3 +125,58 @@ def test_the_log_holds_the_console_without_progress_bars(tmp_path):
     # redirected output keeps each line whole (rich would wrap it at the terminal width)
     [generation] = [line for line in out.splitlines() if line.startswith("gen   0")]
     assert "best feasible: val_acc" in generation and len(generation) > 80
+
+
+USER_MODELS = '''
+import torch
+from torch import nn
+
+
+class Attention(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.embed = nn.Linear(1, 8)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.head = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        h = self.embed(x.transpose(1, 2))
+        return self.head(self.attn(h, h, h)[0].mean(1))
+
+
+class CellLoop(nn.Module):
+    """A recurrent net stepped by hand with a cell, and a transposed convolution."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.up = nn.ConvTranspose1d(1, 4, 3)
+        self.cell = nn.GRUCell(4, 8)
+        self.head = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        steps = self.up(x).transpose(1, 2)
+        h = steps.new_zeros(steps.shape[0], 8)
+        for t in range(steps.shape[1]):
+            h = self.cell(steps[:, t], h)
+        return self.head(h)
+'''
+
+
+@pytest.mark.parametrize("target, message", [
+    ("Attention", "error: evoprune cannot count or prune these layers: attn "
+                  "\\(MultiheadAttention\\). It knows Conv1d, Conv2d, Conv3d, Linear, RNN, GRU, "
+                  "LSTM, .*list it in pruning.ignored_layers \\(e.g. "
+                  "pruning.ignored_layers=\\[attn\\]\\)"),
+    ("CellLoop", "error: evoprune cannot count or prune these layers: up \\(ConvTranspose1d\\), "
+                 "cell \\(GRUCell\\)"),
+])
+def test_a_layer_the_cost_model_does_not_know_is_refused_before_training(tmp_path, target,
+                                                                          message):
+    (tmp_path / "user_models.py").write_text(USER_MODELS)
+    process = app(tmp_path, "model=custom", f"model._target_=user_models.{target}",
+                  "logger=none", "progress=false", f"hydra.run.dir={tmp_path / 'run'}")
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 2 and "Traceback" not in out + err
+    [line] = err.strip().splitlines()
+    assert re.match(message, line), line
+    assert "dense model" not in out and not (tmp_path / "cache").exists()  # nothing trained

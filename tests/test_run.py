@@ -425,6 +425,14 @@ def test_recurrent_models_run_every_method_within_budget(tmp_path, cache, overri
     if "baselines=all" in overrides:
         assert set(results["methods"]) == {"ga", "uniform_magnitude", "global_magnitude",
                                            "lamp", "taylor", "random", "gradual_magnitude"}
+        # the compacted GRU exports, and loads back as an ordinary module, like any other
+        from evoprune import load_pruned
+
+        loaded = load_pruned(tmp_path / "run", "ga").eval()
+        assert isinstance(loaded.rnn, torch.nn.GRU)
+        exported = torch.export.load(str(tmp_path / "run" / "model_ga.pt2")).module()
+        x = torch.randn(7, 1, 40)
+        torch.testing.assert_close(loaded(x), exported(x))
 
 
 def test_recurrent_model_sensitivity_and_latency_cost(tmp_path, cache, fake_latency):

@@ -196,7 +196,7 @@ def probe_readers(model: nn.Module, example: torch.Tensor, layer: str, part: str
     try:
         model.eval()
         with torch.no_grad():
-            model(example[:1].expand(size, *example.shape[1:]))
+            model(example[:1].expand(size, *example.shape[1:]).clone())
     finally:
         model.train(was_training)
         for handle in handles:
