@@ -250,6 +250,19 @@ class ProjectionPadding:
         self.hidden_units, self.proj_units, self.input_units = (hidden_units, proj_units,
                                                                input_units)
 
+    @classmethod
+    def of(cls, model: nn.Module, name: str, couplings: dict, traces) -> ProjectionPadding:
+        """The rule for the LSTM ``name`` of ``model``, read off the space's coupling table
+        (``(parameter, dim)`` → unit of each index) and its traced weights."""
+        def units(param: str, dim: int) -> np.ndarray:
+            length = model.get_parameter(f"{name}.{param}").shape[dim]
+            return couplings.get((f"{name}.{param}", dim), np.full(length, -1, np.int64))
+
+        first = next(t for t in traces if t.param == f"{name}.weight_ih_l0")
+        steps = first.macs // model.get_parameter(first.param).numel()
+        return cls(model.get_submodule(name), steps, units("weight_hr_l0", 1),
+                   units("weight_hr_l0", 0), units("weight_ih_l0", 1))
+
     def _kept(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from evoprune.pruning.macs import kept_along  # macs imports this module
 

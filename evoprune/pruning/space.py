@@ -208,7 +208,7 @@ class PruningSpace:
              p.numel())
             for name, p in model.named_parameters()
         ]
-        self._paddings = [_padding(model, name, module, couplings, traces)
+        self._paddings = [ProjectionPadding.of(model, name, couplings, traces)
                           for name, module in recurrent.items() if module.proj_size]
         self.dense_macs = int(self.macs(self.full_mask()))
         self.dense_params = int(self.params(self.full_mask()))
@@ -364,19 +364,6 @@ class PruningSpace:
                                  f"to {group.size - 1}, got {keep!r}")
             mask[group.offset + np.asarray(keep, dtype=np.int64)] = True
         return self.check(mask)
-
-
-def _padding(model: nn.Module, name: str, module: nn.RNNBase, couplings: dict,
-             traces) -> ProjectionPadding:
-    """The idle-unit rule of one LSTM with a projection, read off the coupling table."""
-    def units(param: str, dim: int) -> np.ndarray:
-        length = model.get_parameter(f"{name}.{param}").shape[dim]
-        return couplings.get((f"{name}.{param}", dim), np.full(length, -1, np.int64))
-
-    first = next(t for t in traces if t.param == f"{name}.weight_ih_l0")
-    steps = first.macs // model.get_parameter(first.param).numel()
-    return ProjectionPadding(module, steps, units("weight_hr_l0", 1), units("weight_hr_l0", 0),
-                             units("weight_ih_l0", 1))
 
 
 def _owners(couplings: dict, model: nn.Module, param: str, dim: int) -> np.ndarray:
