@@ -104,7 +104,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
                                                   ratios=list(cfg.sensitivity.ratios)), run_dir)
             console.print(f"sensitivity: {', '.join(str(p) for p in paths)}")
         searched, front = search(cfg, problem, tracker, checkpoint, run_dir)
-        others = baselines(cfg, config, problem)
+        others = baselines(cfg, config["baselines"], problem)
         methods = {**searched, **others}
         finished = finish_methods(cfg, problem, methods)
         if front:  # a multi-objective search: the whole accuracy-cost trade-off it found
@@ -171,10 +171,14 @@ def search(cfg: DictConfig, problem: Problem, tracker, checkpoint: SearchCheckpo
     if not search_enabled(cfg):
         return {}, None
     strategy = instantiate(cfg.search, seed=cfg.seed)
+    # the one-shot baselines' masks it starts from (warm_start), before any search step
+    starts = [answer.mask for answer in baselines(cfg, list(cfg.warm_start), problem,
+                                                  progress=False).values()]
     result = run_search(strategy, problem.space, search_evaluator(cfg, problem),
                         make_fitness(cfg.fitness),
                         cfg.budget, callback=tracker.log, checkpoint=checkpoint,
-                        progress=cfg.progress, finalists=cfg.selection.finalists)
+                        progress=cfg.progress, finalists=cfg.selection.finalists,
+                        starts=starts)
     found = result.objectives
     console.print(
         f"{strategy.name}: {result.evaluations} evaluations ({result.requests} requested), "
@@ -234,17 +238,18 @@ def select(cfg: DictConfig, problem: Problem, finalists: list[Scored]) -> tuple[
         "val_acc_after_brief_finetune": accuracies}}
 
 
-def baselines(cfg: DictConfig, config: dict, problem: Problem, *, budget: float | None = None,
+def baselines(cfg: DictConfig, names, problem: Problem, *, budget: float | None = None,
               progress: bool | None = None) -> dict[str, Pruned]:
-    """Stage 5: every baseline asked for, at the run's budget (or at ``budget``, for the
-    front's fine-tuning; ``progress`` overrides the config's)."""
+    """Stage 5: the baselines ``names`` (``baselines=``; or the search's ``warm_start``) at
+    the run's budget (or at ``budget``, for the front's fine-tuning; ``progress`` overrides
+    the config's)."""
     context = registry.BaselineContext(
         problem.model, problem.space, problem.data, cfg.budget if budget is None else budget,
         cfg.seed, finetune=problem.finetune, distill=problem.distill,
         gradual_steps=cfg.gradual.steps, importance_p=cfg.pruning.get("importance_p", 1),
         progress=cfg.progress if progress is None else progress)
     answers = {}
-    for name in registry.resolve(config["baselines"], problem.space.kind):
+    for name in registry.resolve(names, problem.space.kind):
         seed_everything(cfg.seed)  # each baseline from the same RNG state, whatever the order
         answers[name] = registry.prune(name, context)
     return answers
@@ -276,7 +281,7 @@ def finetune_front(cfg: DictConfig, config: dict, problem: Problem,
     start = time.perf_counter()
     finetuned = finetune_along_front(
         front, config["pareto"]["finetune"], space=problem.space,
-        baselines_at=lambda budget: baselines(cfg, config, problem, budget=budget,
+        baselines_at=lambda budget: baselines(cfg, config["baselines"], problem, budget=budget,
                                               progress=False),
         finish_one=lambda name, pruned: finish_methods(cfg, problem, {name: pruned},
                                                        progress=False)[name],

@@ -164,6 +164,11 @@ def test_search_none_runs_only_baselines(tmp_path, cache):
          "evaluator.backend must be one of \\['ray', 'serial'\\], got 'dask'"),
         ("evaluator.backend=ray evaluator.workers=0",
          "evaluator.workers must be an integer >= 1, got 0"),
+        ("warm_start=[gradual_magnitude]", "warm_start must list one-shot baselines from "
+                                           "\\['uniform_magnitude', .*'random'\\], got "
+                                           "\\['gradual_magnitude'\\]"),
+        ("warm_start=[lamp] search=random", "warm_start=\\['lamp'\\] seeds a first population: "
+                                            "use search=ga or search=nsga2"),
     ],
 )
 def test_bad_values_stop_before_writing(tmp_path, cache, override, message):
@@ -300,6 +305,18 @@ def test_rl_search_run_goes_through_the_same_finish(tmp_path, cache):
     assert {"greedy_fitness", "greedy_val_acc", "random_median_fitness"} <= set(rl["search"])
     assert (tmp_path / "run" / "model_rl.pt2").exists()
     assert history_steps(tmp_path / "run", "episode") == list(range(6))
+
+
+def test_warm_started_ga_starts_from_the_baselines_and_beats_them_in_fitness(tmp_path, cache):
+    results = run(compose_config(FAST + ["warm_start=[lamp,global_magnitude]", "budget=0.3",
+                                         "proxy.epochs=0", "baselines=[lamp,global_magnitude]"]),
+                  tmp_path / "run")
+    ga = results["methods"]["ga"]
+    assert ga["macs_ratio"] <= 0.3
+    # the baselines' masks were in the first generation, so the answer scores at least as well
+    # on validation before fine-tuning (no proxy: the search scores what val_acc measures)
+    for name in ("lamp", "global_magnitude"):
+        assert ga["val_acc_before_finetune"] >= results["methods"][name]["val_acc_before_finetune"]
 
 
 def test_random_search_run_is_finished_like_the_others(tmp_path, cache):

@@ -49,6 +49,7 @@ class Baseline:
     uses: str  # what informs its mask besides the budget (README "Baselines")
     reference: str
     default: bool = False
+    trains: bool = False  # fine-tunes its own model while it prunes (no mask without training)
 
 
 def _mask_only(ranking: Callable[[BaselineContext], np.ndarray]):
@@ -91,8 +92,23 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in (
              reference="the floor every criterion must beat"),
     Baseline("gradual_magnitude", {"structured": _gradual},
              uses="weight magnitudes while it fine-tunes (gradual.steps, the finetune settings)",
-             reference="Zhu & Gupta, 2017 (AGP, cubic schedule)"),
+             reference="Zhu & Gupta, 2017 (AGP, cubic schedule)", trains=True),
 )}
+
+
+def one_shot_names(kind: str) -> list[str]:
+    """The baselines of a pruning kind whose answer is a mask alone, cheap to compute: what a
+    search can start from (``warm_start``)."""
+    return [name for name in names_for(kind) if not BASELINES[name].trains]
+
+
+def check_warm_start(names: Sequence[str], kind: str) -> list[str]:
+    """``names`` if every one is a one-shot baseline of ``kind``, else a ValueError."""
+    allowed = one_shot_names(kind)
+    if isinstance(names, str) or any(name not in allowed for name in names):
+        raise ValueError(f"warm_start must list one-shot baselines from {allowed}, got "
+                         f"{list(names) if not isinstance(names, str) else names!r}")
+    return list(names)
 
 
 def names_for(kind: str) -> list[str]:

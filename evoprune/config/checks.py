@@ -106,6 +106,12 @@ def check_config(cfg: DictConfig) -> None:
         check_tracker_settings(**config["logger"])
     with section("baselines", ()):
         names = registry.resolve(config["baselines"], cfg.pruning.kind)
+    with section("warm_start", ()):
+        starts = registry.check_warm_start(config["warm_start"], cfg.pruning.kind)
+    if starts and not (search_enabled(cfg) and getattr(
+            get_class(cfg.search._target_), "starts_population", False)):
+        raise ConfigError(f"warm_start={starts} seeds a first population: use search=ga or "
+                          "search=nsga2, or warm_start=[]")
     if not search_enabled(cfg) and not names and not cfg.sensitivity.enabled:
         raise ConfigError("nothing to run: search=none, baselines=[] and sensitivity off; choose "
                           f"a search or baselines from {registry.names_for(cfg.pruning.kind)}")

@@ -69,14 +69,17 @@ class SearchProblem:
             (RL: stable-baselines3) call it; ask/tell strategies never need to.
         reference: the hypervolume's reference point ``(chance accuracy, cost ratio just past
             dense)`` of this problem, for multi-objective strategies.
+        starts: masks a population may start from besides its own (the one-shot baselines'
+            answers at the budget, ``warm_start``); may be empty.
     """
 
     def __init__(self, space: PruningSpace, budget: float, cost: str, fitness: Fitness,
                  score: Callable[[Sequence[np.ndarray]], list[Scored]],
                  uniform_within_budget: Callable[[], np.ndarray], *,
-                 reference: tuple[float, float]) -> None:
+                 reference: tuple[float, float], starts: Sequence[np.ndarray] = ()) -> None:
         self.space, self.budget, self.cost, self.fitness = space, budget, cost, fitness
         self.reference = reference
+        self.starts = [np.asarray(mask) for mask in starts]
         self.score = score
         self._uniform_within_budget = uniform_within_budget
         self._uniform: np.ndarray | None = None

@@ -41,6 +41,7 @@ class EvolutionStrategy:
 
     costs = ("macs", "latency")
     multi_objective = False
+    starts_population = True  # takes the problem's start masks (warm_start) into generation 0
     individual: type
 
     def __init__(
@@ -134,6 +135,11 @@ class EvolutionStrategy:
         if index < round(self.magnitude_init * self.population_size):
             return self.individual(self.encoding.from_ratios(ratios))
         return self.individual(self.encoding.random_genome(ratios))
+
+    def _starts(self, room: int) -> list:
+        """Individuals of the problem's start masks (``warm_start``), at most ``room``."""
+        return [self.individual(self.encoding.encode(np.asarray(mask, dtype=bool)))
+                for mask in self.problem.starts[:room]]
 
     def _feasible_share(self, population: list) -> float:
         return feasible_share([ind.objectives for ind in population], self.problem.budget)

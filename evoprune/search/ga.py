@@ -77,10 +77,10 @@ class GeneticSearch(EvolutionStrategy):
     def _first_population(self) -> list:
         space = self.problem.space
         uniform = space.keep_counts(self.problem.uniform_mask()) / [g.size for g in space.groups]
-        # the first individual is the uniform-magnitude mask itself
-        return [self._genome(index, perturbed(uniform, self.init_spread) if index
-                             else list(uniform))
-                for index in range(self.population_size)]
+        # the first individual is the uniform-magnitude mask itself, then the warm starts
+        population = [self._genome(0, list(uniform)), *self._starts(self.population_size - 1)]
+        return population + [self._genome(index, perturbed(uniform, self.init_spread))
+                             for index in range(len(population), self.population_size)]
 
     def _decode(self, individual) -> np.ndarray:
         mask = self.encoding.decode(individual)

@@ -52,8 +52,9 @@ class SearchDriver:
     def __init__(self, space: PruningSpace, evaluator: Evaluator, fitness: Fitness,
                  budget: float, *, callback: ProgressCallback | None = None,
                  checkpoint: SearchCheckpoint | None = None, progress: bool = False,
-                 finalists: int = 1) -> None:
+                 finalists: int = 1, starts: Sequence[np.ndarray] = ()) -> None:
         self.space, self.evaluator, self.fitness, self.budget = space, evaluator, fitness, budget
+        self.starts = list(starts)
         self.callback, self.checkpoint, self.progress = callback, checkpoint, progress
         self.best = BestFeasible(budget, keep=finalists)
         self.fittest: Scored | None = None  # the fallback's starting point
@@ -147,7 +148,7 @@ class SearchDriver:
         problem = SearchProblem(
             self.space, self.budget, self.evaluator.cost, self.fitness, self.score,
             lambda: uniform_mask_within(self.space, self.evaluator, self.budget),
-            reference=reference)
+            reference=reference, starts=self.starts)
         if self.evaluator.cost not in strategy.costs:
             raise ValueError(
                 f"the {strategy.label} search budgets {' or '.join(strategy.costs)}, not "
@@ -254,8 +255,8 @@ def best_cost_text(row: Mapping[str, float]) -> str:
 def run_search(strategy: Strategy, space: PruningSpace, evaluator: Evaluator, fitness: Fitness,
                budget: float, *, callback: ProgressCallback | None = None,
                checkpoint: SearchCheckpoint | None = None, progress: bool = False,
-               finalists: int = 1) -> SearchResult:
+               finalists: int = 1, starts: Sequence[np.ndarray] = ()) -> SearchResult:
     """Run ``strategy`` through a :class:`SearchDriver` (the one call ``run.py`` makes)."""
     return SearchDriver(space, evaluator, fitness, budget, callback=callback,
-                        checkpoint=checkpoint, progress=progress,
-                        finalists=finalists).run(strategy)
+                        checkpoint=checkpoint, progress=progress, finalists=finalists,
+                        starts=starts).run(strategy)

@@ -62,7 +62,8 @@ class NSGA2Search(EvolutionStrategy):
         First the anchors, uniform-magnitude masks as they are (not perturbed): at the run's
         budget (where the answer is picked, and where a single-budget GA starts), at the
         smallest feasible MACs ratio, at the dense model, and at evenly spaced MACs ratios
-        between (a quarter of the population in all, at least 2). Then the rest: individual
+        between (a quarter of the population in all, at least 2); then the problem's start
+        masks (``warm_start``), if any. Then the rest: individual
         ``i`` targets a MACs ratio drawn uniformly from the ``i``-th of equal slices of
         [smallest feasible, 1] (stratified, so no budget range is left empty by chance),
         starting from the uniform keep ratios that meet it, perturbed by ``init_spread``;
@@ -80,6 +81,7 @@ class NSGA2Search(EvolutionStrategy):
                                                  for b in spaced[1:-1]]
         population = [self.individual(self.encoding.from_ratios(r))
                       for r in anchors[: self.population_size]]
+        population += self._starts(self.population_size - len(population))
         rest = self.population_size - len(population)
         for slot in range(rest):
             low = smallest + (1.0 - smallest) * slot / rest

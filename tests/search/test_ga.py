@@ -127,3 +127,24 @@ def test_latency_cost_search_meets_the_latency_budget(synthetic_data):
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GeneticSearch(**kwargs)
+
+
+@pytest.mark.parametrize("strategy", ["ga", "nsga2"])
+def test_warm_start_masks_join_the_first_population(problem, strategy):
+    from evoprune.pruning.budget import fit_to_budget
+    from evoprune.search.nsga2 import NSGA2Search
+
+    space, evaluator = problem
+    # a mask at the budget that neither search would make (the GA repairs to the budget)
+    thin_first = [max(g.min_keep, g.size // 4) if i == 0 else g.size
+                  for i, g in enumerate(space.groups)]
+    start = fit_to_budget(space, space.mask_from_counts(thin_first), 0.4)
+
+    def first_population(**starts):
+        search = (GeneticSearch if strategy == "ga" else NSGA2Search)(
+            population_size=8, generations=0, seed=3)
+        run_search(search, space, evaluator, constrained, 0.4, **starts)
+        return [search.encoding.decode(individual) for individual in search.population]
+
+    assert any(np.array_equal(mask, start) for mask in first_population(starts=[start]))
+    assert not any(np.array_equal(mask, start) for mask in first_population())
