@@ -129,7 +129,8 @@ def consumer_dims(module: nn.RNNBase, part: str) -> list[tuple[str, int]]:
 
 def unit_couplings(module: nn.RNNBase, part: str) -> list[tuple[str, int, np.ndarray]]:
     """Every ``(parameter, dim, unit of each index)`` of ``module`` itself that follows the
-    units of its ``part`` group (-1: the index follows no unit of the group)."""
+    units of its ``part`` group, units numbered from 0 within the group: gate rows, the
+    columns of the recurrent and projection weights, the next layer's input columns."""
     size = group_size(module, part)
     units = np.arange(size, dtype=np.int64)
     rows = np.tile(units, gates(module))  # one row per unit in each gate block
