@@ -180,3 +180,15 @@ def test_a_layer_the_cost_model_does_not_know_is_refused_before_training(tmp_pat
     [line] = err.strip().splitlines()
     assert re.match(message, line), line
     assert "dense model" not in out and not (tmp_path / "cache").exists()  # nothing trained
+
+
+def test_missing_cifar_files_are_one_line_and_nothing_is_written(tmp_path):
+    process = app(tmp_path, "data=cifar10", f"data.root={tmp_path / 'nowhere'}",
+                  "model=resnet20", "logger=none", f"hydra.run.dir={tmp_path / 'run'}")
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 2 and "Traceback" not in out + err
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"error: data.root={tmp_path / 'nowhere'} holds no CIFAR-10 python "
+                           "batches (missing data_batch_1, ")
+    assert "cifar-10-python.tar.gz" in line and "data.download=true" in line
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()

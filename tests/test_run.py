@@ -462,3 +462,17 @@ def test_recurrent_model_sensitivity_and_latency_cost(tmp_path, cache, fake_late
                                               "budget=0.8", "latency.repeats=3"]),
                   tmp_path / "latency")
     assert 0 < results["methods"]["ga"]["search"]["cost_ratio"] <= 0.8
+
+
+def test_cifar10_from_python_batches_runs_every_method_within_budget(tmp_path, cache):
+    from tests.data.test_cifar10 import write_cifar
+
+    root = write_cifar(tmp_path / "cifar")
+    overrides = ["data=cifar10", f"data.root={root}", "model=resnet20", "model.widths=[4,8,8]",
+                 "debug=smoke", "baselines=all", "logger=none", "progress=false"]
+    results = run(compose_config(overrides), tmp_path / "run")
+    assert results["config"]["model"]["blocks_per_stage"] == 3
+    assert set(results["methods"]) == {"ga", "uniform_magnitude", "global_magnitude", "lamp",
+                                       "taylor", "random", "gradual_magnitude"}
+    for name, row in results["methods"].items():
+        assert row["macs_ratio"] <= 0.5, name

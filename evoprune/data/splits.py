@@ -31,6 +31,9 @@ class Split:
 
     x: torch.Tensor
     y: torch.Tensor
+    # applied to each training batch (inputs, generator) -> inputs, e.g. CIFAR's random crops
+    # and flips; training uses it, evaluation never does
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         if self.x.dtype != torch.float32:

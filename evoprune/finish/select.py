@@ -44,7 +44,8 @@ def check_samples(samples: int | None) -> None:
 
 def first_samples(train: Split, samples: int | None) -> Split:
     """The first ``samples`` of ``train`` (all of it with None): a brief fine-tune's data."""
-    return train if samples is None else Split(train.x[:samples], train.y[:samples])
+    return train if samples is None else Split(train.x[:samples], train.y[:samples],
+                                                 train.augment)
 
 
 def select_by_finetuning(finalists: Sequence[Scored], *, dense: nn.Module, space: PruningSpace,

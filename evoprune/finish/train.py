@@ -146,6 +146,8 @@ def train_classifier(
                 for step, idx in enumerate(_batches(len(train), cfg.batch_size, generator)):
                     x = train.x[idx].to(device)
                     y = train.y[idx].to(device)
+                    if train.augment is not None:
+                        x = train.augment(x, generator)
                     if teacher is None:
                         loss = F.cross_entropy(model(x), y)
                     else:
