@@ -35,6 +35,7 @@ from evoprune.finish.proxy import FinetunedEvaluator
 from evoprune.finish.select import select_by_finetuning
 from evoprune.finish.train import TrainConfig, cache_key, load_or_train_dense
 from evoprune.infra.checkpoint import SearchCheckpoint, load_weights, start_run
+from evoprune.infra.device import resolve_device
 from evoprune.infra.progress import console
 from evoprune.infra.tracking import make_tracker
 from evoprune.pruning import make_space
@@ -126,6 +127,7 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
     data = make_data(config["data"], cfg.seed)
     model = make_model(config["model"], data.input_shape, data.num_classes)
     _check_model_accepts(model, data)
+    model = model.to(resolve_device(cfg.device))  # data stays on the CPU, moved per batch
     # a layer the space cannot prune or count is refused now, not after training
     make_space(model, data.train.x[:2], **config["pruning"])
     if cfg.weights:

@@ -167,6 +167,7 @@ def test_search_none_runs_only_baselines(tmp_path, cache):
         ("warm_start=[gradual_magnitude]", "warm_start must list one-shot baselines from "
                                            "\\['uniform_magnitude', .*'random'\\], got "
                                            "\\['gradual_magnitude'\\]"),
+        ("device=tpu", "device must be one of \\['auto', 'cpu', 'cuda'\\], got 'tpu'"),
         ("warm_start=[lamp] search=random", "warm_start=\\['lamp'\\] seeds a first population: "
                                             "use search=ga or search=nsga2"),
     ],
@@ -476,3 +477,10 @@ def test_cifar10_from_python_batches_runs_every_method_within_budget(tmp_path, c
                                        "taylor", "random", "gradual_magnitude"}
     for name, row in results["methods"].items():
         assert row["macs_ratio"] <= 0.5, name
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_a_gpu_is_refused_before_anything_runs(tmp_path, cache):
+    with pytest.raises(ValueError, match="device=cuda, but torch .* sees no CUDA device"):
+        run(compose_config(FAST + ["device=cuda"]), tmp_path / "run")
+    assert not (tmp_path / "run" / RESULTS_FILE).exists() and not cache.exists()

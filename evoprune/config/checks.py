@@ -32,6 +32,7 @@ from evoprune.finish.proxy import check_proxy
 from evoprune.finish.select import check_selection
 from evoprune.finish.train import TrainConfig
 from evoprune.infra.checkpoint import SearchCheckpoint, existing_weights
+from evoprune.infra.device import resolve_device
 from evoprune.infra.tracking import check_settings as check_tracker_settings
 from evoprune.pruning import check_space_settings
 from evoprune.report.sensitivity import check_ratios
@@ -123,6 +124,10 @@ def _check_top_level(cfg: DictConfig) -> None:
     if missing:
         raise ConfigError(f"{', '.join(missing)} must be given (??? in the config): add "
                           + " ".join(f"{key}=<value>" for key in missing) + " to the command")
+    try:
+        resolve_device(cfg.device)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     for key in ("seed", "threads"):
         value = cfg[key]
         if not isinstance(value, int) or isinstance(value, bool) or (key == "threads"

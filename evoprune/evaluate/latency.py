@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from evoprune.infra.device import synchronize
 from evoprune.infra.threads import torch_threads
 
 
@@ -48,13 +49,17 @@ def measure_latency_ms(
         raise ValueError(f"latency repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1 or null, got {threads}")
+    device = next(model.parameters()).device
+    inputs = inputs.to(device)
     with torch_threads(threads):
         model.eval()
         for _ in range(warmup):
             model(inputs)
+        synchronize(device)
         timings = []
         for _ in range(repeats):
             start = time.perf_counter()
             model(inputs)
+            synchronize(device)  # a GPU returns before it has computed
             timings.append((time.perf_counter() - start) * 1e3)
     return statistics.median(timings)

@@ -39,7 +39,8 @@ def save_pruned_weights(path: Path, model: nn.Module, mask: np.ndarray,
     """Write what :func:`load_pruned` needs beside the run's config: ``model``'s state_dict, the
     ``mask`` it was pruned with, and the data's sample shape and class count (to build and
     trace the dense model)."""
-    save_torch_atomic(path, {"format": FORMAT, "state_dict": model.state_dict(),
+    save_torch_atomic(path, {"format": FORMAT, "state_dict": {
+                          name: value.cpu() for name, value in model.state_dict().items()},
                              "mask": torch.as_tensor(np.asarray(mask)),
                              "input_shape": [int(d) for d in input_shape],
                              "num_classes": int(num_classes)})

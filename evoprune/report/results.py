@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import warnings
@@ -59,6 +60,8 @@ def export_model(path: Path, model: nn.Module, example_input: torch.Tensor) -> N
     if example_input.shape[0] < 2:
         raise ValueError(f"export needs an example batch of at least 2 samples, got "
                          f"{example_input.shape[0]}: a batch of one fixes the batch size at 1")
+    if next(model.parameters()).device.type != "cpu":  # a program that loads anywhere
+        model = copy.deepcopy(model).cpu()
     batch = {0: torch.export.Dim("batch")}
     with warnings.catch_warnings():  # a recurrent layer's internal weight list, rebuilt on load
         warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
