@@ -34,7 +34,7 @@ from evoprune.finish.measure import Pruned, dense_row, finish
 from evoprune.finish.proxy import FinetunedEvaluator
 from evoprune.finish.select import select_by_finetuning
 from evoprune.finish.train import TrainConfig, cache_key, load_or_train_dense
-from evoprune.infra.checkpoint import SearchCheckpoint, load_weights, start_run
+from evoprune.infra.checkpoint import CHECKPOINT_DIR, SearchCheckpoint, load_weights, start_run
 from evoprune.infra.device import resolve_device
 from evoprune.infra.progress import console
 from evoprune.infra.tracking import make_tracker
@@ -107,7 +107,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         searched, front = search(cfg, problem, tracker, checkpoint, run_dir)
         others = baselines(cfg, config["baselines"], problem)
         methods = {**searched, **others}
-        finished = finish_methods(cfg, problem, methods)
+        finished = finish_methods(cfg, problem, methods,
+                                  checkpoints=run_dir / CHECKPOINT_DIR)
         if front:  # a multi-objective search: the whole accuracy-cost trade-off it found
             write_front(front, problem, methods, finished, cfg.budget, run_dir,
                         finetune_front(cfg, config, problem, front))
@@ -258,9 +259,10 @@ def baselines(cfg: DictConfig, names, problem: Problem, *, budget: float | None 
 
 
 def finish_methods(cfg: DictConfig, problem: Problem, methods: dict[str, Pruned], *,
-                   progress: bool | None = None) -> dict:
+                   progress: bool | None = None, checkpoints: Path | None = None) -> dict:
     """Stage 6: every method fine-tuned the same way (unless it did so itself) and measured
-    (``progress`` overrides the config's)."""
+    (``progress`` overrides the config's); with ``checkpoints``, each fine-tuning keeps an
+    epoch checkpoint there, which ``resume=true`` continues from."""
     progress = cfg.progress if progress is None else progress
     finished = {}
     for name, pruned in methods.items():
@@ -269,7 +271,8 @@ def finish_methods(cfg: DictConfig, problem: Problem, methods: dict[str, Pruned]
             name, pruned, dense=problem.model, space=problem.space,
             evaluator=problem.evaluator, data=problem.data,
             finetune=problem.finetune, seed=cfg.seed, latency=problem.latency,
-            distill=problem.distill, progress=progress)
+            distill=problem.distill, progress=progress,
+            checkpoint=checkpoints / f"finetune-{name}.pt" if checkpoints else None)
     return finished
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,12 +43,13 @@ class FinishedMethod:
 def finish(name: str, pruned: Pruned, *, dense: nn.Module, space: PruningSpace,
            evaluator: Evaluator, data: DataSplits, finetune: TrainConfig, seed: int,
            latency: LatencySettings, distill: DistillConfig | None = None,
-           progress: bool = True) -> FinishedMethod:
-    """Fine-tune (unless the method did) and measure one method's answer."""
+           progress: bool = True, checkpoint: Path | None = None) -> FinishedMethod:
+    """Fine-tune (unless the method did) and measure one method's answer; ``checkpoint``:
+    where the fine-tuning keeps its epoch checkpoint (:func:`train_classifier`)."""
     if pruned.model is None:
         finished = finish_mask(name, pruned.mask, dense=dense, space=space, evaluator=evaluator,
                                data=data, finetune=finetune, seed=seed, latency=latency,
-                               distill=distill, progress=progress)
+                               distill=distill, progress=progress, checkpoint=checkpoint)
     else:  # no honest before-fine-tuning accuracy: the method never stopped training
         finished = measure_finished(name, pruned.mask, pruned.model, space=space, data=data,
                                     latency=latency, test_acc_before_finetune=None,
@@ -69,6 +71,7 @@ def finish_mask(
     latency: LatencySettings,
     distill: DistillConfig | None = None,
     progress: bool = True,
+    checkpoint: Path | None = None,
 ) -> FinishedMethod:
     """Compact ``mask``, fine-tune it (mask fixed: removed units stay removed) and measure it.
 
@@ -85,7 +88,7 @@ def finish_mask(
     train_classifier(
         model, data.train, finetune, seed=seed, description=f"fine-tune {name}",
         progress=progress, teacher=dense if distill is not None else None, distill=distill,
-        after_step=hold,
+        after_step=hold, checkpoint=checkpoint,
     )
     return measure_finished(
         name, mask, model, space=space, data=data, latency=latency,

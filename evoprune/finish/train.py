@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import math
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +18,9 @@ from torch.nn import functional as F
 
 from evoprune.data.splits import DataSplits, Split
 from evoprune.finish.distill import DistillConfig, distillation_loss
-from evoprune.infra.atomic import check_writable
+from evoprune.infra.atomic import check_writable, save_torch_atomic
 from evoprune.infra.cache import load_entry, save_entry
-from evoprune.infra.checkpoint import check_finite
+from evoprune.infra.checkpoint import check_finite, load_checkpoint
 from evoprune.infra.progress import progress_bar
 
 _OPTIMIZERS = ("adamw", "sgd")
@@ -106,6 +107,7 @@ def train_classifier(
     teacher: nn.Module | None = None,
     distill: DistillConfig | None = None,
     after_step: Callable[[], None] | None = None,
+    checkpoint: str | Path | None = None,
 ) -> list[dict]:
     """Train ``model`` in place with cross-entropy; return per-epoch ``{"epoch", "loss"}``.
 
@@ -118,6 +120,11 @@ def train_classifier(
     against the teacher's logits on the same batch. The teacher runs in eval mode without
     gradients and is never modified; its train/eval mode is restored afterwards.
     ``after_step`` is called after every optimizer step, e.g. to hold pruned weights at zero.
+
+    With ``checkpoint``, the training state (weights, optimizer, schedule, the shuffling and
+    global torch RNG states, the history) is written there atomically after every epoch; a
+    call that finds one continues from the epoch after it, to the same weights an
+    uninterrupted call reaches. The file is removed once training ends.
 
     Raises:
         TrainingDiverged: if the loss becomes NaN/inf (usually a too-high learning rate).
@@ -137,10 +144,14 @@ def train_classifier(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
 
     history: list[dict] = []
+    first = 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        first, history = _restore(checkpoint, model, optimizer, scheduler, generator)
     try:
         with progress_bar(enabled=progress) as bar:
-            task = bar.add_task(description, total=total_steps)
-            for epoch in range(cfg.epochs):
+            task = bar.add_task(description, total=total_steps, completed=first * steps_per_epoch)
+            for epoch in range(first, cfg.epochs):
+                started = time.perf_counter()
                 model.train()
                 loss_sum, seen = 0.0, 0
                 for step, idx in enumerate(_batches(len(train), cfg.batch_size, generator)):
@@ -169,18 +180,40 @@ def train_classifier(
                     scheduler.step()
                     loss_sum += loss_value * len(idx)
                     seen += len(idx)
+                    rate = seen / max(time.perf_counter() - started, 1e-9)
                     bar.update(
                         task,
                         advance=1,
                         description=f"{description} ep {epoch + 1}/{cfg.epochs} "
-                        f"loss {loss_value:.3f}",
+                        f"loss {loss_value:.3f} {rate:,.0f} samples/s",
                     )
                 history.append({"epoch": epoch + 1, "loss": loss_sum / seen})
+                if checkpoint is not None:
+                    save_torch_atomic(checkpoint, {
+                        "epoch": epoch + 1, "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                        "history": history})
     finally:
         model.eval()
         if teacher is not None:
             teacher.train(teacher_was_training)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
     return history
+
+
+def _restore(path: str | Path, model: nn.Module, optimizer, scheduler,
+             generator: torch.Generator) -> tuple[int, list[dict]]:
+    """Load an epoch checkpoint of :func:`train_classifier` into the training state; return
+    the epochs done and their history."""
+    state = load_checkpoint(path)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["epoch"]), list(state["history"])
 
 
 def _check_teacher(model: nn.Module, teacher: nn.Module | None, distill: object) -> None:
@@ -282,7 +315,13 @@ def load_or_train_dense(
             return model, True
 
     check_writable(path.parent, "cache_dir")
-    train_classifier(model, data.train, cfg, seed=seed, description="dense", progress=progress)
+    # an interrupted training continues from its last epoch (the key fixes everything else)
+    partial = Path(cache_dir) / f"dense-{cache_key}.epoch.pt"
+    if partial.exists():
+        warnings.warn(f"dense training continues from its last epoch checkpoint {partial}",
+                      RuntimeWarning, stacklevel=2)
+    train_classifier(model, data.train, cfg, seed=seed, description="dense", progress=progress,
+                     checkpoint=partial)
     check_finite(model, f"the dense model after training (lr={cfg.lr}: try a lower one)")
     save_entry(path, model.state_dict())
     return model, False

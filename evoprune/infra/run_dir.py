@@ -15,7 +15,7 @@ from evoprune.infra.atomic import write_failed
 # its own config. Hydra's records (.hydra/, <job>.log) and tracker folders (wandb/) stay.
 OUTPUTS = ("results.json", "mask_*.json", "model_*.pt2", "weights_*.pt", "pareto.json",
            "pareto.png", "sensitivity.json", "sensitivity.png", "search_history.csv",
-           "convergence.png", "checkpoint/search.pt")
+           "convergence.png", "checkpoint/search.pt", "checkpoint/finetune-*.pt")
 # what Hydra writes before the run starts: a dir holding nothing else was never used
 HYDRA_RECORDS = (".hydra", "__main__.log")
 
