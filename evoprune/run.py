@@ -92,6 +92,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     config = OmegaConf.to_container(cfg, resolve=True)
+    if cfg.get("note"):
+        console.print(f"note: {cfg.note}", highlight=False)
     checkpoint = SearchCheckpoint(
         start_run(run_dir, config, resume=cfg.resume), every=cfg.checkpoint.every,
         every_episodes=cfg.checkpoint.every_episodes, resume=cfg.resume,

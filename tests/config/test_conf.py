@@ -11,8 +11,9 @@ from evoprune.__main__ import CONFIG_DIR
 from tests.helpers import compose_config, data_and_model
 
 GROUPS = ["data", "model", "search", "fitness", "pruning", "logger", "experiment", "debug"]
-PAIRS = {"mnist1d": ["cnn1d", "mlp", "resnet"], "digits": ["cnn2d", "mlp", "resnet"],
-         "synthetic": ["cnn1d", "mlp"]}
+PAIRS = {"mnist1d": ["cnn1d", "mlp", "resnet", "gru", "lstm", "cnn_gru"],
+         "digits": ["cnn2d", "mlp", "resnet"], "synthetic": ["cnn1d", "mlp"],
+         "cifar10": ["resnet20", "resnet56", "vgg16", "mobilenet_v2", "cnn2d"]}
 
 
 def options(group):
@@ -25,10 +26,20 @@ def test_every_group_has_files():
     assert set(options("data")) == set(PAIRS) | {"custom"}  # custom: the user's, no default
 
 
+def files_for(data: str, folder: Path) -> list[str]:
+    """Overrides that give ``data`` what it reads: CIFAR-10 gets tiny files in its format."""
+    if data != "cifar10":
+        return []
+    from tests.data.test_cifar10 import write_cifar
+
+    return [f"data.root={write_cifar(folder / 'cifar')}"]
+
+
 @pytest.mark.parametrize("data", sorted(PAIRS))
-def test_data_and_models_instantiate(data):
+def test_data_and_models_instantiate(data, tmp_path):
+    files = files_for(data, tmp_path)
     for model_name in PAIRS[data]:
-        cfg = compose_config([f"data={data}", f"model={model_name}"])
+        cfg = compose_config([f"data={data}", f"model={model_name}", *files])
         splits, model = data_and_model(cfg)
         assert model(splits.train.x[:3]).shape == (3, splits.num_classes)
 
@@ -70,8 +81,9 @@ def test_logger_configs_compose(logger):
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
-def test_experiments_compose_and_instantiate(experiment):
-    cfg = compose_config([f"experiment={experiment}", "debug=smoke"])
+def test_experiments_compose_and_instantiate(experiment, tmp_path):
+    files = files_for("cifar10", tmp_path) if experiment.startswith("cifar10") else []
+    cfg = compose_config([f"experiment={experiment}", "debug=smoke", *files])
     # debug=smoke applies on top of any experiment, with the sizes of its searcher
     if cfg.search is not None and cfg.search.get("_target_", "").endswith("RLSearch"):
         assert cfg.search.episodes == 6
