@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 FIGURES = ("limit_ms", "dense_ms", "evoprune_ms_per_candidate", "naive_ms_per_candidate",
            "ratio_to_limit", "speedup_vs_naive", "limit_bn_ms", "evoprune_bn_ms_per_candidate")
@@ -35,3 +37,15 @@ def test_benchmark_refuses_bad_sizes(tmp_path):
         [sys.executable, str(REPO / "experiments" / "bench_eval.py"), "--population", "0"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert process.returncode == 2 and "--population must be >= 1, got 0" in process.stderr
+
+
+def test_cifar_benchmark_prints_throughputs(tmp_path):
+    process = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "bench_cifar.py"), "--device", "cpu",
+         "--blocks", "1", "--train-steps", "1", "--population", "2", "--samples", "16",
+         "--batch-size", "8"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    result = json.loads(process.stdout)
+    assert result["device"] == "cpu" and result["model"] == "ResNet-8"
+    assert result["train_images_per_s"] > 0 and result["scored_candidates_per_s"] > 0
+    assert result["ga_20x32_minutes"] == pytest.approx(640 / result["scored_candidates_per_s"] / 60)

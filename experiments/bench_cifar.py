@@ -1,0 +1,110 @@
+"""Throughput of ResNet-56 on CIFAR-shaped inputs, on the device this runs on.
+
+    python experiments/bench_cifar.py                    # ResNet-56, device=auto
+    python experiments/bench_cifar.py --device cpu --blocks 3 --train-steps 5
+
+Prints one JSON object, every figure measured in this process on random 32 x 32 images (the
+arithmetic does not depend on the pixels; no data files are needed):
+
+- ``train_images_per_s``: SGD steps (batch ``--batch-size``, random crop and flip on the
+  device) of the dense model, after a warm-up step;
+- ``scored_candidates_per_s``: the evaluator scoring ``--population`` distinct random masks at
+  ``--budget`` on ``--samples`` validation images each (BatchNorm statistics re-estimated on
+  one batch, as the default run does), candidates per second;
+- ``ga_20x32_minutes``: what 20 generations of 32 candidates (640 scorings, the default GA)
+  would take at that rate, with candidates scored right after pruning (``proxy.epochs=0``);
+- on a GPU, ``peak_memory_mib``: the most memory torch allocated during the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from evoprune.data import Split  # noqa: E402
+from evoprune.data.cifar10 import crop_and_flip  # noqa: E402
+from evoprune.evaluate.evaluator import Evaluator  # noqa: E402
+from evoprune.infra.device import resolve_device, synchronize  # noqa: E402
+from evoprune.models import ResNet  # noqa: E402
+from evoprune.pruning.budget import fit_to_budget  # noqa: E402
+from evoprune.pruning.space import PruningSpace  # noqa: E402
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--blocks", type=int, default=9, help="blocks per stage: 9 = ResNet-56")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--train-steps", type=int, default=20)
+    parser.add_argument("--population", type=int, default=32)
+    parser.add_argument("--samples", type=int, default=512)
+    parser.add_argument("--budget", type=float, default=0.5)
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    model = ResNet((3, 32, 32), 10, blocks_per_stage=args.blocks).to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(args.batch_size, 3, 32, 32)
+    labels = torch.randint(0, 10, (args.batch_size,))
+
+    def step() -> None:
+        x = crop_and_flip(images.to(device), generator)
+        loss = torch.nn.functional.cross_entropy(model(x), labels.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    model.train()
+    step()  # warm-up: allocator, kernels
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(args.train_steps):
+        step()
+    synchronize(device)
+    train_rate = args.train_steps * args.batch_size / (time.perf_counter() - start)
+
+    model.eval()
+    space = PruningSpace(model, images[:2].to(device))
+    val = Split(torch.randn(args.samples, 3, 32, 32), torch.randint(0, 10, (args.samples,)))
+    calibration = Split(torch.randn(args.batch_size, 3, 32, 32),
+                        torch.randint(0, 10, (args.batch_size,)))
+    evaluator = Evaluator(model, space, val, calibration=calibration, cache=False,
+                          bn_recalibration_batches=1, calibration_batch_size=args.batch_size,
+                          val_samples=args.samples, batch_size=args.batch_size)
+    rng = np.random.default_rng(0)
+    masks = [fit_to_budget(space, space.repair(rng.random(space.num_units) < 0.6), args.budget)
+             for _ in range(args.population)]
+    evaluator.evaluate(masks[:1])  # warm-up
+    synchronize(device)
+    start = time.perf_counter()
+    evaluator.evaluate(masks)
+    synchronize(device)
+    score_rate = args.population / (time.perf_counter() - start)
+    result = {
+        "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "model": f"ResNet-{6 * args.blocks + 2}", "dense_macs": space.dense_macs,
+        "batch_size": args.batch_size, "train_images_per_s": train_rate,
+        "population": args.population, "samples": args.samples, "budget": args.budget,
+        "scored_candidates_per_s": score_rate, "ga_20x32_minutes": 640 / score_rate / 60,
+    }
+    if device.type == "cuda":
+        result["gpu"] = torch.cuda.get_device_name(device)
+        result["peak_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    print(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
