@@ -40,8 +40,11 @@ class TrainConfig:
     batch_size: int = 128
     weight_decay: float = 1e-4
     optimizer: str = "adamw"
+    bf16: bool = False  # forward passes under bfloat16 autocast (mixed precision)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.bf16, bool):
+            raise ValueError(f"bf16 must be true or false, got {self.bf16!r}")
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
             raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -155,16 +158,18 @@ def train_classifier(
                 model.train()
                 loss_sum, seen = 0.0, 0
                 for step, idx in enumerate(_batches(len(train), cfg.batch_size, generator)):
-                    x = train.x[idx].to(device)
-                    y = train.y[idx].to(device)
+                    pinned = device.type == "cuda"  # page-locked: the copy overlaps compute
+                    x = _moved(train.x[idx], device, pinned)
+                    y = _moved(train.y[idx], device, pinned)
                     if train.augment is not None:
                         x = train.augment(x, generator)
-                    if teacher is None:
-                        loss = F.cross_entropy(model(x), y)
-                    else:
-                        with torch.no_grad():
-                            teacher_logits = teacher(x)
-                        loss = distillation_loss(model(x), teacher_logits, y, distill)
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                        if teacher is None:
+                            loss = F.cross_entropy(model(x), y)
+                        else:
+                            with torch.no_grad():
+                                teacher_logits = teacher(x)
+                            loss = distillation_loss(model(x), teacher_logits, y, distill)
                     loss_value = float(loss.item())
                     if not math.isfinite(loss_value):
                         raise TrainingDiverged(
@@ -201,6 +206,10 @@ def train_classifier(
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return history
+
+
+def _moved(tensor: torch.Tensor, device: torch.device, pinned: bool) -> torch.Tensor:
+    return tensor.pin_memory().to(device, non_blocking=True) if pinned else tensor.to(device)
 
 
 def _restore(path: str | Path, model: nn.Module, optimizer, scheduler,

@@ -349,3 +349,24 @@ def test_finish_mask_distils_from_the_untouched_dense_model(trained_residual, sy
     assert distilled.row["macs"] == plain.row["macs"] == space.macs(mask)
     for key, value in trained_residual.state_dict().items():
         assert torch.equal(value, before[key]), key
+
+
+def test_bf16_autocast_trains_and_differs_from_full_precision(synthetic_data):
+    from evoprune.models import MLP
+
+    shape = tuple(synthetic_data.train.x.shape[1:])
+    losses = {}
+    for bf16 in (False, True):
+        torch.manual_seed(0)
+        model = MLP(shape, synthetic_data.num_classes, hidden=(32,))
+        history = train_classifier(model, synthetic_data.train,
+                                   TrainConfig(epochs=3, bf16=bf16), seed=0, progress=False)
+        losses[bf16] = [row["loss"] for row in history]
+        assert model.classifier.weight.dtype == torch.float32  # weights stay full precision
+    assert losses[True][-1] < losses[True][0]  # it learns
+    assert losses[True] != losses[False]  # in lower precision
+
+
+def test_bf16_must_be_a_boolean():
+    with pytest.raises(ValueError, match="bf16 must be true or false, got 'yes'"):
+        TrainConfig(bf16="yes")
