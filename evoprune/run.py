@@ -34,6 +34,7 @@ from evoprune.finish.measure import Pruned, dense_row, finish
 from evoprune.finish.proxy import FinetunedEvaluator
 from evoprune.finish.select import select_by_finetuning
 from evoprune.finish.train import TrainConfig, cache_key, load_or_train_dense
+from evoprune.infra.atomic import save_torch_atomic
 from evoprune.infra.checkpoint import CHECKPOINT_DIR, SearchCheckpoint, load_weights, start_run
 from evoprune.infra.device import resolve_device
 from evoprune.infra.progress import console
@@ -53,6 +54,7 @@ from evoprune.report.results import (
     write_json,
 )
 from evoprune.report.sensitivity import sensitivity, write_sensitivity
+from evoprune.report.torch_prune import PRUNE_FILE, prune_state_dict
 from evoprune.search.base import Scored
 from evoprune.search.cost import COST_UNITS
 from evoprune.search.loop import run_search
@@ -317,6 +319,8 @@ def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, P
                      problem.data.test.x[:2])
         save_pruned_weights(run_dir / WEIGHTS_FILE.format(method=name), finished[name].model,
                             pruned.mask, problem.data.input_shape, problem.data.num_classes)
+        save_torch_atomic(run_dir / PRUNE_FILE.format(method=name), prune_state_dict(
+            problem.model, problem.space, pruned.mask, finished[name].model))
     write_json(run_dir / RESULTS_FILE, results)  # last: its presence means the run completed
     if rows:
         console.print(results_table(results, cfg.budget, cost=problem.cost))

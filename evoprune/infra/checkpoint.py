@@ -126,7 +126,9 @@ def existing_weights(path: str | Path) -> Path:
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Load a user's trained weights (a ``state_dict`` file) into ``model``, refusing anything
-    else: whole pickled models, corrupt files, and state dicts of another architecture."""
+    else: whole pickled models, corrupt files, and state dicts of another architecture. A state
+    dict written by ``torch.nn.utils.prune`` (``<name>_orig`` and ``<name>_mask``) loads with
+    its masks applied, as ``prune.remove`` would leave it."""
     path = existing_weights(path)
     state = load_checkpoint(path)
     if not isinstance(state, dict) or not all(
@@ -136,13 +138,28 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> None:
             "save one with torch.save(model.state_dict(), path)"
         )
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(merged_state_dict(state))
     except RuntimeError as err:
         raise CheckpointError(
             f"weights={path} does not fit {type(model).__name__}: "
             + " ".join(str(err).split())[:400]
         ) from err
     check_finite(model, f"weights={path}")
+
+
+def merged_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A plain state dict from one written by ``torch.nn.utils.prune``: each ``<name>_orig``
+    times its ``<name>_mask`` becomes ``<name>`` (what ``prune.remove`` leaves); a state dict
+    without such pairs comes back as it is."""
+    merged = {}
+    for key, value in state.items():
+        if key.endswith("_mask") and f"{key[:-5]}_orig" in state:
+            continue
+        if key.endswith("_orig") and f"{key[:-5]}_mask" in state:
+            merged[key[:-5]] = value * state[f"{key[:-5]}_mask"]
+        else:
+            merged[key] = value
+    return merged
 
 
 def start_run(run_dir: Path, config: dict, *, resume: bool) -> Path:
