@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evoprune.baselines import registry
 from evoprune.config.checks import check_config, make_fitness, search_cost, search_enabled
+from evoprune.config.errors import ConfigError
 from evoprune.config.targets import make_data, make_model
 from evoprune.data import DataSplits
 from evoprune.data.splits import Split
@@ -133,8 +134,16 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
     model = make_model(config["model"], data.input_shape, data.num_classes)
     _check_model_accepts(model, data)
     model = model.to(resolve_device(cfg.device))  # data stays on the CPU, moved per batch
-    # a layer the space cannot prune or count is refused now, not after training
-    make_space(model, data.train.x[:2], **config["pruning"])
+    # a layer the space cannot prune or count, or a baseline that cannot prune this model, is
+    # refused now, not after training
+    space = make_space(model, data.train.x[:2], **config["pruning"])
+    try:
+        _, skipped = registry.applicable(config["baselines"], space)
+        registry.applicable(list(config["warm_start"]), space)
+    except ValueError as err:
+        raise ConfigError(f"baselines: {err}") from None
+    for reason in skipped:
+        console.print(f"baselines={config['baselines']}: {reason}", highlight=False)
     if cfg.weights:
         load_weights(model, cfg.weights)
         model.eval()
@@ -256,7 +265,7 @@ def baselines(cfg: DictConfig, names, problem: Problem, *, budget: float | None 
         gradual_steps=cfg.gradual.steps, importance_p=cfg.pruning.get("importance_p", 1),
         progress=cfg.progress if progress is None else progress)
     answers = {}
-    for name in registry.resolve(names, problem.space.kind):
+    for name in registry.applicable(names, problem.space)[0]:
         seed_everything(cfg.seed)  # each baseline from the same RNG state, whatever the order
         answers[name] = registry.prune(name, context)
     return answers

@@ -484,3 +484,12 @@ def test_cuda_without_a_gpu_is_refused_before_anything_runs(tmp_path, cache):
     with pytest.raises(ValueError, match="device=cuda, but torch .* sees no CUDA device"):
         run(compose_config(FAST + ["device=cuda"]), tmp_path / "run")
     assert not (tmp_path / "run" / RESULTS_FILE).exists() and not cache.exists()
+
+
+def test_a_baseline_that_cannot_prune_the_model_says_so_before_training(tmp_path, cache):
+    with pytest.raises(ValueError, match="baselines: torch_prune cannot prune this model: it "
+                                         "prunes conv and linear output channels, and groups "
+                                         "\\['rnn'\\] are recurrent units; leave it out"):
+        run(compose_config(RECURRENT + ["model=gru", "baselines=[torch_prune]"]),
+            tmp_path / "run")
+    assert not cache.exists()  # nothing trained

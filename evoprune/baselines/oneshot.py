@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
+from torch.nn.utils import prune
 
 from evoprune.pruning.budget import largest_prefix_mask, uniform_mask
 from evoprune.pruning.importance import (
@@ -95,3 +97,49 @@ def random(context: BaselineContext) -> np.ndarray:
 def global_weight_magnitude(context: BaselineContext) -> np.ndarray:
     """Unstructured: one magnitude threshold across all layers' weights, the loosest that fits."""
     return global_threshold_policy(context.space, context.budget)
+
+
+def torch_prune(context: BaselineContext) -> np.ndarray:
+    """PyTorch's own structured pruning, ``torch.nn.utils.prune.ln_structured`` (n=1, dim=0):
+    each group's root layer loses the output channels with the smallest L1 norms of its own
+    weight, the same share in every layer, the smallest share whose MACs fit the budget. Unlike
+    ``uniform_magnitude`` it ranks by the root layer alone, not the whole coupled group."""
+    space = context.space
+    weights = [root_weight(context.model, group) for group in space.groups]
+    chosen: dict[tuple[int, int], np.ndarray] = {}
+
+    def kept_rows(index: int, keep: int) -> np.ndarray:
+        if (index, keep) not in chosen:  # run PyTorch's method on a throwaway holder
+            holder = torch.nn.Module()
+            holder.weight = torch.nn.Parameter(weights[index].clone())
+            prune.ln_structured(holder, "weight", amount=space.groups[index].size - keep, n=1,
+                                dim=0)
+            chosen[(index, keep)] = np.flatnonzero(
+                holder.weight_mask.flatten(1).any(dim=1).numpy())
+        return chosen[(index, keep)]
+
+    def at(ratio: float) -> np.ndarray:
+        mask = np.zeros(space.num_units, dtype=bool)
+        for index, group in enumerate(space.groups):
+            keep = min(max(round(ratio * group.size), group.min_keep), group.size)
+            mask[group.offset + kept_rows(index, keep)] = True
+        return mask
+
+    return uniform_mask(space, context.budget, at=at)
+
+
+def root_weight(model: torch.nn.Module, group) -> torch.Tensor:
+    """The weight of a group's root layer (a conv or linear layer), or a ValueError for the
+    groups torch.nn.utils.prune has no root layer for (recurrent units)."""
+    if group.kind not in ("channel", "neuron"):
+        raise ValueError(f"torch_prune prunes conv and linear output channels; group "
+                         f"'{group.name}' is {group.kind} units: leave torch_prune out of "
+                         "baselines for this model")
+    return model.get_submodule(group.name).weight.detach().cpu()
+
+
+def torch_prune_refusal(space) -> str | None:
+    """Why torch_prune cannot prune ``space``'s model, or None."""
+    odd = [g.name for g in space.groups if g.kind not in ("channel", "neuron")]
+    return (f"it prunes conv and linear output channels, and groups {odd} are recurrent "
+            "units" if odd else None)

@@ -50,6 +50,7 @@ class Baseline:
     reference: str
     default: bool = False
     trains: bool = False  # fine-tunes its own model while it prunes (no mask without training)
+    refuses: Callable[[object], str | None] | None = None  # why a model's space is out of reach
 
 
 def _mask_only(ranking: Callable[[BaselineContext], np.ndarray]):
@@ -90,10 +91,31 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in (
     Baseline("random", {"structured": _mask_only(oneshot.random)},
              uses="nothing: a seeded random ranking of units",
              reference="the floor every criterion must beat"),
+    Baseline("torch_prune", {"structured": _mask_only(oneshot.torch_prune)},
+             uses="L1 norm of each root layer's own output channels",
+             reference="PyTorch's torch.nn.utils.prune.ln_structured (n=1, dim=0), per layer",
+             refuses=oneshot.torch_prune_refusal),
     Baseline("gradual_magnitude", {"structured": _gradual},
              uses="weight magnitudes while it fine-tunes (gradual.steps, the finetune settings)",
              reference="Zhu & Gupta, 2017 (AGP, cubic schedule)", trains=True),
 )}
+
+
+def applicable(names: str | Sequence[str], space) -> tuple[list[str], list[str]]:
+    """The baselines of ``names`` (``baselines=``) that can prune ``space``'s model, and why
+    the others cannot. Named one by one, one that cannot is a ValueError saying why; a keyword
+    (``all``) leaves it out and says so."""
+    chosen, reasons = [], []
+    for name in resolve(names, space.kind):
+        refuses = BASELINES[name].refuses
+        reason = refuses(space) if refuses is not None else None
+        if not reason:
+            chosen.append(name)
+        elif isinstance(names, str):
+            reasons.append(f"{name} left out: {reason}")
+        else:
+            raise ValueError(f"{name} cannot prune this model: {reason}; leave it out")
+    return chosen, reasons
 
 
 def one_shot_names(kind: str) -> list[str]:

@@ -30,20 +30,24 @@ def check_budget(space: PruningSpace, budget: float) -> None:
         )
 
 
-def uniform_mask(space: PruningSpace, budget: float) -> np.ndarray:
-    """The mask keeping the same fraction of every group (by magnitude), the largest such
-    fraction whose MACs fit the budget. Bisection works because MACs grow with the fraction."""
+def uniform_mask(space: PruningSpace, budget: float, at=None) -> np.ndarray:
+    """The mask keeping the same fraction of every group (by magnitude, or as ``at(fraction)``
+    chooses), the largest such fraction whose MACs fit the budget. Bisection works because
+    MACs grow with the fraction."""
     check_budget(space, budget)
+    if at is None:
+        def at(fraction: float) -> np.ndarray:
+            return space.mask_from_ratios([fraction] * len(space.groups))
     low, high = 0.0, 1.0
-    if space.macs_ratio(space.mask_from_ratios([high] * len(space.groups))) <= budget:
-        return space.mask_from_ratios([high] * len(space.groups))
+    if space.macs_ratio(at(high)) <= budget:
+        return at(high)
     for _ in range(40):
         middle = (low + high) / 2
-        if space.macs_ratio(space.mask_from_ratios([middle] * len(space.groups))) <= budget:
+        if space.macs_ratio(at(middle)) <= budget:
             low = middle
         else:
             high = middle
-    return space.mask_from_ratios([low] * len(space.groups))
+    return at(low)
 
 
 def keep_order(space: PruningSpace, scores: np.ndarray) -> tuple[np.ndarray, int]:

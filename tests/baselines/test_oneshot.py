@@ -127,3 +127,23 @@ def test_keep_order_forces_each_group_minimum_and_breaks_ties_by_index(space):
     np.testing.assert_array_equal(order[:forced], expected)
     rest = order[forced:]
     np.testing.assert_array_equal(rest, np.sort(rest))
+
+
+def test_torch_prune_runs_pytorchs_ln_structured_per_root_layer(trained_residual, synthetic_data):
+    import copy
+
+    from torch.nn.utils import prune
+
+    from evoprune.baselines.oneshot import torch_prune
+    from evoprune.baselines.registry import BaselineContext
+    from evoprune.pruning.space import PruningSpace
+
+    space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
+    mask = torch_prune(BaselineContext(trained_residual, space, synthetic_data, 0.4, 0))
+    assert space.macs_ratio(mask) <= 0.4
+    for group in space.groups:  # each group keeps what ln_structured keeps at its count
+        kept = int(mask[space.group_slice(group)].sum())
+        layer = copy.deepcopy(trained_residual.get_submodule(group.name))
+        prune.ln_structured(layer, "weight", amount=group.size - kept, n=1, dim=0)
+        rows = layer.weight_mask.flatten(1).any(dim=1).numpy()
+        assert (rows == mask[space.group_slice(group)]).all()
