@@ -16,7 +16,7 @@ from torch import nn
 
 from evoprune.data import DataSplits
 from evoprune.finish.train import DistillConfig, TrainConfig, train_classifier
-from evoprune.pruning.budget import check_budget
+from evoprune.pruning.budget import check_budget, uniform_mask
 from evoprune.pruning.compact import compact
 from evoprune.pruning.importance import pruning_groups
 from evoprune.pruning.masking import MaskHold
@@ -168,16 +168,7 @@ def _uniform_subset_mask(
             mask[group.offset + order[:count]] = True
         return mask
 
-    if space.macs_ratio(at(1.0)) <= target:
-        return at(1.0)
-    low, high = 0.0, 1.0
-    for _ in range(40):
-        middle = (low + high) / 2
-        if space.macs_ratio(at(middle)) <= target:
-            low = middle
-        else:
-            high = middle
-    return at(low)
+    return uniform_mask(space, target, at=at)
 
 
 def check_steps(steps: object) -> None:
