@@ -165,7 +165,7 @@ def test_search_none_runs_only_baselines(tmp_path, cache):
         ("evaluator.backend=ray evaluator.workers=0",
          "evaluator.workers must be an integer >= 1, got 0"),
         ("warm_start=[gradual_magnitude]", "warm_start must list one-shot baselines from "
-                                           "\\['uniform_magnitude', .*'random'\\], got "
+                                           "\\['uniform_magnitude', .*'torch_prune'\\], got "
                                            "\\['gradual_magnitude'\\]"),
         ("device=tpu", "device must be one of \\['auto', 'cpu', 'cuda'\\], got 'tpu'"),
         ("warm_start=[lamp] search=random", "warm_start=\\['lamp'\\] seeds a first population: "
@@ -474,7 +474,7 @@ def test_cifar10_from_python_batches_runs_every_method_within_budget(tmp_path, c
     results = run(compose_config(overrides), tmp_path / "run")
     assert results["config"]["model"]["blocks_per_stage"] == 3
     assert set(results["methods"]) == {"ga", "uniform_magnitude", "global_magnitude", "lamp",
-                                       "taylor", "random", "gradual_magnitude"}
+                                       "taylor", "random", "torch_prune", "gradual_magnitude"}
     for name, row in results["methods"].items():
         assert row["macs_ratio"] <= 0.5, name
 

@@ -49,7 +49,7 @@ def measure_latency_ms(
         raise ValueError(f"latency repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1 or null, got {threads}")
-    device = next(model.parameters()).device
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     inputs = inputs.to(device)
     with torch_threads(threads):
         model.eval()
