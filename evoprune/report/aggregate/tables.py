@@ -20,8 +20,8 @@ PAIRED_HEADERS = ["searched", "budget", "best baseline", "n", "mean difference",
                   "paired t-test p", "seeds ahead"]
 PAIRED_NOTE = ("test accuracy after fine-tuning, searched method minus the baseline with the "
                "highest mean at that budget, seed by seed; in points (1 point = 0.01)")
-COST_NOTE = ("MACs = multiply-accumulates per sample (conv and linear layers; FLOPs = 2 × MACs); "
-             "MACs ratio = pruned MACs / dense MACs")
+COST_NOTE = ("MACs = multiply-accumulates per sample (conv, linear and recurrent layers; "
+             "FLOPs = 2 × MACs); MACs ratio = pruned MACs / dense MACs")
 
 
 def write_csv(agg: Aggregate, path: Path) -> None:
