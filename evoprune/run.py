@@ -133,10 +133,11 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
     data = make_data(config["data"], cfg.seed)
     model = make_model(config["model"], data.input_shape, data.num_classes)
     _check_model_accepts(model, data)
-    model = model.to(resolve_device(cfg.device))  # data stays on the CPU, moved per batch
+    device = resolve_device(cfg.device)
+    model = model.to(device)  # data stays on the CPU, moved per batch
     # a layer the space cannot prune or count, or a baseline that cannot prune this model, is
     # refused now, not after training
-    space = make_space(model, data.train.x[:2], **config["pruning"])
+    space = make_space(model, data.train.x[:2].to(device), **config["pruning"])
     try:
         _, skipped = registry.applicable(config["baselines"], space)
         registry.applicable(list(config["warm_start"]), space)
@@ -161,7 +162,8 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
 def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
                         model: torch.nn.Module) -> Problem:
     """Stage 3: the pruning space, the evaluator every method is scored by, the dense row."""
-    space = make_space(model, data.train.x[:2], **config["pruning"])
+    space = make_space(model, data.train.x[:2].to(next(model.parameters()).device),
+                       **config["pruning"])
     latency = LatencySettings(**config["latency"])
     # with no search, nothing is budgeted in latency: baselines prune to MACs
     cost = search_cost(cfg) if search_enabled(cfg) else "macs"
@@ -328,8 +330,12 @@ def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, P
                      problem.data.test.x[:2])
         save_pruned_weights(run_dir / WEIGHTS_FILE.format(method=name), finished[name].model,
                             pruned.mask, problem.data.input_shape, problem.data.num_classes)
-        save_torch_atomic(run_dir / PRUNE_FILE.format(method=name), prune_state_dict(
-            problem.model, problem.space, pruned.mask, finished[name].model))
+        try:
+            save_torch_atomic(run_dir / PRUNE_FILE.format(method=name), prune_state_dict(
+                problem.model, problem.space, pruned.mask, finished[name].model))
+        except ValueError as err:  # said, never silent
+            console.print(f"{PRUNE_FILE.format(method=name)} not written: {err}",
+                          highlight=False)
     write_json(run_dir / RESULTS_FILE, results)  # last: its presence means the run completed
     if rows:
         console.print(results_table(results, cfg.budget, cost=problem.cost))

@@ -43,7 +43,14 @@ def prune_state_dict(dense: nn.Module, space, mask: np.ndarray, pruned: nn.Modul
             target[name] = value.clone()
             continue
         full = torch.zeros_like(target[name])
-        full[kept] = value.reshape(-1) if value.numel() == int(kept.sum()) else value[kept]
+        if value.numel() == int(kept.sum()):
+            full[kept] = value.reshape(-1)
+        elif value.shape == full.shape:  # unstructured: pruned in place
+            full[kept] = value[kept]
+        else:
+            raise ValueError(f"{name} of the pruned model holds {value.numel()} entries where "
+                             f"the mask keeps {int(kept.sum())} (an LSTM compacted with an "
+                             "idle unit), so it has no torch.nn.utils.prune form")
         target[name] = full
     state: dict[str, torch.Tensor] = {}
     for name, value in target.items():

@@ -81,3 +81,12 @@ def test_weights_accepts_a_state_dict_written_by_torch_nn_utils_prune(tmp_path):
     prune.remove(source.stem[0], "weight")
     torch.testing.assert_close(target.stem[0].weight, source.stem[0].weight)
     assert int((target.stem[0].weight.abs().sum(dim=(1, 2)) == 0).sum()) == 8
+
+
+def test_an_lstm_with_an_idle_unit_has_no_prune_form_and_says_why():
+    torch.manual_seed(0)
+    dense = RecurrentClassifier((1, 12), 3, cell="lstm", hidden=6, proj_size=4).eval()
+    space = PruningSpace(dense, torch.randn(2, 1, 12))
+    mask = space.mask_from_counts([3, 3])  # as many projected as hidden units: padded
+    with pytest.raises(ValueError, match="idle unit"):
+        prune_state_dict(dense, space, mask, compact(dense, space, mask))
