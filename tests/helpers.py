@@ -35,3 +35,23 @@ def data_and_model(cfg: DictConfig):
     config = OmegaConf.to_container(cfg, resolve=True)
     data = make_data(config["data"], cfg.seed)
     return data, make_model(config["model"], data.input_shape, data.num_classes)
+
+
+def assert_compacts_exactly(model, space, mask, x, *, rtol: float = 1e-4, atol: float = 1e-5):
+    """The compacted model of ``mask`` computes what the masked dense model computes, and
+    costs what the space says (MACs by torch's flop counter, parameters); returns it."""
+    import torch
+    from torch.func import functional_call
+
+    from evoprune.pruning.compact import compact
+    from evoprune.pruning.macs import count_params, counted_macs
+    from evoprune.pruning.masking import ParameterMasker
+
+    pruned = compact(model, space, mask)
+    with torch.no_grad():
+        masked = functional_call(model, {**ParameterMasker(model, space)(mask),
+                                         **dict(model.named_buffers())}, (x,))
+        torch.testing.assert_close(pruned(x), masked, rtol=rtol, atol=atol)
+    assert space.macs(mask) == counted_macs(pruned, x)  # the cost of the model that ships
+    assert space.params(mask) == count_params(pruned)
+    return pruned

@@ -11,31 +11,41 @@ class Stop(Exception):
     pass
 
 
+def fresh_mlp(data, **settings) -> MLP:
+    """The same untrained MLP on every call."""
+    torch.manual_seed(0)
+    return MLP(tuple(data.train.x.shape[1:]), data.num_classes, hidden=(16,), **settings)
+
+
+def stop_at_step(step: int):
+    """An ``after_step`` callback that raises :class:`Stop` on optimizer step ``step``, as a
+    kill would end the run there."""
+    count = {"steps": 0}
+
+    def interrupt() -> None:
+        count["steps"] += 1
+        if count["steps"] == step:
+            raise Stop
+
+    return interrupt
+
+
 def test_an_interrupted_training_continues_from_its_last_epoch(synthetic_data, tmp_path):
     data = synthetic_data
-    shape = tuple(data.train.x.shape[1:])
     config = TrainConfig(epochs=4, batch_size=32)
 
     def model():
-        torch.manual_seed(0)
-        return MLP(shape, data.num_classes, hidden=(16,), batch_norm=True)
+        return fresh_mlp(data, batch_norm=True)
 
     whole = model()
     history = train_classifier(whole, data.train, config, seed=5, progress=False)
 
     checkpoint = tmp_path / "epoch.pt"
     steps = -(-len(data.train) // 32)
-    count = {"steps": 0}
-
-    def interrupt():
-        count["steps"] += 1
-        if count["steps"] == 2 * steps + 1:  # the first step of the third epoch
-            raise Stop
-
     interrupted = model()
-    with pytest.raises(Stop):
+    with pytest.raises(Stop):  # at the first step of the third epoch
         train_classifier(interrupted, data.train, config, seed=5, progress=False,
-                         after_step=interrupt, checkpoint=checkpoint)
+                         after_step=stop_at_step(2 * steps + 1), checkpoint=checkpoint)
     assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
     torch.manual_seed(123)  # a fresh process: the global RNG state is restored from the file
     resumed = model()  # starts from initial weights: the checkpoint brings the trained ones
@@ -50,30 +60,18 @@ def test_an_interrupted_training_continues_from_its_last_epoch(synthetic_data, t
 
 def test_dense_training_picks_up_its_epoch_checkpoint(synthetic_data, tmp_path):
     data = synthetic_data
-    shape = tuple(data.train.x.shape[1:])
     config = TrainConfig(epochs=3, batch_size=64)
-
-    def model():
-        torch.manual_seed(0)
-        return MLP(shape, data.num_classes, hidden=(16,))
-
-    whole, _ = load_or_train_dense(model(), data, config, seed=1, cache_dir=tmp_path / "a",
+    whole, _ = load_or_train_dense(fresh_mlp(data), data, config, seed=1, cache_dir=tmp_path / "a",
                                    cache_key="k", progress=False)
     cache = tmp_path / "b"
     cache.mkdir()
     steps = -(-len(data.train) // 64)
-    count = {"steps": 0}
-
-    def interrupt():
-        count["steps"] += 1
-        if count["steps"] > steps:  # in the second epoch: the run was killed
-            raise Stop
-
-    with pytest.raises(Stop):
-        train_classifier(model(), data.train, config, seed=1, progress=False,
-                         after_step=interrupt, checkpoint=cache / "dense-k.epoch.pt")
+    with pytest.raises(Stop):  # in the second epoch: the run was killed
+        train_classifier(fresh_mlp(data), data.train, config, seed=1, progress=False,
+                         after_step=stop_at_step(steps + 1),
+                         checkpoint=cache / "dense-k.epoch.pt")
     with pytest.warns(RuntimeWarning, match="dense training continues from its last epoch"):
-        resumed, cached = load_or_train_dense(model(), data, config, seed=1, cache_dir=cache,
+        resumed, cached = load_or_train_dense(fresh_mlp(data), data, config, seed=1, cache_dir=cache,
                                               cache_key="k", progress=False)
     assert not cached and not (cache / "dense-k.epoch.pt").exists()
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):

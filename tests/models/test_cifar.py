@@ -3,13 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from torch.func import functional_call
 
 from evoprune.models import VGG, MobileNetV2, ResNet
-from evoprune.pruning.compact import compact
 from evoprune.pruning.macs import counted_macs
-from evoprune.pruning.masking import ParameterMasker
 from evoprune.pruning.space import PruningSpace
+from tests.helpers import assert_compacts_exactly
 
 CIFAR = (3, 32, 32)
 
@@ -40,13 +38,7 @@ def test_small_variants_prune_exactly(build):
     x = torch.randn(3, *CIFAR)
     space = PruningSpace(model, x)
     mask = space.repair(np.random.default_rng(0).random(space.num_units) < 0.5)
-    pruned = compact(model, space, mask)
-    with torch.no_grad():
-        masked = functional_call(model, {**ParameterMasker(model, space)(mask),
-                                         **dict(model.named_buffers())}, (x,))
-        torch.testing.assert_close(pruned(x), masked, rtol=1e-4, atol=1e-4)
-    assert space.macs(mask) == counted_macs(pruned, x)
-    assert space.params(mask) == sum(p.numel() for p in pruned.parameters())
+    assert_compacts_exactly(model, space, mask, x, atol=1e-4)
 
 
 def test_mobilenet_v2_depthwise_convs_follow_their_expansion():

@@ -6,16 +6,15 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from evoprune.models import RecurrentClassifier
 from evoprune.pruning import make_space
 from evoprune.pruning.compact import compact
 from evoprune.pruning.layers import UnsupportedLayerError
 from evoprune.pruning.macs import counted_macs
-from evoprune.pruning.masking import ParameterMasker
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.unstructured import UnstructuredSpace
+from tests.helpers import assert_compacts_exactly
 
 STEPS = 12
 
@@ -71,13 +70,7 @@ def test_masked_model_computes_what_the_compacted_model_computes(case):
     rng = np.random.default_rng(1)
     for _ in range(3):
         mask = space.repair(rng.random(space.num_units) < 0.5)
-        pruned = compact(model, space, mask)
-        with torch.no_grad():
-            masked = functional_call(model, {**ParameterMasker(model, space)(mask),
-                                             **dict(model.named_buffers())}, (x,))
-            torch.testing.assert_close(pruned(x), masked, rtol=1e-5, atol=1e-5)
-        assert space.macs(mask) == counted_macs(pruned, x)
-        assert space.params(mask) == sum(p.numel() for p in pruned.parameters())
+        assert_compacts_exactly(model, space, mask, x, rtol=1e-5)
 
 
 def test_a_recurrent_unit_is_one_unit_across_layers_and_directions():
@@ -217,13 +210,8 @@ def test_an_lstm_may_keep_more_projected_units_than_hidden_units():
     model, x = _build("lstm_projection_2_layers_bidirectional")
     space = PruningSpace(model, x, min_keep=0.1)
     mask = space.mask_from_counts([2, 4])  # torch builds no LSTM with proj_size >= hidden_size
-    pruned = compact(model, space, mask)
+    pruned = assert_compacts_exactly(model, space, mask, x, rtol=1e-5)
     assert (pruned.rnn.hidden_size, pruned.rnn.proj_size) == (2, 4)
-    with torch.no_grad():
-        masked = functional_call(model, {**ParameterMasker(model, space)(mask),
-                                         **dict(model.named_buffers())}, (x,))
-        torch.testing.assert_close(pruned(x), masked, rtol=1e-5, atol=1e-5)
-    assert space.macs(mask) == counted_macs(pruned, x)
 
 
 def test_an_lstm_keeping_as_many_projected_as_hidden_units_gets_an_idle_unit():
@@ -231,12 +219,7 @@ def test_an_lstm_keeping_as_many_projected_as_hidden_units_gets_an_idle_unit():
     model, x = _build("lstm_projection_2_layers_bidirectional")
     space = PruningSpace(model, x, min_keep=0.1)
     mask = space.mask_from_counts([3, 3])
-    pruned = compact(model, space, mask).train()
+    # exact, with the idle unit counted in its MACs and parameters
+    pruned = assert_compacts_exactly(model, space, mask, x, rtol=1e-5)
     assert (pruned.rnn.hidden_size, pruned.rnn.proj_size) == (4, 3)
-    pruned(x).sum().backward()  # trains
-    with torch.no_grad():
-        masked = functional_call(model, {**ParameterMasker(model, space)(mask),
-                                         **dict(model.named_buffers())}, (x,))
-        torch.testing.assert_close(pruned.eval()(x), masked, rtol=1e-5, atol=1e-5)
-    assert space.macs(mask) == counted_macs(pruned, x)  # the idle unit is counted
-    assert space.params(mask) == sum(p.numel() for p in pruned.parameters())
+    pruned.train()(x).sum().backward()  # trains
