@@ -71,8 +71,8 @@ def test_dense_training_picks_up_its_epoch_checkpoint(synthetic_data, tmp_path):
                          after_step=stop_at_step(steps + 1),
                          checkpoint=cache / "dense-k.epoch.pt")
     with pytest.warns(RuntimeWarning, match="dense training continues from its last epoch"):
-        resumed, cached = load_or_train_dense(fresh_mlp(data), data, config, seed=1, cache_dir=cache,
-                                              cache_key="k", progress=False)
+        resumed, cached = load_or_train_dense(fresh_mlp(data), data, config, seed=1,
+                                              cache_dir=cache, cache_key="k", progress=False)
     assert not cached and not (cache / "dense-k.epoch.pt").exists()
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b)
