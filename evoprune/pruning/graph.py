@@ -67,22 +67,30 @@ def parameterised_members(group: tp.Group, names: dict[nn.Module, str],
     return seen
 
 
-def real_dims(item, names: dict[nn.Module, str], parts: Parts,
-              recurrent: dict[str, nn.RNNBase]) -> list[tuple[str, int, list[int]]]:
-    """``(parameter, dim, indices)`` of the real model that one graph item prunes. A
-    stand-in's own units are left to ``recurrent.unit_couplings``; what reads a stand-in's
-    input is its recurrent layer's first input weights."""
+def _layer_dims(item, names: dict[nn.Module, str], parts: Parts,
+                recurrent: dict[str, nn.RNNBase]) -> tuple[str, list[tuple[str, int]]] | None:
+    """The real layer one graph item prunes, and its ``(parameter, dim)`` pairs that follow
+    the item's indices (None: no layer with parameters). A stand-in's own units are left to
+    ``recurrent.unit_couplings``; what reads a stand-in's input is its recurrent layer's first
+    input weights."""
     module = item.dep.target.module
     if not _owns_params(module, names):
-        return []
+        return None
     direction = item.dep.handler.__name__
-    idxs = [int(i) for i in item.idxs]
     name = names[module]
     if name in parts:
         layer, part = parts[name]
         dims = consumer_dims(recurrent[layer], part) if direction == PRUNE_IN else []
-        return [(f"{layer}.{local}", dim, idxs) for local, dim in dims]
-    return [(f"{name}.{local}", dim, idxs) for local, dim in coupled_dims(module, direction)]
+        return layer, [(f"{layer}.{local}", dim) for local, dim in dims]
+    return name, [(f"{name}.{local}", dim) for local, dim in coupled_dims(module, direction)]
+
+
+def real_dims(item, names: dict[nn.Module, str], parts: Parts,
+              recurrent: dict[str, nn.RNNBase]) -> list[tuple[str, int, list[int]]]:
+    """``(parameter, dim, indices)`` of the real model that one graph item prunes."""
+    found = _layer_dims(item, names, parts, recurrent)
+    idxs = [int(i) for i in item.idxs]
+    return [(param, dim, idxs) for param, dim in found[1]] if found else []
 
 
 def readers(group: tp.Group, names: dict[nn.Module, str], parts: Parts,
@@ -92,21 +100,12 @@ def readers(group: tp.Group, names: dict[nn.Module, str], parts: Parts,
     that follow them)."""
     found: dict[str, tuple[int, list]] = {}
     for item in group.items:
-        module = item.dep.target.module
-        if not _owns_params(module, names):
-            continue
-        direction = item.dep.handler.__name__
-        name = names[module]
-        if name in parts:
-            other, part = parts[name]
-            if other == layer or direction != PRUNE_IN:
-                continue  # the layer's own stand-in
-            feature, dims = -1, [(f"{other}.{local}", dim)
-                                 for local, dim in consumer_dims(recurrent[other], part)]
-            name = other
-        else:
-            feature = -1 if isinstance(module, nn.Linear) else 1
-            dims = [(f"{name}.{local}", dim) for local, dim in coupled_dims(module, direction)]
+        real = _layer_dims(item, names, parts, recurrent)
+        if real is None or real[0] == layer or not real[1]:
+            continue  # no parameters, or the layer's own stand-in
+        name, dims = real
+        # linear layers and recurrent layers (read through linear stand-ins): the last dim
+        feature = -1 if isinstance(item.dep.target.module, nn.Linear) else 1
         entry = found.setdefault(name, (feature, []))
         entry[1].extend(d for d in dims if d not in entry[1])
     return found
@@ -120,25 +119,20 @@ def group_layers(group: tp.Group, names: dict[nn.Module, str], parts: Parts,
 
     layers: dict[tuple[str, str], GroupLayer] = {}
     for item in group.items:
-        module = item.dep.target.module
-        if not _owns_params(module, names):
+        real = _layer_dims(item, names, parts, recurrent)
+        if real is None:
             continue
-        direction = item.dep.handler.__name__
-        side = "out" if direction == PRUNE_OUT else "in"
-        name = names[module]
-        if name in parts:
-            layer, part = parts[name]
-            local, dim = (_recurrent_units_dim(recurrent[layer], part) if side == "out"
-                          else ("weight_ih_l0", 1))
-            if side == "in" and part != HIDDEN:
-                continue  # the projection reads its own layer's hidden units
-            name = layer
+        name, dims = real
+        side = "out" if item.dep.handler.__name__ == PRUNE_OUT else "in"
+        stand_in = parts.get(names[item.dep.target.module])
+        if stand_in is not None and side == "out":  # the recurrent layer's own units
+            local, dim = _recurrent_units_dim(recurrent[name], stand_in[1])
+            param = f"{name}.{local}"
+        elif dims:
+            param, dim = dims[0]
         else:
-            dims = coupled_dims(module, direction)
-            if not dims:
-                continue
-            local, dim = dims[0]
-        layers.setdefault((name, side), GroupLayer(name, side, f"{name}.{local}", dim))
+            continue  # nothing of the layer follows these units (a projection's input)
+        layers.setdefault((name, side), GroupLayer(name, side, param, dim))
     return tuple(layers.values())
 
 
