@@ -105,7 +105,11 @@ def torch_prune(context: BaselineContext) -> np.ndarray:
     weight, the same share in every layer, the smallest share whose MACs fit the budget. Unlike
     ``uniform_magnitude`` it ranks by the root layer alone, not the whole coupled group."""
     space = context.space
-    weights = [root_weight(context.model, group) for group in space.groups]
+    reason = torch_prune_refusal(space)
+    if reason:
+        raise ValueError(f"torch_prune cannot prune this model: {reason}")
+    weights = [context.model.get_submodule(group.name).weight.detach().cpu()
+               for group in space.groups]
     chosen: dict[tuple[int, int], np.ndarray] = {}
 
     def kept_rows(index: int, keep: int) -> np.ndarray:
@@ -126,16 +130,6 @@ def torch_prune(context: BaselineContext) -> np.ndarray:
         return mask
 
     return uniform_mask(space, context.budget, at=at)
-
-
-def root_weight(model: torch.nn.Module, group) -> torch.Tensor:
-    """The weight of a group's root layer (a conv or linear layer), or a ValueError for the
-    groups torch.nn.utils.prune has no root layer for (recurrent units)."""
-    if group.kind not in ("channel", "neuron"):
-        raise ValueError(f"torch_prune prunes conv and linear output channels; group "
-                         f"'{group.name}' is {group.kind} units: leave torch_prune out of "
-                         "baselines for this model")
-    return model.get_submodule(group.name).weight.detach().cpu()
 
 
 def torch_prune_refusal(space) -> str | None:
