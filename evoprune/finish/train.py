@@ -140,6 +140,7 @@ def train_classifier(
     if teacher is not None:
         teacher.eval()  # BatchNorm must use (and not update) the teacher's running statistics
     device = _device_of(model)
+    pinned = device.type == "cuda"  # page-locked batches: the copy overlaps compute
     generator = torch.Generator().manual_seed(int(seed))
     optimizer = _make_optimizer(model, cfg)
     steps_per_epoch = len(_batches(len(train), cfg.batch_size, torch.Generator()))
@@ -158,7 +159,6 @@ def train_classifier(
                 model.train()
                 loss_sum, seen = 0.0, 0
                 for step, idx in enumerate(_batches(len(train), cfg.batch_size, generator)):
-                    pinned = device.type == "cuda"  # page-locked: the copy overlaps compute
                     x = _moved(train.x[idx], device, pinned)
                     y = _moved(train.y[idx], device, pinned)
                     if train.augment is not None:
