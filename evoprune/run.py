@@ -34,7 +34,7 @@ from evoprune.finish.distill import DistillConfig
 from evoprune.finish.measure import Pruned, dense_row, finish
 from evoprune.finish.proxy import FinetunedEvaluator
 from evoprune.finish.select import select_by_finetuning
-from evoprune.finish.train import TrainConfig, cache_key, load_or_train_dense
+from evoprune.finish.train import TrainConfig, dense_cache_key, load_or_train_dense
 from evoprune.infra.atomic import save_torch_atomic
 from evoprune.infra.checkpoint import CHECKPOINT_DIR, SearchCheckpoint, load_weights, start_run
 from evoprune.infra.device import resolve_device
@@ -42,6 +42,7 @@ from evoprune.infra.progress import console
 from evoprune.infra.tracking import make_tracker
 from evoprune.pruning import make_space
 from evoprune.pruning.space import PruningSpace
+from evoprune.pruning.sparsity import SparsityPenalty
 from evoprune.report.history import write_history
 from evoprune.report.pareto import reference_point, write_pareto
 from evoprune.report.pareto_finetuned import finetuned_table
@@ -139,21 +140,28 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
     # refused now, not after training
     space = make_space(model, data.train.x[:2].to(device), **config["pruning"])
     try:
-        _, skipped = registry.applicable(config["baselines"], space)
+        chosen, skipped = registry.applicable(config["baselines"], space)
         registry.applicable(list(config["warm_start"]), space)
     except ValueError as err:
         raise ConfigError(f"baselines: {err}") from None
     for reason in skipped:
         console.print(f"baselines={config['baselines']}: {reason}", highlight=False)
+    if "slimming" in chosen and not (config["train"]["l1_bn"] or config["train"]["group_lasso"]
+                                     or cfg.weights):
+        console.print("slimming: the dense model is trained without train.l1_bn or "
+                      "train.group_lasso, so its scales were not made sparse", highlight=False)
     if cfg.weights:
         load_weights(model, cfg.weights)
         model.eval()
         console.print(f"dense model loaded from {cfg.weights}")
         return data, model
-    key = cache_key(config["data"], config["model"], config["train"], cfg.seed)
+    train = TrainConfig(**config["train"])
+    penalty = (SparsityPenalty(space, model, l1_bn=train.l1_bn, group_lasso=train.group_lasso)
+               if train.l1_bn or train.group_lasso else None)
+    key = dense_cache_key(config["data"], config["model"], config["train"], cfg.seed)
     model, cached = load_or_train_dense(
-        model, data, TrainConfig(**config["train"]), seed=cfg.seed,
-        cache_dir=Path(cfg.cache_dir).expanduser(), cache_key=key, progress=cfg.progress,
+        model, data, train, seed=cfg.seed, cache_dir=Path(cfg.cache_dir).expanduser(),
+        cache_key=key, progress=cfg.progress, penalty=penalty,
     )
     console.print(f"dense model {'loaded from cache' if cached else 'trained'} (key {key})")
     return data, model

@@ -41,7 +41,7 @@ from omegaconf import OmegaConf
 from evoprune.config.targets import make_data, make_model
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
-from evoprune.finish.train import TrainConfig, cache_key, load_or_train_dense
+from evoprune.finish.train import TrainConfig, dense_cache_key, load_or_train_dense
 from evoprune.pruning import make_space
 from evoprune.pruning.budget import shrink_to_budget
 from evoprune.pruning.compact import compact
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
         make_model(config["model"], data.input_shape, data.num_classes), data,
         TrainConfig(**config["train"]), seed=args.seed,
         cache_dir=Path(cfg.cache_dir).expanduser(), progress=False,
-        cache_key=cache_key(config["data"], config["model"], config["train"], args.seed))
+        cache_key=dense_cache_key(config["data"], config["model"], config["train"], args.seed))
     model = model.to(device).eval()
     val = data.val
     x_val = val.x[: args.samples].to(device)

@@ -42,7 +42,7 @@ from evoprune.evaluate.fitness import constrained
 from evoprune.finish.select import accuracy_after_finetuning
 from evoprune.finish.train import (
     TrainConfig,
-    cache_key,
+    dense_cache_key,
     load_or_train_dense,
 )
 from evoprune.pruning import make_space
@@ -90,7 +90,7 @@ def problem(seed: int, overrides: list[str]):
     model, _ = load_or_train_dense(
         make_model(config["model"], data.input_shape, data.num_classes), data,
         TrainConfig(**config["train"]), seed=seed, cache_dir=Path(cfg.cache_dir).expanduser(),
-        cache_key=cache_key(config["data"], config["model"], config["train"], seed),
+        cache_key=dense_cache_key(config["data"], config["model"], config["train"], seed),
         progress=False)
     space = make_space(model, data.train.x[:2], **config["pruning"])
     evaluator = Evaluator(model, space, data.val, calibration=data.train,

@@ -493,3 +493,17 @@ def test_a_baseline_that_cannot_prune_the_model_says_so_before_training(tmp_path
         run(compose_config(RECURRENT + ["model=gru", "baselines=[torch_prune]"]),
             tmp_path / "run")
     assert not cache.exists()  # nothing trained
+
+
+def test_slimming_from_an_l1_trained_dense_model_meets_the_budget(tmp_path, cache, capsys):
+    overrides = FAST + ["model=cnn1d", "model.channels=[8,8]", "model.hidden=16",
+                        "search=none", "baselines=[slimming]", "budget=0.3"]
+    plain = run(compose_config(overrides), tmp_path / "plain")
+    assert "its scales were not made sparse" in capsys.readouterr().out
+    slim = run(compose_config(overrides + ["train.l1_bn=1e-3", "train.group_lasso=1e-3"]),
+               tmp_path / "slim")
+    assert "not made sparse" not in capsys.readouterr().out
+    for results in (plain, slim):
+        assert 0.25 < results["methods"]["slimming"]["macs_ratio"] <= 0.3
+    # the regularised dense model is another model, cached under its own key
+    assert len(list(cache.glob("dense-*.pt"))) == 2

@@ -19,6 +19,7 @@ from evoprune.pruning.importance import (
     lamp_scores,
     magnitude_scores,
     normalise_by_group_mean,
+    slimming_scores,
     taylor_scores,
 )
 from evoprune.pruning.unstructured import global_threshold_policy
@@ -60,6 +61,12 @@ def random_scores(context: BaselineContext) -> np.ndarray:
     return np.random.default_rng(context.seed).random(context.space.num_units)
 
 
+def slimming_ranking_scores(context: BaselineContext) -> np.ndarray:
+    """Network slimming's scores: BatchNorm scales, compared globally (units without one by
+    their group-normalised L2 norm on the same footing)."""
+    return slimming_scores(context.model, context.space)
+
+
 # The prefix baselines differ only in how they rank units: each keeps the largest prefix of
 # its ranking that fits the budget (``largest_prefix_mask``), so tests and reports can check a
 # mask against the ranking that produced it.
@@ -68,6 +75,7 @@ RANKINGS: dict[str, Callable[[BaselineContext], np.ndarray]] = {
     "lamp": lamp_ranking_scores,
     "taylor": taylor_ranking_scores,
     "random": random_scores,
+    "slimming": slimming_ranking_scores,
 }
 
 
@@ -86,6 +94,13 @@ def taylor(context: BaselineContext) -> np.ndarray:
     """First-order Taylor importance (Molchanov et al., CVPR 2019), normalised per group,
     one global ranking to the budget. Never touches ``context.model``."""
     return largest_prefix_mask(context.space, taylor_ranking_scores(context), context.budget)
+
+
+def slimming(context: BaselineContext) -> np.ndarray:
+    """Network slimming (Liu et al., ICCV 2017): one global ranking of BatchNorm scales, kept
+    in decreasing order while the MACs fit the budget. Its point is a dense model trained
+    with ``train.l1_bn`` (and ``train.group_lasso`` for units without BatchNorm)."""
+    return largest_prefix_mask(context.space, slimming_ranking_scores(context), context.budget)
 
 
 def random(context: BaselineContext) -> np.ndarray:

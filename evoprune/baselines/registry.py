@@ -88,6 +88,10 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in (
     Baseline("taylor", {"structured": _mask_only(oneshot.taylor)},
              uses="gradients on 4 training batches",
              reference="Molchanov et al., CVPR 2019 (torch-pruning's GroupTaylorImportance)"),
+    Baseline("slimming", {"structured": _mask_only(oneshot.slimming)},
+             uses="BatchNorm scales, one global ranking (sparse after train.l1_bn); a unit "
+                  "without one by its weight norm (train.group_lasso)",
+             reference="Liu et al., ICCV 2017 (network slimming)"),
     Baseline("random", {"structured": _mask_only(oneshot.random)},
              uses="nothing: a seeded random ranking of units",
              reference="the floor every criterion must beat"),

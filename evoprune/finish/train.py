@@ -22,8 +22,10 @@ from evoprune.infra.atomic import check_writable, save_torch_atomic
 from evoprune.infra.cache import load_entry, save_entry
 from evoprune.infra.checkpoint import check_finite, load_checkpoint
 from evoprune.infra.progress import progress_bar
+from evoprune.pruning.sparsity import check_weight
 
 _OPTIMIZERS = ("adamw", "sgd")
+SPARSITY_KEYS = ("l1_bn", "group_lasso")  # TrainConfig's penalties, 0 = off
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,12 @@ class TrainConfig:
     weight_decay: float = 1e-4
     optimizer: str = "adamw"
     bf16: bool = False  # forward passes under bfloat16 autocast (mixed precision)
+    l1_bn: float = 0.0  # sparsity penalties (evoprune.pruning.sparsity.SparsityPenalty);
+    group_lasso: float = 0.0  # a call that sets them passes that penalty to train_classifier
 
     def __post_init__(self) -> None:
+        for name in SPARSITY_KEYS:
+            check_weight(name, getattr(self, name))
         if not isinstance(self.bf16, bool):
             raise ValueError(f"bf16 must be true or false, got {self.bf16!r}")
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
@@ -111,6 +117,7 @@ def train_classifier(
     distill: DistillConfig | None = None,
     after_step: Callable[[], None] | None = None,
     checkpoint: str | Path | None = None,
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
 ) -> list[dict]:
     """Train ``model`` in place with cross-entropy; return per-epoch ``{"epoch", "loss"}``.
 
@@ -123,6 +130,9 @@ def train_classifier(
     against the teacher's logits on the same batch. The teacher runs in eval mode without
     gradients and is never modified; its train/eval mode is restored afterwards.
     ``after_step`` is called after every optimizer step, e.g. to hold pruned weights at zero.
+    ``penalty(model)``, a scalar, is added to every step's loss (and to ``loss``): the sparsity
+    penalty that ``cfg.l1_bn`` / ``cfg.group_lasso`` ask for, which only the caller (holding the
+    pruning space) can build.
 
     With ``checkpoint``, the training state (weights, optimizer, schedule, the shuffling and
     global torch RNG states, the history) is written there atomically after every epoch; a
@@ -135,6 +145,9 @@ def train_classifier(
     """
     if len(train) == 0:
         raise ValueError(f"cannot train {description!r} on an empty split")
+    if penalty is None and any(getattr(cfg, name) for name in SPARSITY_KEYS):
+        raise ValueError(f"{description}: l1_bn / group_lasso are set but no penalty was "
+                         "given (build one with evoprune.pruning.sparsity.SparsityPenalty)")
     _check_teacher(model, teacher, distill)
     teacher_was_training = teacher is not None and teacher.training
     if teacher is not None:
@@ -170,6 +183,8 @@ def train_classifier(
                             with torch.no_grad():
                                 teacher_logits = teacher(x)
                             loss = distillation_loss(model(x), teacher_logits, y, distill)
+                        if penalty is not None:
+                            loss = loss + penalty(model)
                     loss_value = float(loss.item())
                     if not math.isfinite(loss_value):
                         raise TrainingDiverged(
@@ -277,6 +292,14 @@ def cache_key(*parts: object) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
+def dense_cache_key(data: dict, model: dict, train: dict, seed: int) -> str:
+    """The dense model's cache key: its data, model and training settings and the seed. A
+    sparsity penalty left at 0 stays out of it, so models cached before the penalties existed
+    keep their keys."""
+    train = {k: v for k, v in train.items() if k not in SPARSITY_KEYS or v}
+    return cache_key(data, model, train, seed)
+
+
 def load_or_train_dense(
     model: nn.Module,
     data: DataSplits,
@@ -286,6 +309,7 @@ def load_or_train_dense(
     cache_dir: str | Path,
     cache_key: str,
     progress: bool = True,
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
 ) -> tuple[nn.Module, bool]:
     """Load the dense model's weights from ``<cache_dir>/dense-<cache_key>.pt`` or train them.
 
@@ -330,7 +354,7 @@ def load_or_train_dense(
         warnings.warn(f"dense training continues from its last epoch checkpoint {partial}",
                       RuntimeWarning, stacklevel=2)
     train_classifier(model, data.train, cfg, seed=seed, description="dense", progress=progress,
-                     checkpoint=partial)
+                     checkpoint=partial, penalty=penalty)
     check_finite(model, f"the dense model after training (lr={cfg.lr}: try a lower one)")
     save_entry(path, model.state_dict())
     return model, False

@@ -23,6 +23,7 @@ from evoprune.data import Split
 from evoprune.pruning.layers import ROOT_TYPES
 from evoprune.pruning.recurrent import recurrent_modules
 from evoprune.pruning.space import PruningSpace
+from evoprune.pruning.sparsity import bn_scales, has_bn_scale, unit_norms
 
 
 def magnitude_scores(space: PruningSpace) -> np.ndarray:
@@ -194,11 +195,31 @@ def taylor_scores(
     return total / len(starts)
 
 
+def slimming_scores(model: nn.Module, space: PruningSpace) -> np.ndarray:
+    """Network slimming's ranking (Liu et al., ICCV 2017): each unit's BatchNorm scale
+    ``|gamma|`` (:func:`~evoprune.pruning.sparsity.bn_scales`), compared globally as the paper
+    does.
+
+    A unit with no BatchNorm scale is ranked by its L2 norm (what ``train.group_lasso``
+    shrinks) divided by its group's mean norm and multiplied by the mean scale of the units
+    that have one (1 if none has): inside its group the ranking is by norm, and across groups
+    it sits on the scales' footing rather than on the raw weight scale of its layer.
+    """
+    scaled = has_bn_scale(space, model)
+    scores = np.where(scaled, bn_scales(space, model), 0.0)
+    if scaled.all():
+        return scores
+    footing = scores[scaled].mean() if scaled.any() else 1.0
+    norms = normalise_by_group_mean(space, np.where(scaled, 0.0, unit_norms(space, model)))
+    return np.where(scaled, scores, norms * footing)
+
+
 __all__ = [
     "lamp_normalise",
     "lamp_scores",
     "magnitude_scores",
     "normalise_by_group_mean",
     "pruning_groups",
+    "slimming_scores",
     "taylor_scores",
 ]

@@ -16,6 +16,7 @@ from evoprune.finish.train import (
     TrainingDiverged,
     accuracy,
     cache_key,
+    dense_cache_key,
     distillation_loss,
     load_or_train_dense,
     train_classifier,
@@ -230,6 +231,15 @@ def test_cache_key_stable_and_order_sensitive():
     assert cache_key(TrainConfig()) == cache_key(TrainConfig())  # non-JSON values via str()
     # Pinned value: keys must not change between runs or versions, or caches silently miss.
     assert cache_key("x", 1) == "38e37cb98808b9cc"
+
+
+def test_dense_cache_key_leaves_penalties_at_zero_out():
+    train = {"epochs": 15, "lr": 0.003}
+    key = dense_cache_key({"name": "d"}, {"m": 1}, train, 0)
+    assert key == cache_key({"name": "d"}, {"m": 1}, train, 0)  # keys cached before them
+    assert key == dense_cache_key({"name": "d"}, {"m": 1},
+                                  {**train, "l1_bn": 0, "group_lasso": 0.0}, 0)
+    assert key != dense_cache_key({"name": "d"}, {"m": 1}, {**train, "l1_bn": 1e-4}, 0)
 
 
 # ------------------------------------------------------------------ knowledge distillation
