@@ -20,6 +20,7 @@ from torch import nn
 from torch.func import functional_call
 
 from evoprune.infra.threads import torch_threads
+from evoprune.pruning.blocks import blocks_removed, outside
 from evoprune.pruning.masking import make_masker
 from evoprune.pruning.slicing import ParameterSlicer
 
@@ -160,12 +161,16 @@ class MaskScorer:
         else:
             params, buffers = self.masker(mask), self.buffers
         model, bn_modules = self._replica()
-        if self.calibration_batches:
-            buffers = self._recalibrated_buffers(model, bn_modules, params, buffers)
-        state = {**params, **buffers}
-        correct = 0
-        for x, y in zip(self.x_val.split(self.batch_size), self.y_val.split(self.batch_size)):
-            correct += int((functional_call(model, state, (x,)).argmax(1) == y).sum())
+        removed = self.space.removed_blocks(mask) if self.space.kind == "structured" else []
+        params, buffers = outside(params, removed), outside(buffers, removed)
+        with blocks_removed(model, removed):  # this thread's replica: no other caller sees it
+            if self.calibration_batches:
+                buffers = self._recalibrated_buffers(model, bn_modules, params, buffers)
+            state = {**params, **buffers}
+            correct = 0
+            for x, y in zip(self.x_val.split(self.batch_size),
+                            self.y_val.split(self.batch_size)):
+                correct += int((functional_call(model, state, (x,)).argmax(1) == y).sum())
         return correct / len(self.y_val)
 
     def _recalibrated_buffers(self, model: nn.Module, bn_modules: list[nn.Module],

@@ -16,6 +16,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from evoprune.pruning.blocks import blocks_removed, outside, remove_blocks
 from evoprune.pruning.recurrent import RECURRENT_TYPES, rebuilt, recurrent_modules
 from evoprune.pruning.slicing import ParameterSlicer
 from evoprune.pruning.space import PruningSpace
@@ -24,24 +25,24 @@ from evoprune.pruning.space import PruningSpace
 def compact(model: nn.Module, space: PruningSpace, mask: np.ndarray) -> nn.Module:
     """Return a copy of ``model`` with every unit that ``mask`` drops removed.
 
-    The copy computes what the masked model computes, with smaller layers; ``model`` itself is
-    left untouched.
+    The copy computes what the masked model computes, with smaller layers and the removed
+    blocks replaced by the identity; ``model`` itself is left untouched.
     """
     mask = space.check(mask)
     if recurrent_modules(model):
-        return _compact_by_slicing(model, space, mask)
+        return remove_blocks(_compact_by_slicing(model, space, mask), space.removed_blocks(mask))
     pruned = copy.deepcopy(model).eval()
     graph = tp.DependencyGraph().build_dependency(pruned, example_inputs=space.example_input)
     for group in space.groups:
         dropped = np.flatnonzero(~mask[space.group_slice(group)]).tolist()
-        if not dropped:
+        if not dropped or group.kind == "block":
             continue
         root = pruned.get_submodule(group.name)
         handler = (
             tp.prune_conv_out_channels if group.kind == "channel" else tp.prune_linear_out_channels
         )
         graph.get_pruning_group(root, handler, dropped).prune()
-    return pruned
+    return remove_blocks(pruned, space.removed_blocks(mask))  # after: the graph spans them
 
 
 def _compact_by_slicing(model: nn.Module, space: PruningSpace, mask) -> nn.Module:
@@ -107,8 +108,11 @@ def check_compaction(model: nn.Module, space: PruningSpace, seed: int = 0) -> No
     model.eval()
     try:
         with torch.no_grad():
-            masked = functional_call(model, {**ParameterMasker(model, space)(mask),
-                                             **dict(model.named_buffers())}, (example,))
+            removed = space.removed_blocks(mask)
+            state = outside({**ParameterMasker(model, space)(mask),
+                             **dict(model.named_buffers())}, removed)
+            with blocks_removed(model, removed):
+                masked = functional_call(model, state, (example,))
             pruned = compact(model, space, mask)(example)
     finally:
         model.train(was_training)

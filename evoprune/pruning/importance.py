@@ -74,9 +74,10 @@ def lamp_normalise(energies: np.ndarray) -> np.ndarray:
     return scores
 
 
-def pruning_groups(model: nn.Module, space: PruningSpace) -> list[tp.Group] | None:
-    """torch-pruning groups of all units of ``model``, one per space group, in space order;
-    None for a model with recurrent layers, which torch-pruning cannot trace.
+def pruning_groups(model: nn.Module, space: PruningSpace) -> list[tp.Group | None] | None:
+    """torch-pruning groups of all units of ``model``, one per space group, in space order
+    (None for the group of whole blocks, which torch-pruning has no notion of); None for a
+    model with recurrent layers, which torch-pruning cannot trace.
 
     ``model`` must have the architecture the space was built from; the graph is traced on it
     (torch-pruning puts it in eval mode), so pass a copy if that matters.
@@ -89,14 +90,15 @@ def pruning_groups(model: nn.Module, space: PruningSpace) -> list[tp.Group] | No
     for group in graph.get_all_groups(root_module_types=ROOT_TYPES):
         root = group[0].dep.target.module
         roots[names[root]] = (root, group[0].dep.handler)
-    missing = [g.name for g in space.groups if g.name not in roots]
+    missing = [g.name for g in space.groups if g.name not in roots and g.kind != "block"]
     if missing:
         raise ValueError(
             f"the model has no prunable groups rooted at {missing}; it does not match the "
             f"pruning space (groups {[g.name for g in space.groups]})"
         )
     return [
-        graph.get_pruning_group(*roots[g.name], list(range(g.size))) for g in space.groups
+        None if g.kind == "block" else graph.get_pruning_group(*roots[g.name], list(range(g.size)))
+        for g in space.groups
     ]
 
 
@@ -105,7 +107,7 @@ def _score_groups(importance: tp.importance.Importance, groups: list[tp.Group],
     """Apply a torch-pruning criterion to each group; ``None`` where it has nothing to score."""
     scored: list[np.ndarray | None] = []
     for group, unit_group in zip(groups, space.groups):
-        value = importance(group)
+        value = None if group is None else importance(group)
         if value is None:  # no layer of a type the criterion knows
             scored.append(None)
             continue
@@ -183,13 +185,16 @@ def taylor_scores(
         for param in params:
             if param.grad is None:  # a parameter the loss does not reach: no first-order effect
                 param.grad = torch.zeros_like(param)
+        saliency = {name: (p * p.grad).abs() for name, p in work.named_parameters()}
         if groups is None:
-            total += space.unit_scores({name: (p * p.grad).abs()
-                                        for name, p in work.named_parameters()})
+            total += space.unit_scores(saliency)
             continue
         scored = _score_groups(importance, groups, space)
+        # torch-pruning knows no whole blocks: theirs come off the coupling table
+        table = space.unit_scores(saliency) if space.block_names else None
         total += np.concatenate([
-            value if value is not None else np.zeros(group.size)
+            value if value is not None
+            else table[space.group_slice(group)] if group.kind == "block" else np.zeros(group.size)
             for value, group in zip(scored, space.groups)
         ])
     return total / len(starts)

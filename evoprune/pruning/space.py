@@ -25,6 +25,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from evoprune.pruning.blocks import BLOCK_GROUP, check_granularity, find_blocks
 from evoprune.pruning.graph import (
     group_layers,
     has_consumer,
@@ -65,8 +66,8 @@ class GroupLayer:
 class Group:
     """One set of coupled units that is kept or removed unit by unit."""
 
-    name: str  # the root layer whose output units define the group
-    kind: str  # "channel" (conv) or "neuron" (linear)
+    name: str  # the root layer whose output units define the group ("depth": the blocks)
+    kind: str  # "channel" (conv), "neuron" (linear), "hidden" / "proj" (recurrent), "block"
     size: int
     min_keep: int  # no mask may keep fewer units, so no layer collapses
     offset: int  # position of the group's first unit in a flat mask
@@ -114,9 +115,10 @@ class PruningSpace:
         min_keep: float = 0.1,
         ignored_layers: Sequence[str] = (),
         importance_p: int = 1,
+        granularity: str = "channel",
     ) -> None:
         self.check_settings(min_keep=min_keep, ignored_layers=ignored_layers,
-                            importance_p=importance_p)
+                            importance_p=importance_p, granularity=granularity)
         names = {module: name for name, module in model.named_modules()}
         unknown = sorted(set(ignored_layers) - set(names.values()))
         if unknown:
@@ -185,6 +187,20 @@ class PruningSpace:
                 )
             )
             offset += size
+        if granularity == "block":  # depth only: no channel genes, nothing coupled
+            groups, couplings, offset = [], {}, 0
+        blocks = [] if granularity == "channel" else find_blocks(model, example_input)
+        if granularity != "channel" and not blocks:
+            raise NoPrunableLayerError(
+                f"pruning.granularity={granularity}: {type(model).__name__} has no residual "
+                "block that can be removed whole (a module whose own forward adds its "
+                "unchanged input to what its layers compute, output shaped like the input, "
+                "traceable by torch.fx); use pruning.granularity=channel")
+        if blocks:
+            groups.append(Group(name=BLOCK_GROUP, kind="block", size=len(blocks), min_keep=0,
+                                offset=offset, importance=np.zeros(len(blocks)),
+                                members=tuple(blocks)))
+            offset += len(blocks)
         if not groups:
             raise NoPrunableLayerError(
                 f"{type(model).__name__} has no prunable layer: evoprune prunes output units "
@@ -197,15 +213,20 @@ class PruningSpace:
             Coupling(param, dim, units) for (param, dim), units in couplings.items()
         )
         self.num_units = offset
-        if parts:  # torch-pruning's importance would read the stand-ins' weights
+        # a block unit owns every parameter inside its block: scores and costs follow it
+        self._blocks = [(offset - len(blocks) + i, block) for i, block in enumerate(blocks)]
+        self.block_names = tuple(blocks)
+        if parts or blocks:  # torch-pruning's importance reads stand-ins and knows no blocks
             magnitude = self.unit_scores({name: p.abs() ** importance_p
                                           for name, p in model.named_parameters()})
-            self.groups = tuple(dataclasses.replace(g, importance=magnitude[self.group_slice(g)])
-                                for g in self.groups)
-        self._layer_costs = [layer_cost(t, model, couplings) for t in traces]
+            self.groups = tuple(
+                dataclasses.replace(g, importance=magnitude[self.group_slice(g)])
+                if parts or g.kind == "block" else g for g in self.groups)
+        self._layer_costs = [(*layer_cost(t, model, couplings), self._inside(t.name))
+                             for t in traces]
         self._param_costs = [
             (name, [couplings[(name, d)] for d in range(p.dim()) if (name, d) in couplings],
-             p.numel())
+             p.numel(), self._inside(name))
             for name, p in model.named_parameters()
         ]
         self._paddings = [ProjectionPadding.of(model, name, couplings, traces)
@@ -215,8 +236,9 @@ class PruningSpace:
 
     @staticmethod
     def check_settings(*, min_keep: float = 0.1, ignored_layers: Sequence[str] = (),
-                       importance_p: int = 1) -> None:
+                       importance_p: int = 1, granularity: str = "channel") -> None:
         """Refuse settings out of range, before any model is at hand."""
+        check_granularity(granularity)
         if (isinstance(min_keep, bool) or not isinstance(min_keep, (int, float))
                 or not 0.0 < min_keep <= 1.0):
             raise ValueError(f"min_keep must be in (0, 1], got {min_keep!r}")
@@ -225,19 +247,35 @@ class PruningSpace:
         check_layer_names(ignored_layers)
 
     def unit_scores(self, values) -> np.ndarray:
-        """:func:`unit_scores` over this space's couplings: one score per unit."""
-        return unit_scores(values, ((c.param, c.dim, c.units) for c in self.couplings),
-                           self.num_units)
+        """:func:`unit_scores` over this space's couplings: one score per unit. A block unit
+        scores the mean over its block's weights of their mean value (block sizes differ, so
+        a per-entry mean keeps big blocks from always winning)."""
+        scores = unit_scores(values, ((c.param, c.dim, c.units) for c in self.couplings),
+                             self.num_units)
+        for unit, block in self._blocks:
+            inside = [value.detach().double().mean().item() for name, value in values.items()
+                      if name.startswith(f"{block}.") and value.dim() > 1]
+            scores[unit] = float(np.mean(inside)) if inside else 0.0
+        return scores
+
+    def _inside(self, name: str) -> np.ndarray:
+        """The block units whose blocks hold the layer or parameter ``name``."""
+        return np.array([unit for unit, block in self._blocks if name.startswith(f"{block}.")],
+                        dtype=np.int64)
+
+    def removed_blocks(self, mask: np.ndarray) -> list[str]:
+        """The blocks ``mask`` replaces by the identity."""
+        return [block for unit, block in self._blocks if not mask[unit]]
 
     # ----------------------------------------------------------------- costs
     def macs(self, masks: np.ndarray) -> np.ndarray | int:
         """MACs per sample of the model under each mask (a 1-D mask gives an int)."""
         batch = np.atleast_2d(np.asarray(masks, dtype=bool))
         total = np.zeros(batch.shape[0], dtype=np.int64)
-        for per_pair, in_units, out_units in self._layer_costs:
+        for per_pair, in_units, out_units, blocks in self._layer_costs:
             kept_out = kept_along(batch, out_units)
             kept_in = 1 if in_units is None else kept_along(batch, in_units)
-            total += per_pair * kept_in * kept_out
+            total += per_pair * kept_in * kept_out * batch[:, blocks].all(axis=1)
         total += self._fixed_macs
         for padding in self._paddings:
             total += padding.macs(batch)
@@ -247,9 +285,9 @@ class PruningSpace:
         """Parameter count of the compacted model under each mask."""
         batch = np.atleast_2d(np.asarray(masks, dtype=bool))
         total = np.zeros(batch.shape[0], dtype=np.int64)
-        for _, dims, numel in self._param_costs:
+        for _, dims, numel, blocks in self._param_costs:
             per_cell = numel // math.prod(len(units) for units in dims)  # entries per kept cell
-            kept = np.full(batch.shape[0], per_cell)
+            kept = np.full(batch.shape[0], per_cell) * batch[:, blocks].all(axis=1)
             for units in dims:
                 kept = kept * kept_along(batch, units)
             total += kept
@@ -337,6 +375,9 @@ class PruningSpace:
                     "size": g.size,
                     "kept": int(mask[self.group_slice(g)].sum()),
                     "keep": np.flatnonzero(mask[self.group_slice(g)]).tolist(),
+                    **({"blocks": [{"name": name, "kept": bool(kept)} for name, kept in
+                                   zip(g.members, mask[self.group_slice(g)])]}
+                       if g.kind == "block" else {}),
                     "layers": [
                         {"name": layer.name, "side": layer.side,
                          **_kept_of_total(owners[(layer.param, layer.dim)], g, mask)}
