@@ -43,15 +43,18 @@ def assert_compacts_exactly(model, space, mask, x, *, rtol: float = 1e-4, atol: 
     import torch
     from torch.func import functional_call
 
+    from evoprune.pruning.blocks import blocks_removed, outside
     from evoprune.pruning.compact import compact
     from evoprune.pruning.macs import count_params, counted_macs
     from evoprune.pruning.masking import ParameterMasker
 
     pruned = compact(model, space, mask)
-    with torch.no_grad():
-        masked = functional_call(model, {**ParameterMasker(model, space)(mask),
-                                         **dict(model.named_buffers())}, (x,))
-        torch.testing.assert_close(pruned(x), masked, rtol=rtol, atol=atol)
+    removed = space.removed_blocks(mask)  # replaced by the identity, in both
+    state = outside({**ParameterMasker(model, space)(mask), **dict(model.named_buffers())},
+                    removed)
+    with torch.no_grad(), blocks_removed(model, removed):
+        masked = functional_call(model, state, (x,))
+    torch.testing.assert_close(pruned(x), masked, rtol=rtol, atol=atol)
     assert space.macs(mask) == counted_macs(pruned, x)  # the cost of the model that ships
     assert space.params(mask) == count_params(pruned)
     return pruned

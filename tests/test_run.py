@@ -507,3 +507,24 @@ def test_slimming_from_an_l1_trained_dense_model_meets_the_budget(tmp_path, cach
         assert 0.25 < results["methods"]["slimming"]["macs_ratio"] <= 0.3
     # the regularised dense model is another model, cached under its own key
     assert len(list(cache.glob("dense-*.pt"))) == 2
+
+
+def test_depth_pruning_run_removes_whole_blocks_within_budget(tmp_path, cache, capsys):
+    overrides = [o for o in FAST if not o.startswith("model.")] + [
+        "model=resnet", "model.widths=[4,8,8]", "pruning.granularity=both",
+                        "baselines=[block_magnitude,uniform_magnitude]", "budget=0.4"]
+    out = tmp_path / "run"
+    results = run(compose_config(overrides), out)
+    for name, row in results["methods"].items():
+        assert row["macs_ratio"] <= 0.4, name
+    depth = json.loads((out / "mask_block_magnitude.json").read_text())["groups"][-1]
+    assert depth["name"] == "depth" and depth["kept"] < depth["size"]
+    removed = [block["name"] for block in depth["blocks"] if not block["kept"]]
+    model = torch.export.load(str(out / "model_block_magnitude.pt2")).module()
+    assert model(torch.randn(3, 1, 32)).shape == (3, 4)
+    assert not any(f"{name}.conv1.weight" in model.state_dict() for name in removed)
+    assert not (out / "prune_block_magnitude.pt").exists()
+    assert "prune_block_magnitude.pt not written: the mask removes whole blocks" in \
+        capsys.readouterr().out
+    uniform = json.loads((out / "mask_uniform_magnitude.json").read_text())["groups"][-1]
+    assert uniform["kept"] == uniform["size"]  # a channel baseline keeps every block

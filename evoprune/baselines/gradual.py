@@ -142,7 +142,8 @@ class _CurrentMagnitude:
                                               for name, p in self._model.named_parameters()})
             return [scores[self._space.group_slice(g)] for g in self._space.groups]
         return [self._importance(g).detach().cpu().numpy().astype(np.float64)
-                for g in self._groups]
+                if g is not None else group.importance  # whole blocks: kept (channels only)
+                for g, group in zip(self._groups, self._space.groups)]
 
 
 def _uniform_subset_mask(

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.nn.utils import prune
 
-from evoprune.pruning.budget import largest_prefix_mask, uniform_mask
+from evoprune.pruning.budget import check_budget, largest_prefix_mask, uniform_mask
 from evoprune.pruning.importance import (
     lamp_scores,
     magnitude_scores,
@@ -109,6 +109,25 @@ def random(context: BaselineContext) -> np.ndarray:
     return largest_prefix_mask(context.space, random_scores(context), context.budget)
 
 
+def block_magnitude(context: BaselineContext) -> np.ndarray:
+    """Depth pruning by magnitude: whole residual blocks go, weakest first by the mean
+    magnitude of their weights (the depth group's importance), until the MACs fit the budget,
+    every channel kept. Where removing every block is not enough (granularity=both), the
+    channels then shrink uniformly by magnitude until they fit."""
+    space, budget = context.space, context.budget
+    check_budget(space, budget)
+    depth = next(g for g in space.groups if g.kind == "block")
+    mask = space.full_mask()
+    for unit in np.argsort(depth.importance, kind="stable"):
+        if space.macs_ratio(mask) <= budget:
+            return mask
+        mask[depth.offset + unit] = False
+    if space.macs_ratio(mask) <= budget:
+        return mask
+    return uniform_mask(space, budget, at=lambda ratio: space.mask_from_ratios(
+        [0.0 if g.kind == "block" else ratio for g in space.groups]))
+
+
 def global_weight_magnitude(context: BaselineContext) -> np.ndarray:
     """Unstructured: one magnitude threshold across all layers' weights, the loosest that fits."""
     return global_threshold_policy(context.space, context.budget)
@@ -123,11 +142,14 @@ def torch_prune(context: BaselineContext) -> np.ndarray:
     reason = torch_prune_refusal(space)
     if reason:
         raise ValueError(f"torch_prune cannot prune this model: {reason}")
-    weights = [context.model.get_submodule(group.name).weight.detach().cpu()
+    weights = [None if group.kind == "block" else  # whole blocks: all kept (channels only)
+               context.model.get_submodule(group.name).weight.detach().cpu()
                for group in space.groups]
     chosen: dict[tuple[int, int], np.ndarray] = {}
 
     def kept_rows(index: int, keep: int) -> np.ndarray:
+        if weights[index] is None:
+            return np.arange(space.groups[index].size)
         if (index, keep) not in chosen:  # run PyTorch's method on a throwaway holder
             holder = torch.nn.Module()
             holder.weight = torch.nn.Parameter(weights[index].clone())
@@ -149,6 +171,6 @@ def torch_prune(context: BaselineContext) -> np.ndarray:
 
 def torch_prune_refusal(space) -> str | None:
     """Why torch_prune cannot prune ``space``'s model, or None."""
-    odd = [g.name for g in space.groups if g.kind not in ("channel", "neuron")]
+    odd = [g.name for g in space.groups if g.kind not in ("channel", "neuron", "block")]
     return (f"it prunes conv and linear output channels, and groups {odd} are recurrent "
             "units" if odd else None)

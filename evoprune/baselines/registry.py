@@ -10,7 +10,7 @@ already fine-tuned.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from torch import nn
@@ -51,6 +51,7 @@ class Baseline:
     default: bool = False
     trains: bool = False  # fine-tunes its own model while it prunes (no mask without training)
     refuses: Callable[[object], str | None] | None = None  # why a model's space is out of reach
+    prunes: str = "channels"  # channels (whole blocks kept) | blocks | units (any group)
 
 
 def _mask_only(ranking: Callable[[BaselineContext], np.ndarray]):
@@ -94,7 +95,10 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in (
              reference="Liu et al., ICCV 2017 (network slimming)"),
     Baseline("random", {"structured": _mask_only(oneshot.random)},
              uses="nothing: a seeded random ranking of units",
-             reference="the floor every criterion must beat"),
+             reference="the floor every criterion must beat", prunes="units"),
+    Baseline("block_magnitude", {"structured": _mask_only(oneshot.block_magnitude)},
+             uses="mean weight magnitude of each residual block (pruning.granularity=block|both)",
+             reference="Veit et al., NeurIPS 2016 (removing residual blocks)", prunes="blocks"),
     Baseline("torch_prune", {"structured": _mask_only(oneshot.torch_prune)},
              uses="L1 norm of each root layer's own output channels",
              reference="PyTorch's torch.nn.utils.prune.ln_structured (n=1, dim=0), per layer",
@@ -112,7 +116,8 @@ def applicable(names: str | Sequence[str], space) -> tuple[list[str], list[str]]
     chosen, reasons = [], []
     for name in resolve(names, space.kind):
         refuses = BASELINES[name].refuses
-        reason = refuses(space) if refuses is not None else None
+        reason = _granularity_refusal(BASELINES[name], space) or (
+            refuses(space) if refuses is not None else None)
         if not reason:
             chosen.append(name)
         elif isinstance(names, str):
@@ -120,6 +125,16 @@ def applicable(names: str | Sequence[str], space) -> tuple[list[str], list[str]]
         else:
             raise ValueError(f"{name} cannot prune this model: {reason}; leave it out")
     return chosen, reasons
+
+
+def _granularity_refusal(baseline: Baseline, space) -> str | None:
+    """Why ``baseline`` finds nothing it prunes in ``space`` (pruning.granularity), or None."""
+    kinds = {group.kind for group in getattr(space, "groups", ())}
+    if baseline.prunes == "blocks" and "block" not in kinds:
+        return "it removes whole residual blocks: use pruning.granularity=block or both"
+    if baseline.prunes == "channels" and space.kind == "structured" and not kinds - {"block"}:
+        return "it prunes channels, and pruning.granularity=block leaves none"
+    return None
 
 
 def one_shot_names(kind: str) -> list[str]:
@@ -163,5 +178,9 @@ def resolve(names: str | Sequence[str], kind: str) -> list[str]:
 
 
 def prune(name: str, context: BaselineContext) -> Pruned:
-    """Run baseline ``name`` for the context's pruning kind."""
-    return BASELINES[name].prune[context.space.kind](context)
+    """Run baseline ``name`` for the context's pruning kind; one that prunes channels sees the
+    space with every block kept."""
+    baseline = BASELINES[name]
+    if baseline.prunes == "channels" and getattr(context.space, "block_names", ()):
+        context = replace(context, space=context.space.with_blocks_kept())
+    return baseline.prune[context.space.kind](context)

@@ -15,6 +15,7 @@ Every parameter dimension that follows a group's units is recorded as a :class:`
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -262,6 +263,14 @@ class PruningSpace:
         """The block units whose blocks hold the layer or parameter ``name``."""
         return np.array([unit for unit, block in self._blocks if name.startswith(f"{block}.")],
                         dtype=np.int64)
+
+    def with_blocks_kept(self) -> PruningSpace:
+        """This space with every block forced kept (the depth group's minimum is its size):
+        for methods that prune channels only. Masks of one are masks of the other."""
+        view = copy.copy(self)
+        view.groups = tuple(dataclasses.replace(g, min_keep=g.size) if g.kind == "block" else g
+                            for g in self.groups)
+        return view
 
     def removed_blocks(self, mask: np.ndarray) -> list[str]:
         """The blocks ``mask`` replaces by the identity."""

@@ -32,6 +32,10 @@ def prune_state_dict(dense: nn.Module, space, mask: np.ndarray, pruned: nn.Modul
     """The state dict of ``dense``'s architecture in ``torch.nn.utils.prune``'s form holding
     ``pruned``'s values (the compacted, fine-tuned model of ``mask``; for an unstructured
     space, a dense-shaped model) scattered back to the dense positions."""
+    removed = getattr(space, "removed_blocks", lambda _: [])(mask)
+    if removed:  # a block replaced by the identity is not a set of zeroed weights
+        raise ValueError(f"the mask removes whole blocks {removed}, which "
+                         "torch.nn.utils.prune cannot express (it zeroes weights)")
     dropped = dropped_entries(dense, space, mask)
     target = {name: value.detach().cpu().clone() for name, value in dense.state_dict().items()}
     values = {name: value.detach().cpu() for name, value in pruned.state_dict().items()}
