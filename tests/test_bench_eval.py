@@ -49,3 +49,19 @@ def test_cifar_benchmark_prints_throughputs(tmp_path):
     assert result["device"] == "cpu" and result["model"] == "ResNet-8"
     assert result["train_images_per_s"] > 0 and result["scored_candidates_per_s"] > 0
     assert result["ga_20x32_minutes"] == pytest.approx(640 / result["scored_candidates_per_s"] / 60)
+
+
+def test_depth_benchmark_prints_latency_of_blocks_against_channels(tmp_path):
+    process = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "bench_depth.py"), "--device", "cpu",
+         "--blocks", "2", "--budgets", "0.7", "--batch-size", "4", "--repeats", "2",
+         "--rounds", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    result = json.loads(process.stdout)
+    assert result["model"] == "ResNet-14" and result["removable_blocks"] == 4
+    rows = {row["method"]: row for row in result["rows"]}
+    assert rows["block_magnitude"]["blocks_removed"] >= 1
+    assert rows["uniform_magnitude"]["blocks_removed"] == 0
+    for row in rows.values():
+        assert row["macs_ratio"] <= 0.7 and row["latency_ms"] > 0
