@@ -446,7 +446,8 @@ def test_recurrent_models_run_every_method_within_budget(tmp_path, cache, overri
         assert 0.0 <= row["test_acc"] <= 1.0
     if "baselines=all" in overrides:
         assert set(results["methods"]) == {"ga", "uniform_magnitude", "global_magnitude",
-                                           "lamp", "taylor", "random", "gradual_magnitude"}
+                                           "lamp", "taylor", "slimming", "random",
+                                           "gradual_magnitude"}
         # the compacted GRU exports, and loads back as an ordinary module, like any other
         from evoprune import load_pruned
 
@@ -478,7 +479,8 @@ def test_cifar10_from_python_batches_runs_every_method_within_budget(tmp_path, c
     results = run(compose_config(overrides), tmp_path / "run")
     assert results["config"]["model"]["blocks_per_stage"] == 3
     assert set(results["methods"]) == {"ga", "uniform_magnitude", "global_magnitude", "lamp",
-                                       "taylor", "random", "torch_prune", "gradual_magnitude"}
+                                       "taylor", "slimming", "random", "torch_prune",
+                                       "gradual_magnitude"}
     for name, row in results["methods"].items():
         assert row["macs_ratio"] <= 0.5, name
 
