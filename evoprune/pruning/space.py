@@ -266,7 +266,7 @@ class PruningSpace:
 
     def with_blocks_kept(self) -> PruningSpace:
         """This space with every block forced kept (the depth group's minimum is its size):
-        for methods that prune channels only. Masks of one are masks of the other."""
+        for methods that prune channels only. Its masks are masks of this space too."""
         view = copy.copy(self)
         view.groups = tuple(dataclasses.replace(g, min_keep=g.size) if g.kind == "block" else g
                             for g in self.groups)

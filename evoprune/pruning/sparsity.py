@@ -112,6 +112,13 @@ class SparsityPenalty:
         self._lasso = _owned_parts(space, ~scaled)
         self._lasso_units = torch.from_numpy(np.flatnonzero(~scaled))
         self._num_units = space.num_units
+        if self.l1_bn and not self._scales:
+            raise ValueError(f"train.l1_bn={l1_bn} penalises nothing here: no BatchNorm scale "
+                             "follows a prunable unit (train.group_lasso penalises units "
+                             "without one)")
+        if self.group_lasso and not self._lasso:
+            raise ValueError(f"train.group_lasso={group_lasso} penalises nothing here: every "
+                             "prunable unit has a BatchNorm scale (train.l1_bn penalises those)")
 
     def __call__(self, model: nn.Module) -> torch.Tensor:
         device = next(model.parameters()).device

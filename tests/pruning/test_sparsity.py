@@ -68,6 +68,15 @@ def test_penalty_refuses_negative_weights(residual_net, space):
         TrainConfig(group_lasso=float("nan"))
 
 
+def test_a_penalty_with_nothing_to_penalise_is_refused():
+    torch.manual_seed(0)
+    model = RecurrentClassifier((1, 12), 3, cell="gru", hidden=5)
+    space = PruningSpace(model, torch.randn(2, 1, 12))
+    with pytest.raises(ValueError, match="train.l1_bn=0.001 penalises nothing here: no "
+                                         "BatchNorm scale follows a prunable unit"):
+        SparsityPenalty(space, model, l1_bn=1e-3)
+
+
 def _trained(synthetic_data, **weights):
     torch.manual_seed(0)
     model = ResidualNet()
