@@ -156,8 +156,12 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
         console.print(f"dense model loaded from {cfg.weights}")
         return data, model
     train = TrainConfig(**config["train"])
-    penalty = (SparsityPenalty(space, model, l1_bn=train.l1_bn, group_lasso=train.group_lasso)
-               if train.l1_bn or train.group_lasso else None)
+    try:
+        penalty = (SparsityPenalty(space, model, l1_bn=train.l1_bn,
+                                   group_lasso=train.group_lasso)
+                   if train.l1_bn or train.group_lasso else None)
+    except ValueError as err:  # a penalty this model gives nothing to act on
+        raise ConfigError(str(err)) from None
     key = dense_cache_key(config["data"], config["model"], config["train"], cfg.seed)
     model, cached = load_or_train_dense(
         model, data, train, seed=cfg.seed, cache_dir=Path(cfg.cache_dir).expanduser(),

@@ -28,13 +28,16 @@ def app(tmp_path: Path, *overrides: str) -> subprocess.Popen:
 @pytest.mark.parametrize("case, message", [
     ("weights", "error: weights=.* does not fit MLP"),
     ("budget", "error: budget=0.0001 cannot be met: .* use budget >= "),
+    ("penalty", "error: train.l1_bn=0.001 penalises nothing here: no BatchNorm scale"),
+    ("depth", "error: pruning.granularity=block: MLP has no residual block"),
 ])
 def test_user_errors_are_one_line_and_exit_2(tmp_path, case, message):
     if case == "weights":
         torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "w.pt")
         extra = [f"weights={tmp_path / 'w.pt'}"]
     else:
-        extra = ["budget=0.0001"]
+        extra = {"budget": ["budget=0.0001"], "penalty": ["train.l1_bn=1e-3"],
+                 "depth": ["pruning.granularity=block"]}[case]
     process = app(tmp_path, *FAST, *extra, f"hydra.run.dir={tmp_path / 'run'}")
     out, err = process.communicate(timeout=300)
     assert process.returncode == 2
