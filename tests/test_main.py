@@ -29,7 +29,7 @@ def app(tmp_path: Path, *overrides: str) -> subprocess.Popen:
     ("weights", "error: weights=.* does not fit MLP"),
     ("budget", "error: budget=0.0001 cannot be met: .* use budget >= "),
     ("penalty", "error: train.l1_bn=0.001 penalises nothing here: no BatchNorm scale"),
-    ("depth", "error: pruning.granularity=block: MLP has no residual block"),
+    ("depth", "error: pruning.granularity=both: MLP has no residual block"),
 ])
 def test_user_errors_are_one_line_and_exit_2(tmp_path, case, message):
     if case == "weights":
@@ -37,7 +37,7 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, case, message):
         extra = [f"weights={tmp_path / 'w.pt'}"]
     else:
         extra = {"budget": ["budget=0.0001"], "penalty": ["train.l1_bn=1e-3"],
-                 "depth": ["pruning.granularity=block"]}[case]
+                 "depth": ["pruning.granularity=both"]}[case]
     process = app(tmp_path, *FAST, *extra, f"hydra.run.dir={tmp_path / 'run'}")
     out, err = process.communicate(timeout=300)
     assert process.returncode == 2

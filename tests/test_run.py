@@ -171,7 +171,7 @@ def test_search_none_runs_only_baselines(tmp_path, cache):
         ("train.l1_bn=-1", "l1_bn must be a finite number >= 0, got -1"),
         ("pruning.granularity=layer", "granularity must be one of \\['channel', 'block', "
                                       "'both'\\], got 'layer'"),
-        ("pruning.granularity=block", "pruning.granularity=block: MLP has no residual block"),
+        ("pruning.granularity=both", "pruning.granularity=both: MLP has no residual block"),
         ("warm_start=[lamp] search=random", "warm_start=\\['lamp'\\] seeds a first population: "
                                             "use search=ga or search=nsga2"),
     ],

@@ -7,6 +7,11 @@ stream goes on and nothing around the block changes width, so depth genes sit be
 genes in one mask. A block whose shortcut projects (stride or width changes) does not
 qualify: removing it would change the stream's shape.
 
+With depth genes only (``pruning.granularity=block``), a single convolution or linear layer
+whose output is shaped like its input qualifies too (what follows it then reads its input).
+Beside channel genes it cannot: its output channels are a group of their own, which removing
+it would merge with its input's.
+
 Blocks are found on a ``torch.fx`` trace of the model, which records for every operation the
 modules it ran inside (``nn_module_stack``); torch-pruning's graph has no notion of the module
 that holds a residual add. A model that ``torch.fx`` cannot trace has no blocks found, and
@@ -58,9 +63,11 @@ def _is_add(node: fx.Node) -> bool:
     return node.op in ("call_function", "call_method") and name in _ADDS
 
 
-def find_blocks(model: nn.Module, example_input: torch.Tensor) -> list[str]:
+def find_blocks(model: nn.Module, example_input: torch.Tensor, *,
+                layers: bool = False) -> list[str]:
     """Names of the residual blocks of ``model`` that can be replaced by the identity, in
-    network order (empty if torch.fx cannot trace the model)."""
+    network order (empty if torch.fx cannot trace the model). With ``layers``, also every
+    convolution or linear layer outside them whose output is shaped like its input."""
     try:
         graph = fx.GraphModule(model, _Tracer().trace(model)).graph
     except Exception:  # noqa: BLE001 - any tracing failure: dynamic control flow, odd inputs
@@ -94,7 +101,14 @@ def find_blocks(model: nn.Module, example_input: torch.Tensor) -> list[str]:
             for n in members)
         if residual:
             candidates.append(path)
-    return [path for path in candidates if _keeps_shape(model, path, example_input)]
+    blocks = [path for path in candidates if _keeps_shape(model, path, example_input)]
+    if layers:
+        inside_block = tuple(f"{block}." for block in blocks)
+        blocks += [name for name, module in model.named_modules()
+                   if isinstance(module, ROOT_TYPES) and not name.startswith(inside_block)
+                   and _keeps_shape(model, name, example_input)]
+    order = {name: index for index, (name, _) in enumerate(model.named_modules())}
+    return sorted(blocks, key=order.__getitem__)
 
 
 def _keeps_shape(model: nn.Module, path: str, example_input: torch.Tensor) -> bool:

@@ -190,13 +190,16 @@ class PruningSpace:
             offset += size
         if granularity == "block":  # depth only: no channel genes, nothing coupled
             groups, couplings, offset = [], {}, 0
-        blocks = [] if granularity == "channel" else find_blocks(model, example_input)
+        blocks = [] if granularity == "channel" else find_blocks(
+            model, example_input, layers=granularity == "block")
         if granularity != "channel" and not blocks:
             raise NoPrunableLayerError(
                 f"pruning.granularity={granularity}: {type(model).__name__} has no residual "
                 "block that can be removed whole (a module whose own forward adds its "
                 "unchanged input to what its layers compute, output shaped like the input, "
-                "traceable by torch.fx); use pruning.granularity=channel")
+                "traceable by torch.fx)" + ("" if granularity == "both" else
+                                            " and no layer whose output is shaped like its "
+                                            "input") + "; use pruning.granularity=channel")
         if blocks:
             groups.append(Group(name=BLOCK_GROUP, kind="block", size=len(blocks), min_keep=0,
                                 offset=offset, importance=np.zeros(len(blocks)),
@@ -261,8 +264,8 @@ class PruningSpace:
 
     def _inside(self, name: str) -> np.ndarray:
         """The block units whose blocks hold the layer or parameter ``name``."""
-        return np.array([unit for unit, block in self._blocks if name.startswith(f"{block}.")],
-                        dtype=np.int64)
+        return np.array([unit for unit, block in self._blocks
+                         if name == block or name.startswith(f"{block}.")], dtype=np.int64)
 
     def with_blocks_kept(self) -> PruningSpace:
         """This space with every block forced kept (the depth group's minimum is its size):

@@ -57,8 +57,22 @@ def test_plain_and_untraceable_models_have_no_blocks():
     assert find_blocks(CNN1d((1, 40), 10), torch.randn(2, 1, 40)) == []
     assert find_blocks(Untraceable(), torch.randn(2, 1, 8)) == []
     with pytest.raises(NoPrunableLayerError,
-                       match="pruning.granularity=block: CNN1d has no residual block"):
-        PruningSpace(CNN1d((1, 40), 10), torch.randn(2, 1, 40), granularity="block")
+                       match="pruning.granularity=both: CNN1d has no residual block"):
+        PruningSpace(CNN1d((1, 40), 10), torch.randn(2, 1, 40), granularity="both")
+
+
+def test_depth_genes_alone_also_remove_single_layers_that_keep_the_shape():
+    model = randomize_batchnorm(CNN1d((1, 40), 10))
+    x = torch.randn(3, 1, 40)
+    assert find_blocks(model, x, layers=True) == ["features.8"]  # the third conv, 64 -> 64
+    space = PruningSpace(model, x, granularity="block")
+    mask = np.zeros(space.num_units, dtype=bool)
+    pruned = assert_compacts_exactly(model, space, mask, x)
+    assert isinstance(pruned.features[8], nn.Identity) and space.macs_ratio(mask) < 0.6
+    # in a residual net, the second conv of a block that projects its shortcut
+    layers = find_blocks(_resnet(), torch.randn(2, 1, 40), layers=True)
+    assert layers == ["stages.0.0", "stages.0.1", "stages.1.0.conv2", "stages.1.1",
+                      "stages.2.0.conv2", "stages.2.1"]
 
 
 def test_granularity_is_checked():
@@ -74,7 +88,8 @@ def test_block_masks_compact_exactly_and_cost_what_they_say(granularity, shape):
     x = torch.randn(3, *shape)
     space = PruningSpace(model, x, granularity=granularity)
     depth = space.groups[-1]
-    assert (depth.name, depth.kind, depth.size, depth.min_keep) == ("depth", "block", 4, 0)
+    size = 6 if granularity == "block" else 4  # block: 2 single convs besides the 4 blocks
+    assert (depth.name, depth.kind, depth.size, depth.min_keep) == ("depth", "block", size, 0)
     assert (len(space.groups) == 1) == (granularity == "block")
     rng = np.random.default_rng(0)
     for _ in range(4):
