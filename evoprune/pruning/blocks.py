@@ -141,9 +141,15 @@ def _set_submodule(model: nn.Module, path: str, module: nn.Module) -> nn.Module:
     return old
 
 
+def _outermost(names: Sequence[str]) -> list[str]:
+    """``names`` without those inside another of them (gone with it)."""
+    return [name for name in names
+            if not any(name.startswith(f"{other}.") for other in names if other != name)]
+
+
 def remove_blocks(model: nn.Module, names: Sequence[str]) -> nn.Module:
     """Replace each named block of ``model`` by ``nn.Identity`` (in place); return ``model``."""
-    for name in names:
+    for name in _outermost(names):
         _set_submodule(model, name, nn.Identity())
     return model
 
@@ -155,7 +161,7 @@ def blocks_removed(model: nn.Module, names: Sequence[str]) -> Iterator[nn.Module
     (:func:`outside`)."""
     saved = []
     try:
-        for name in names:
+        for name in _outermost(names):
             saved.append((name, _set_submodule(model, name, nn.Identity())))
         yield model
     finally:

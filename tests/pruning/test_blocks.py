@@ -8,7 +8,7 @@ from evoprune.evaluate.scorer import MaskScorer
 from evoprune.models import CNN1d
 from evoprune.models.cifar import InvertedResidual, MobileNetV2
 from evoprune.models.resnet import BasicBlock, ResNet
-from evoprune.pruning.blocks import find_blocks
+from evoprune.pruning.blocks import blocks_removed, find_blocks, remove_blocks
 from evoprune.pruning.compact import compact
 from evoprune.pruning.space import NoPrunableLayerError, PruningSpace
 from evoprune.report.torch_prune import prune_state_dict
@@ -185,3 +185,12 @@ def test_a_mask_without_blocks_cannot_be_written_for_torch_nn_utils_prune():
     mask[0] = False
     with pytest.raises(ValueError, match="removes whole blocks \\['stages.0.0'\\]"):
         prune_state_dict(model, space, mask, compact(model, space, mask))
+
+
+def test_a_block_inside_a_removed_block_goes_with_it():
+    model = nn.Sequential(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), nn.Linear(2, 2))
+    with blocks_removed(model, ["0.1", "0"]):
+        assert isinstance(model[0], nn.Identity)
+    assert isinstance(model[0], nn.Sequential) and isinstance(model[0][1], nn.Linear)
+    remove_blocks(model, ["0.1", "0"])
+    assert isinstance(model[0], nn.Identity)
