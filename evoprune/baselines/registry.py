@@ -181,6 +181,6 @@ def prune(name: str, context: BaselineContext) -> Pruned:
     """Run baseline ``name`` for the context's pruning kind; one that prunes channels sees the
     space with every block kept."""
     baseline = BASELINES[name]
-    if baseline.prunes == "channels" and getattr(context.space, "block_names", ()):
+    if baseline.prunes == "channels" and context.space.block_names:
         context = replace(context, space=context.space.with_blocks_kept())
     return baseline.prune[context.space.kind](context)

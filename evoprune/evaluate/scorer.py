@@ -161,7 +161,7 @@ class MaskScorer:
         else:
             params, buffers = self.masker(mask), self.buffers
         model, bn_modules = self._replica()
-        removed = self.space.removed_blocks(mask) if self.space.kind == "structured" else []
+        removed = self.space.removed_blocks(mask)
         params, buffers = outside(params, removed), outside(buffers, removed)
         with blocks_removed(model, removed):  # this thread's replica: no other caller sees it
             if self.calibration_batches:

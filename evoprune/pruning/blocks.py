@@ -31,6 +31,7 @@ import torch
 from torch import fx, nn
 
 from evoprune.pruning.layers import ROOT_TYPES
+from evoprune.pruning.macs import forward_with_hooks
 from evoprune.pruning.recurrent import RECURRENT_TYPES
 
 GRANULARITIES = ("channel", "block", "both")
@@ -101,35 +102,32 @@ def find_blocks(model: nn.Module, example_input: torch.Tensor, *,
             for n in members)
         if residual:
             candidates.append(path)
-    blocks = [path for path in candidates if _keeps_shape(model, path, example_input)]
-    if layers:
-        inside_block = tuple(f"{block}." for block in blocks)
-        blocks += [name for name, module in model.named_modules()
-                   if isinstance(module, ROOT_TYPES) and not name.startswith(inside_block)
-                   and _keeps_shape(model, name, example_input)]
+    single = [name for name, module in model.named_modules()
+              if layers and isinstance(module, ROOT_TYPES)]
+    keepers = _shape_keepers(model, candidates + single, example_input)
+    blocks = [path for path in candidates if path in keepers]
+    inside_block = tuple(f"{block}." for block in blocks)
+    blocks += [name for name in single if name in keepers and not name.startswith(inside_block)]
     order = {name: index for index, (name, _) in enumerate(model.named_modules())}
     return sorted(blocks, key=order.__getitem__)
 
 
-def _keeps_shape(model: nn.Module, path: str, example_input: torch.Tensor) -> bool:
-    """Whether the module at ``path`` returns a tensor shaped like its one input."""
-    seen = {}
+def _shape_keepers(model: nn.Module, paths: Sequence[str],
+                   example_input: torch.Tensor) -> set[str]:
+    """Those of ``paths`` whose module returns a tensor shaped like its one input (one
+    forward pass for all)."""
+    keepers = set()
 
-    def hook(module, inputs, output):
-        seen["ok"] = (len(inputs) == 1 and isinstance(output, torch.Tensor)
-                      and isinstance(inputs[0], torch.Tensor)
-                      and output.shape == inputs[0].shape)
+    def hook_for(path: str):
+        def hook(module, inputs, output):
+            if (len(inputs) == 1 and isinstance(inputs[0], torch.Tensor)
+                    and isinstance(output, torch.Tensor) and output.shape == inputs[0].shape):
+                keepers.add(path)
+        return hook
 
-    handle = model.get_submodule(path).register_forward_hook(hook)
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(example_input)
-    finally:
-        handle.remove()
-        model.train(was_training)
-    return bool(seen.get("ok"))
+    forward_with_hooks(model, example_input,
+                       {model.get_submodule(path): hook_for(path) for path in paths})
+    return keepers
 
 
 def _set_submodule(model: nn.Module, path: str, module: nn.Module) -> nn.Module:

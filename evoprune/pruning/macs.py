@@ -58,8 +58,16 @@ def trace_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerTra
             depthwise = module.groups > 1 and module.groups == module.in_channels
         seen.append(LayerTrace(names[module], int(macs), depthwise))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, ROOT_TYPES + RECURRENT_TYPES)]
+    forward_with_hooks(model, example_input, {
+        m: hook for m in model.modules() if isinstance(m, ROOT_TYPES + RECURRENT_TYPES)})
+    return seen
+
+
+def forward_with_hooks(model: nn.Module, example_input: torch.Tensor, hooks: dict) -> None:
+    """One forward pass of ``example_input`` in eval mode, without gradients, with a forward
+    hook on each module of ``hooks`` (module -> hook); the hooks and the model's mode are
+    restored afterwards."""
+    handles = [module.register_forward_hook(hook) for module, hook in hooks.items()]
     was_training = model.training
     try:
         model.eval()
@@ -69,7 +77,6 @@ def trace_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerTra
         model.train(was_training)
         for handle in handles:
             handle.remove()
-    return seen
 
 
 def kept_along(masks: np.ndarray, units: np.ndarray) -> np.ndarray:

@@ -143,7 +143,7 @@ class PruningSpace:
         couplings: dict[tuple[str, int], np.ndarray] = {}
         offset = 0
         roots = [(g[0].dep.target.module, g[0].dep.handler) for g in graph.get_all_groups(
-            root_module_types=ROOT_TYPES)]
+            root_module_types=ROOT_TYPES)] if granularity != "block" else []  # no channel genes
         owner_of = {name: part[0] for name, part in parts.items()}  # stand-in part -> layer
         roots.sort(key=lambda root: (  # network order; a recurrent layer's hidden units first
             order.get(owner_of.get(names[root[0]], names[root[0]]), len(order)),
@@ -188,8 +188,6 @@ class PruningSpace:
                 )
             )
             offset += size
-        if granularity == "block":  # depth only: no channel genes, nothing coupled
-            groups, couplings, offset = [], {}, 0
         blocks = [] if granularity == "channel" else find_blocks(
             model, example_input, layers=granularity == "block")
         if granularity != "channel" and not blocks:

@@ -104,6 +104,12 @@ class UnstructuredSpace:
             raise ValueError(f"min_density must be in (0, 1], got {min_density!r}")
         check_layer_names(ignored_layers)
 
+    block_names: tuple[str, ...] = ()  # weights only: no whole blocks to remove
+
+    def removed_blocks(self, policy: np.ndarray) -> list[str]:
+        """None: a weight policy removes no block (the structured space's counterpart)."""
+        return []
+
     def full_mask(self) -> np.ndarray:
         return self._sizes.copy()
 

@@ -32,7 +32,7 @@ def prune_state_dict(dense: nn.Module, space, mask: np.ndarray, pruned: nn.Modul
     """The state dict of ``dense``'s architecture in ``torch.nn.utils.prune``'s form holding
     ``pruned``'s values (the compacted, fine-tuned model of ``mask``; for an unstructured
     space, a dense-shaped model) scattered back to the dense positions."""
-    removed = getattr(space, "removed_blocks", lambda _: [])(mask)
+    removed = space.removed_blocks(mask)
     if removed:  # a block replaced by the identity is not a set of zeroed weights
         raise ValueError(f"the mask removes whole blocks {removed}, which "
                          "torch.nn.utils.prune cannot express (it zeroes weights)")
