@@ -29,6 +29,7 @@ from evoprune.data import DataSplits
 from evoprune.data.splits import Split
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
+from evoprune.evaluate.scorer import check_mode_runs
 from evoprune.finish.along_front import finetune_along_front
 from evoprune.finish.distill import DistillConfig
 from evoprune.finish.measure import Pruned, dense_row, finish
@@ -144,6 +145,11 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
         registry.applicable(list(config["warm_start"]), space)
     except ValueError as err:
         raise ConfigError(f"baselines: {err}") from None
+    try:
+        check_mode_runs(model, space, data.val.x[:4].to(device), config["evaluator"]["mode"],
+                        config["evaluator"]["batch_candidates"])
+    except ValueError as err:
+        raise ConfigError(f"evaluator.{err}") from None
     for reason in skipped:
         console.print(f"baselines={config['baselines']}: {reason}", highlight=False)
     if "slimming" in chosen and not (config["train"]["l1_bn"] or config["train"]["group_lasso"]

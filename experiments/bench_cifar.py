@@ -8,12 +8,16 @@ arithmetic does not depend on the pixels; no data files are needed):
 
 - ``train_images_per_s``: SGD steps (batch ``--batch-size``, random crop and flip on the
   device) of the dense model, after a warm-up step;
-- ``scored_candidates_per_s``: the evaluator scoring ``--population`` distinct random masks at
-  ``--budget`` on ``--samples`` validation images each (BatchNorm statistics re-estimated on
-  one batch, as the default run does), candidates per second;
+- ``scored_candidates_per_s``, for each evaluator mode in ``--modes``: the evaluator scoring
+  ``--population`` distinct random masks at ``--budget`` on ``--samples`` validation images
+  each (BatchNorm statistics re-estimated on one batch, as the default run does), candidates
+  per second; ``batched`` runs ``--batch-candidates`` masks per vmapped forward pass;
 - ``ga_20x32_minutes``: what 20 generations of 32 candidates (640 scorings, the default GA)
-  would take at that rate, with candidates scored right after pruning (``proxy.epochs=0``);
-- on a GPU, ``peak_memory_mib``: the most memory torch allocated during the benchmark.
+  would take at each mode's rate, with candidates scored right after pruning
+  (``proxy.epochs=0``);
+- ``modes_agree``: every mode gave every mask the same validation accuracy;
+- on a GPU, ``peak_memory_mib``: the most memory torch allocated while training and while
+  scoring in each mode.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--population", type=int, default=32)
     parser.add_argument("--samples", type=int, default=512)
     parser.add_argument("--budget", type=float, default=0.5)
+    parser.add_argument("--modes", default="auto,batched",
+                        help="evaluator modes to time, comma-separated (auto, sliced, masked, "
+                             "batched)")
+    parser.add_argument("--batch-candidates", type=int, default=8)
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     torch.manual_seed(0)
@@ -80,30 +88,46 @@ def main(argv=None) -> dict:
     val = Split(torch.randn(args.samples, 3, 32, 32), torch.randint(0, 10, (args.samples,)))
     calibration = Split(torch.randn(args.batch_size, 3, 32, 32),
                         torch.randint(0, 10, (args.batch_size,)))
-    evaluator = Evaluator(model, space, val, calibration=calibration, cache=False,
-                          bn_recalibration_batches=1, calibration_batch_size=args.batch_size,
-                          val_samples=args.samples, batch_size=args.batch_size)
     rng = np.random.default_rng(0)
     masks = [fit_to_budget(space, space.repair(rng.random(space.num_units) < 0.6), args.budget)
              for _ in range(args.population)]
-    evaluator.evaluate(masks[:1])  # warm-up
-    synchronize(device)
-    start = time.perf_counter()
-    evaluator.evaluate(masks)
-    synchronize(device)
-    score_rate = args.population / (time.perf_counter() - start)
+    peaks = {"training": _peak_mib(device)}
+    rates, scores = {}, {}
+    for mode in args.modes.split(","):
+        evaluator = Evaluator(model, space, val, calibration=calibration, cache=False,
+                              bn_recalibration_batches=1, calibration_batch_size=args.batch_size,
+                              val_samples=args.samples, batch_size=args.batch_size, mode=mode,
+                              batch_candidates=args.batch_candidates)
+        evaluator.evaluate(masks[:2])  # warm-up
+        synchronize(device)
+        start = time.perf_counter()
+        scores[mode] = [o.val_acc for o in evaluator.evaluate(masks)]
+        synchronize(device)
+        rates[mode] = args.population / (time.perf_counter() - start)
+        peaks[mode] = _peak_mib(device)
     result = {
         "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "model": f"ResNet-{6 * args.blocks + 2}", "dense_macs": space.dense_macs,
         "batch_size": args.batch_size, "train_images_per_s": train_rate,
         "population": args.population, "samples": args.samples, "budget": args.budget,
-        "scored_candidates_per_s": score_rate, "ga_20x32_minutes": 640 / score_rate / 60,
+        "batch_candidates": args.batch_candidates, "scored_candidates_per_s": rates,
+        "ga_20x32_minutes": {mode: 640 / rate / 60 for mode, rate in rates.items()},
+        "modes_agree": all(found == next(iter(scores.values())) for found in scores.values()),
     }
     if device.type == "cuda":
         result["gpu"] = torch.cuda.get_device_name(device)
-        result["peak_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+        result["peak_memory_mib"] = peaks
     print(json.dumps(result, indent=1))
     return result
+
+
+def _peak_mib(device: torch.device) -> float | None:
+    """The most memory torch allocated on a GPU since the last call (None on a CPU)."""
+    if device.type != "cuda":
+        return None
+    peak = torch.cuda.max_memory_allocated(device) / 2**20
+    torch.cuda.reset_peak_memory_stats(device)
+    return peak
 
 
 if __name__ == "__main__":

@@ -43,12 +43,16 @@ def test_cifar_benchmark_prints_throughputs(tmp_path):
     process = subprocess.run(
         [sys.executable, str(REPO / "experiments" / "bench_cifar.py"), "--device", "cpu",
          "--blocks", "1", "--train-steps", "1", "--population", "2", "--samples", "16",
-         "--batch-size", "8"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+         "--batch-size", "8", "--modes", "auto,batched", "--batch-candidates", "2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert process.returncode == 0, process.stderr[-3000:]
     result = json.loads(process.stdout)
     assert result["device"] == "cpu" and result["model"] == "ResNet-8"
-    assert result["train_images_per_s"] > 0 and result["scored_candidates_per_s"] > 0
-    assert result["ga_20x32_minutes"] == pytest.approx(640 / result["scored_candidates_per_s"] / 60)
+    rates = result["scored_candidates_per_s"]
+    assert result["train_images_per_s"] > 0 and set(rates) == {"auto", "batched"}
+    for mode, rate in rates.items():
+        assert rate > 0 and result["ga_20x32_minutes"][mode] == pytest.approx(640 / rate / 60)
+    assert result["modes_agree"] is True
 
 
 def test_depth_benchmark_prints_latency_of_blocks_against_channels(tmp_path):

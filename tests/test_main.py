@@ -30,6 +30,8 @@ def app(tmp_path: Path, *overrides: str) -> subprocess.Popen:
     ("budget", "error: budget=0.0001 cannot be met: .* use budget >= "),
     ("penalty", "error: train.l1_bn=0.001 penalises nothing here: no BatchNorm scale"),
     ("depth", "error: pruning.granularity=both: MLP has no residual block"),
+    ("batched", "error: evaluator.mode=batched: RecurrentClassifier cannot score masks in "
+                "batches: torch.func.vmap cannot run it"),
 ])
 def test_user_errors_are_one_line_and_exit_2(tmp_path, case, message):
     if case == "weights":
@@ -37,7 +39,8 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, case, message):
         extra = [f"weights={tmp_path / 'w.pt'}"]
     else:
         extra = {"budget": ["budget=0.0001"], "penalty": ["train.l1_bn=1e-3"],
-                 "depth": ["pruning.granularity=both"]}[case]
+                 "depth": ["pruning.granularity=both"],
+                 "batched": ["model=gru", "model.hidden=16", "evaluator.mode=batched"]}[case]
     process = app(tmp_path, *FAST, *extra, f"hydra.run.dir={tmp_path / 'run'}")
     out, err = process.communicate(timeout=300)
     assert process.returncode == 2

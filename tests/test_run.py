@@ -156,7 +156,8 @@ def test_search_none_runs_only_baselines(tmp_path, cache):
         ("budget=''", "got ''; each run takes one budget"),
         ("baselines=[nope]", "baselines \\['nope'\\] do not exist"),
         ("budget=0.001", "cannot be met.*use budget >= "),
-        ("evaluator.mode=fast", "evaluator.mode must be one of \\['auto', 'sliced', 'masked'\\]"),
+        ("evaluator.mode=fast",
+         "evaluator.mode must be one of \\['auto', 'sliced', 'masked', 'batched'\\]"),
         ("latency.repeats=0", "latency.repeats must be an integer >= 1, got 0"),
         ("latency.threads=0", "latency.threads must be an integer >= 1 or null, got 0"),
         ("search=none baselines=[]", "nothing to run"),
@@ -534,3 +535,18 @@ def test_depth_pruning_run_removes_whole_blocks_within_budget(tmp_path, cache, c
         capsys.readouterr().out
     uniform = json.loads((out / "mask_uniform_magnitude.json").read_text())["groups"][-1]
     assert uniform["kept"] == uniform["size"]  # a channel baseline keeps every block
+
+
+def test_a_batched_search_finds_what_the_one_at_a_time_search_finds(tmp_path, cache):
+    overrides = FAST + ["model=cnn1d", "model.channels=[8,8]", "model.hidden=16",
+                        "proxy.epochs=0", "baselines=[lamp]", "budget=0.4"]
+    found = {}
+    for mode in ("masked", "batched"):
+        results = run(compose_config(overrides + [f"evaluator.mode={mode}",
+                                                  "evaluator.batch_candidates=5"]),
+                      tmp_path / mode)
+        found[mode] = (json.loads((tmp_path / mode / "mask_ga.json").read_text())["groups"],
+                       results["methods"]["ga"]["val_acc_before_finetune"],
+                       results["methods"]["ga"]["search"]["evaluations"])
+        assert results["methods"]["ga"]["macs_ratio"] <= 0.4
+    assert found["batched"] == found["masked"]

@@ -58,7 +58,7 @@ class Objectives:
 def check_settings(
     *, bn_recalibration_batches: int = 2, calibration_batch_size: int = 256,
     val_samples: int | None = None, batch_size: int = 1024, cache: bool = True,
-    mode: str = "auto", backend: str = "serial", workers: int = 2,
+    mode: str = "auto", batch_candidates: int = 8, backend: str = "serial", workers: int = 2,
     ray_address: str | None = None, worker_threads: int = 1,
 ) -> None:
     """Refuse evaluator settings out of range, naming the value and what is allowed (before
@@ -66,6 +66,7 @@ def check_settings(
     for key, value, low in (("bn_recalibration_batches", bn_recalibration_batches, 0),
                             ("calibration_batch_size", calibration_batch_size, 1),
                             ("batch_size", batch_size, 1), ("workers", workers, 1),
+                            ("batch_candidates", batch_candidates, 1),
                             ("worker_threads", worker_threads, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")
@@ -100,9 +101,11 @@ class Evaluator:
             Pruning shifts the statistics later layers see; recalibrating makes the validation
             accuracy of a mask a much better predictor of its fine-tuned accuracy.
         cache: memoise results by mask.
-        mode: ``auto``, ``sliced`` or ``masked``: how each mask's network is run (see
-            :class:`~evoprune.evaluate.scorer.MaskScorer`); auto runs the kept slices only,
-            at the compacted model's cost, whenever the model allows it.
+        mode: ``auto``, ``sliced``, ``masked`` or ``batched``: how each mask's network is
+            run (see :class:`~evoprune.evaluate.scorer.MaskScorer`); auto runs the kept slices
+            only, at the compacted model's cost, whenever the model allows it; batched runs
+            ``batch_candidates`` masks per vmapped forward pass at dense cost each (for GPUs).
+        batch_candidates: masks per forward pass with ``mode="batched"``.
         backend: ``serial`` (score masks in this process) or ``ray`` (on Ray workers, which
             each hold the model and data once; the cache and counters stay here).
         workers: Ray workers (``ray`` only).
@@ -141,6 +144,7 @@ class Evaluator:
         cost: str = "macs",
         latency: LatencySettings | None = None,
         mode: str = "auto",
+        batch_candidates: int = 8,
     ) -> None:
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {sorted(COSTS)}, got {cost!r}")
@@ -151,7 +155,8 @@ class Evaluator:
             )
         check_settings(bn_recalibration_batches=bn_recalibration_batches,
                        calibration_batch_size=calibration_batch_size, val_samples=val_samples,
-                       batch_size=batch_size, cache=cache, mode=mode, backend=backend,
+                       batch_size=batch_size, cache=cache, mode=mode,
+                       batch_candidates=batch_candidates, backend=backend,
                        workers=workers, ray_address=ray_address, worker_threads=worker_threads)
         has_norms = any(isinstance(m, BN_TYPES) for m in model.modules())
         if bn_recalibration_batches and has_norms and calibration is None:
@@ -171,7 +176,7 @@ class Evaluator:
             inputs = calibration.x[:size]
             self.calibration_batches = list(inputs.split(calibration_batch_size))
         self.scorer = MaskScorer(model, space, val.x[:val_samples], val.y[:val_samples],
-                                 self.calibration_batches, batch_size, mode)
+                                 self.calibration_batches, batch_size, mode, batch_candidates)
         self.backend = backend
         self.cache: dict[bytes, Objectives] | None = {} if cache else None
         self.evaluations = 0  # masks actually run through the model

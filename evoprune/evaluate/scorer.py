@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from evoprune.evaluate.batched import PopulationScorer
 from evoprune.infra.threads import torch_threads
 from evoprune.pruning.blocks import blocks_removed, outside
 from evoprune.pruning.masking import make_masker
@@ -29,8 +30,9 @@ if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in 
 
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 # how a mask's network is run: kept slices only (the compacted model's arithmetic), or the
-# dense arithmetic with dropped units zeroed; auto slices whenever the model allows it
-MODES = ("auto", "sliced", "masked")
+# dense arithmetic with dropped units zeroed, one mask or a chunk of masks (vmapped) per
+# forward pass; auto slices whenever the model allows it
+MODES = ("auto", "sliced", "masked", "batched")
 
 
 class MaskScorer:
@@ -47,8 +49,11 @@ class MaskScorer:
             BatchNorm statistics), so it costs what the compacted model costs; ``masked`` runs
             the dense arithmetic with the dropped units zeroed (the reference path, and the only
             one for unstructured policies and for models whose forward pass fixes a width);
-            ``auto`` slices when the model passes the slicer's check, else masks. Both give
+            ``auto`` slices when the model passes the slicer's check, else masks;
+            ``batched`` runs the masked arithmetic for ``batch_candidates`` masks per forward pass,
+            under ``torch.func.vmap`` (``evaluate/batched.py``: the lever on a GPU). All give
             the same outputs up to float rounding.
+        batch_candidates: masks per forward pass (``batched`` only).
 
     Everything runs on the model's device; the data is moved there once. On CPU, a batch of
     masks is scored by as many Python threads as torch has intra-op threads, each running whole
@@ -70,6 +75,7 @@ class MaskScorer:
         calibration_batches: Sequence[torch.Tensor] = (),
         batch_size: int = 1024,
         mode: str = "auto",
+        batch_candidates: int = 8,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
@@ -80,6 +86,7 @@ class MaskScorer:
         self.calibration_batches = [x.to(device) for x in calibration_batches]
         self.batch_size = batch_size
         self.mode = mode
+        self.batch_candidates = batch_candidates
         self.masker = make_masker(model, space)
         self.slicer = None
         if mode != "masked" and space.kind == "structured":
@@ -102,6 +109,12 @@ class MaskScorer:
             raise ValueError("mode=sliced needs a structured pruning space; use auto or masked")
         self.bn_modules = [m for m in model.modules() if isinstance(m, BN_TYPES)]
         self.buffers = dict(model.named_buffers())
+        self.population = None
+        if mode == "batched":
+            self.population = PopulationScorer(
+                model, space, self.masker, self.bn_modules, self.x_val, self.y_val,
+                self.calibration_batches, batch_size, batch_candidates)
+            self._check_batched()
         self.parallel = device.type == "cpu"
         self._local = threading.local()
         self._owner = threading.get_ident()  # the thread that calls the model itself
@@ -115,11 +128,13 @@ class MaskScorer:
         # slices are cloned so that they do not drag their whole source tensor along
         return (MaskScorer, (self.model, self.space, self.x_val.clone(), self.y_val.clone(),
                              [x.clone() for x in self.calibration_batches], self.batch_size,
-                             self.mode))
+                             self.mode, self.batch_candidates))
 
     def accuracies(self, masks: Sequence[np.ndarray]) -> list[float]:
         """Validation accuracy of each mask, in order."""
         with self._lock:
+            if self.population is not None:
+                return self.population.accuracies(masks)
             workers = min(len(masks), torch.get_num_threads()) if self.parallel else 1
             if workers <= 1:
                 return [self.accuracy(mask) for mask in masks]
@@ -131,6 +146,31 @@ class MaskScorer:
                 futures = [self._pool.submit(self.accuracy, mask) for mask in masks]
                 wait(futures)  # all finished before the thread count is restored
             return [future.result() for future in futures]
+
+    def _check_batched(self) -> None:
+        """Refuse mode=batched for a model that vmap cannot run, or runs differently: its
+        outputs under two masks must equal the masked path's."""
+        # the dense network and half of every group's units (blocks kept: one network)
+        half = self.space.mask_from_ratios(
+            [1.0 if group.kind == "block" else 0.5 for group in self.space.groups])
+        masks = [self.space.full_mask(), half]
+        x = self.x_val[:4]
+        reason = None
+        try:
+            batched = self.population.outputs(masks, x)
+        except Exception as error:  # vmap has no batching rule for some operators
+            reason = f"torch.func.vmap cannot run it ({type(error).__name__}: " \
+                     f"{str(error).splitlines()[0]})"
+        else:
+            with torch.inference_mode():
+                one_by_one = torch.stack([
+                    functional_call(self.model, {**self.masker(mask), **self.buffers}, (x,))
+                    for mask in masks])
+            if not torch.allclose(batched, one_by_one, rtol=1e-3, atol=1e-4):
+                reason = "its vmapped outputs differ from one mask at a time"
+        if reason is not None:
+            raise ValueError(f"mode=batched: {type(self.model).__name__} cannot score masks "
+                             f"in batches: {reason}; use mode=auto or masked")
 
     def close(self) -> None:
         """Stop the scoring threads (they are started again when needed)."""
@@ -188,6 +228,15 @@ class MaskScorer:
             for x in self.calibration_batches:
                 functional_call(model, {**params, **buffers}, (x,))
         return buffers
+
+
+def check_mode_runs(model: nn.Module, space: PruningSpace, x: torch.Tensor, mode: str,
+                    batch_candidates: int = 8) -> None:
+    """Refuse ``mode`` (sliced, batched) for a model it cannot run: the checks a scorer makes
+    when built, on a few inputs, so that they can run before the model is trained."""
+    if mode in ("sliced", "batched"):
+        MaskScorer(model, space, x, torch.zeros(len(x), dtype=torch.long, device=x.device),
+                   mode=mode, batch_candidates=batch_candidates)
 
 
 @contextlib.contextmanager
