@@ -21,6 +21,7 @@ from evoprune.finish.distill import DistillConfig, distillation_loss
 from evoprune.infra.atomic import check_writable, save_torch_atomic
 from evoprune.infra.cache import load_entry, save_entry
 from evoprune.infra.checkpoint import check_finite, load_checkpoint
+from evoprune.infra.device import BatchSource
 from evoprune.infra.progress import progress_bar
 from evoprune.pruning.sparsity import check_weight
 
@@ -153,7 +154,7 @@ def train_classifier(
     if teacher is not None:
         teacher.eval()  # BatchNorm must use (and not update) the teacher's running statistics
     device = _device_of(model)
-    pinned = device.type == "cuda"  # page-locked batches: the copy overlaps compute
+    batch = BatchSource(train.x, train.y, device)
     generator = torch.Generator().manual_seed(int(seed))
     optimizer = _make_optimizer(model, cfg)
     steps_per_epoch = len(_batches(len(train), cfg.batch_size, torch.Generator()))
@@ -172,8 +173,7 @@ def train_classifier(
                 model.train()
                 loss_sum, seen = 0.0, 0
                 for step, idx in enumerate(_batches(len(train), cfg.batch_size, generator)):
-                    x = _moved(train.x[idx], device, pinned)
-                    y = _moved(train.y[idx], device, pinned)
+                    x, y = batch(idx)
                     if train.augment is not None:
                         x = train.augment(x, generator)
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
@@ -221,10 +221,6 @@ def train_classifier(
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return history
-
-
-def _moved(tensor: torch.Tensor, device: torch.device, pinned: bool) -> torch.Tensor:
-    return tensor.pin_memory().to(device, non_blocking=True) if pinned else tensor.to(device)
 
 
 def _restore(path: str | Path, model: nn.Module, optimizer, scheduler,
