@@ -19,6 +19,7 @@ from evoprune.data.splits import Split
 from evoprune.evaluate.evaluator import Evaluator, Objectives
 from evoprune.finish.select import accuracy_after_finetuning, check_samples, first_samples
 from evoprune.finish.train import TrainConfig
+from evoprune.infra.device import fits_on
 from evoprune.search.settings import check_int
 
 
@@ -49,7 +50,12 @@ class FinetunedEvaluator:
                  recipe: TrainConfig, seed: int, samples: int | None = None) -> None:
         check_proxy(recipe.epochs, samples)
         self.evaluator, self.dense, self.val = evaluator, dense, val
-        self.train = first_samples(train, samples)
+        train = first_samples(train, samples)
+        device = next(dense.parameters()).device
+        if fits_on(device, train.x.nbytes + train.y.nbytes):
+            # one copy in GPU memory that every brief fine-tune indexes, not one copy each
+            train = Split(train.x.to(device), train.y.to(device), train.augment)
+        self.train = train
         self.recipe, self.seed = recipe, seed
         self.space, self.cost = evaluator.space, evaluator.cost
         self.dense_latency_ms, self.num_classes = evaluator.dense_latency_ms, evaluator.num_classes

@@ -26,32 +26,39 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def fits_on(device: torch.device, nbytes: int, *, share: float = 0.25,
+            free_bytes: int | None = None) -> bool:
+    """Whether ``nbytes`` take at most ``share`` of the GPU's free memory (False on a CPU:
+    nothing to move)."""
+    if device.type != "cuda":
+        return False
+    if free_bytes is None:
+        free_bytes = torch.cuda.mem_get_info(device)[0]
+    return nbytes <= share * free_bytes
+
+
 class BatchSource:
     """Training batches of one split on ``device``, by index.
 
-    On a GPU the whole split is copied there once when it takes at most ``share`` of the free
-    device memory (CIFAR-10's 50,000 float32 images: 0.6 GB), so a step indexes it in place
-    with no host-to-device copy; otherwise each batch is copied from page-locked memory, which
-    lets the copy overlap the computation. On the CPU a batch is a plain index.
+    On a GPU the whole split is copied there once when it takes at most a quarter of the free
+    device memory (CIFAR-10's 50,000 float32 images: 0.6 GB; :func:`fits_on`), so a step
+    indexes it in place with no host-to-device copy; otherwise each batch is copied from
+    page-locked memory, which lets the copy overlap the computation. A split already on
+    ``device`` (the CPU, or a GPU copy made by the caller) is indexed where it is.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, device: torch.device, *,
-                 share: float = 0.25, free_bytes: int | None = None) -> None:
-        self.device = device
-        self.resident = False
-        if device.type == "cuda":
-            if free_bytes is None:
-                free_bytes = torch.cuda.mem_get_info(device)[0]
-            self.resident = x.nbytes + y.nbytes <= share * free_bytes
-        if self.resident:
+                 free_bytes: int | None = None) -> None:
+        if x.device != device and fits_on(device, x.nbytes + y.nbytes, free_bytes=free_bytes):
             x, y = x.to(device), y.to(device)
-        self.x, self.y = x, y
+        self.device, self.x, self.y = device, x, y
+        self.resident = x.device == device
 
     def __call__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.device.type != "cuda":
-            return self.x[idx].to(self.device), self.y[idx].to(self.device)
         if self.resident:
             idx = idx.to(self.device)
             return self.x[idx], self.y[idx]
-        return (self.x[idx].pin_memory().to(self.device, non_blocking=True),
-                self.y[idx].pin_memory().to(self.device, non_blocking=True))
+        if self.device.type == "cuda":
+            return (self.x[idx].pin_memory().to(self.device, non_blocking=True),
+                    self.y[idx].pin_memory().to(self.device, non_blocking=True))
+        return self.x[idx].to(self.device), self.y[idx].to(self.device)

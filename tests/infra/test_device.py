@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from evoprune.evaluate.latency import measure_latency_ms
-from evoprune.infra.device import BatchSource, resolve_device
+from evoprune.infra.device import BatchSource, fits_on, resolve_device
 
 
 def test_auto_is_the_gpu_when_there_is_one_else_the_cpu():
@@ -28,7 +28,8 @@ def test_cpu_batches_are_the_indexed_samples():
     batch = BatchSource(x, y, torch.device("cpu"))
     idx = torch.tensor([7, 2, 5])
     bx, by = batch(idx)
-    assert torch.equal(bx, x[idx]) and torch.equal(by, y[idx]) and not batch.resident
+    assert torch.equal(bx, x[idx]) and torch.equal(by, y[idx])
+    assert batch.resident and batch.x is x  # indexed where it is: nothing copied
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -36,6 +37,7 @@ def test_cpu_batches_are_the_indexed_samples():
 def test_gpu_batches_are_the_indexed_samples_resident_or_copied(free_bytes):
     x, y = torch.randn(10, 3), torch.arange(10)
     batch = BatchSource(x, y, torch.device("cuda"), free_bytes=free_bytes)
+    assert fits_on(torch.device("cuda"), 1, free_bytes=4) and not fits_on(torch.device("cpu"), 1)
     assert batch.resident == (free_bytes is None)
     idx = torch.tensor([7, 2, 5])
     bx, by = batch(idx)
