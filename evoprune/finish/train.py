@@ -22,7 +22,7 @@ from evoprune.infra.atomic import check_writable, save_torch_atomic
 from evoprune.infra.cache import load_entry, save_entry
 from evoprune.infra.checkpoint import check_finite, load_checkpoint
 from evoprune.infra.device import BatchSource
-from evoprune.infra.progress import progress_bar
+from evoprune.infra.progress import console, epoch_line, progress_bar
 from evoprune.pruning.sparsity import check_weight
 
 _OPTIMIZERS = ("adamw", "sgd")
@@ -208,6 +208,11 @@ def train_classifier(
                         f"loss {loss_value:.3f} {rate:,.0f} samples/s",
                     )
                 history.append({"epoch": epoch + 1, "loss": loss_sum / seen})
+                elapsed = time.perf_counter() - started
+                if progress and not console.is_terminal:  # no bar is drawn: a line per epoch
+                    console.print(epoch_line(description, epoch + 1, cfg.epochs, loss_sum / seen,
+                                             seen / max(elapsed, 1e-9), elapsed),
+                                  highlight=False)
                 if checkpoint is not None:
                     save_torch_atomic(checkpoint, {
                         "epoch": epoch + 1, "model": model.state_dict(),

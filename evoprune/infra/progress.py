@@ -74,3 +74,13 @@ def progress_bar(*, enabled: bool = True) -> Progress:
         console=console,
         disable=not enabled,
     )
+
+
+def epoch_line(description: str, epoch: int, epochs: int, loss: float, samples_per_s: float,
+               seconds_per_epoch: float) -> str:
+    """One epoch's summary with the time the remaining epochs will take at this pace: what a
+    log shows of a long training, where no progress bar is drawn."""
+    left = int(round(seconds_per_epoch * (epochs - epoch)))
+    return (f"{description}: epoch {epoch}/{epochs}, loss {loss:.4f}, {samples_per_s:,.0f} "
+            f"samples/s, {seconds_per_epoch:.1f} s/epoch, about {left // 3600}:"
+            f"{left % 3600 // 60:02d}:{left % 60:02d} left")
