@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from evoprune.evaluate.batchnorm import cumulative_statistics
 from evoprune.pruning.blocks import blocks_removed, outside
 
 if TYPE_CHECKING:
@@ -124,15 +125,9 @@ class PopulationScorer:
             elif name.endswith("running_var"):
                 value.fill_(1.0)
             stacked[name] = value
-        saved = [(m, m.training, m.momentum) for m in self.bn_modules]
-        try:
+        with cumulative_statistics(self.bn_modules):
             for k, x in enumerate(self.calibration_batches, start=1):
                 for module in self.bn_modules:
-                    module.train()
-                    module.momentum = 1.0 / k
+                    module.momentum = 1.0 / k  # the cumulative average, vmap-safe
                 self._call(params, dims, stacked, 0, x)
-        finally:
-            for module, training, momentum in saved:
-                module.train(training)
-                module.momentum = momentum
         return stacked, 0

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from evoprune.evaluate.batchnorm import BN_TYPES
 from evoprune.evaluate.latency import LatencySettings, measure_latency_ms
-from evoprune.evaluate.scorer import BN_TYPES, MODES, MaskScorer
+from evoprune.evaluate.scorer import MODES, MaskScorer
 
 if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in scikit-learn)
     from evoprune.data import Split

@@ -6,11 +6,10 @@ Ray one ships a copy to each worker (it pickles as its constructor arguments).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ from torch import nn
 from torch.func import functional_call
 
 from evoprune.evaluate.batched import PopulationScorer
+from evoprune.evaluate.batchnorm import batchnorm_layers, cumulative_statistics
 from evoprune.infra.threads import torch_threads
 from evoprune.pruning.blocks import blocks_removed, outside
 from evoprune.pruning.masking import make_masker
@@ -28,7 +28,6 @@ from evoprune.pruning.slicing import ParameterSlicer
 if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in scikit-learn)
     from evoprune.pruning.space import PruningSpace
 
-BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 # how a mask's network is run: kept slices only (the compacted model's arithmetic), or the
 # dense arithmetic with dropped units zeroed, one mask or a chunk of masks (vmapped) per
 # forward pass; auto slices whenever the model allows it
@@ -107,7 +106,7 @@ class MaskScorer:
                 )
         elif mode == "sliced":
             raise ValueError("mode=sliced needs a structured pruning space; use auto or masked")
-        self.bn_modules = [m for m in model.modules() if isinstance(m, BN_TYPES)]
+        self.bn_modules = batchnorm_layers(model)
         self.buffers = dict(model.named_buffers())
         self.population = None
         if mode == "batched":
@@ -190,7 +189,7 @@ class MaskScorer:
                     if self._template is None:  # one full copy, once; then meta copies of it
                         self._template = copy.deepcopy(self.model).to("meta")
                 model = copy.deepcopy(self._template)
-                replica = (model, [m for m in model.modules() if isinstance(m, BN_TYPES)])
+                replica = (model, batchnorm_layers(model))
             self._local.replica = replica
         return replica
 
@@ -224,7 +223,7 @@ class MaskScorer:
                 value.zero_()
             elif name.endswith("running_var"):
                 value.fill_(1.0)
-        with _batchnorm_in_cumulative_train_mode(bn_modules):
+        with cumulative_statistics(bn_modules):
             for x in self.calibration_batches:
                 functional_call(model, {**params, **buffers}, (x,))
         return buffers
@@ -237,18 +236,3 @@ def check_mode_runs(model: nn.Module, space: PruningSpace, x: torch.Tensor, mode
     if mode in ("sliced", "batched"):
         MaskScorer(model, space, x, torch.zeros(len(x), dtype=torch.long, device=x.device),
                    mode=mode, batch_candidates=batch_candidates)
-
-
-@contextlib.contextmanager
-def _batchnorm_in_cumulative_train_mode(modules: list[nn.Module]) -> Iterator[None]:
-    """BatchNorm layers update running statistics as an equal-weight average, then restore."""
-    saved = [(m, m.training, m.momentum) for m in modules]
-    try:
-        for module in modules:
-            module.train()
-            module.momentum = None
-        yield
-    finally:
-        for module, training, momentum in saved:
-            module.train(training)
-            module.momentum = momentum

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from evoprune.data import DataSplits
+from evoprune.evaluate.batchnorm import batchnorm_layers, cumulative_statistics
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings, measure_latency_ms
 from evoprune.finish.train import DistillConfig, TrainConfig, accuracy, train_classifier
@@ -179,14 +180,9 @@ def _check_cost_matches(name, model, space, mask, sample) -> None:
 @torch.no_grad()
 def _recalibrate(model: nn.Module, batches: list[torch.Tensor]) -> None:
     """Same statistics the evaluator used for this mask: equal-weight average over the batches."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
+    norms = batchnorm_layers(model)
     for module in norms:
         module.reset_running_stats()
-        module.momentum = None
-        module.train()
-    for x in batches:
-        model(x)
-    for module, momentum in zip(norms, momenta):
-        module.momentum = momentum
-        module.eval()
+    with cumulative_statistics(norms):
+        for x in batches:
+            model(x)
