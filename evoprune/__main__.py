@@ -25,6 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from evoprune.config.checks import ConfigError
+from evoprune.config.model_checks import ModelDoesNotFitData
 from evoprune.data.splits import BadData
 from evoprune.finish.train import TrainingDiverged
 from evoprune.infra import progress  # the module, not its console: submitit pickles main
@@ -34,7 +35,7 @@ from evoprune.infra.run_dir import discard_if_unused
 from evoprune.pruning.budget import InfeasibleBudgetError
 from evoprune.pruning.layers import UnsupportedLayerError
 from evoprune.pruning.space import NoPrunableLayerError
-from evoprune.run import ModelDoesNotFitData, run
+from evoprune.run import run
 
 # conf/ sits at the top of the repository (a checkout or an editable install reads it there); a
 # built package carries a copy inside it (setup.py)

@@ -23,13 +23,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from evoprune.baselines import registry
 from evoprune.config.checks import check_config, make_fitness, search_cost, search_enabled
-from evoprune.config.errors import ConfigError
+from evoprune.config.model_checks import check_against_model, check_model_accepts
 from evoprune.config.targets import make_data, make_model
 from evoprune.data import DataSplits
 from evoprune.data.splits import Split
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
-from evoprune.evaluate.scorer import check_mode_runs
 from evoprune.finish.along_front import finetune_along_front
 from evoprune.finish.distill import DistillConfig
 from evoprune.finish.measure import Pruned, dense_row, finish
@@ -43,7 +42,6 @@ from evoprune.infra.progress import console
 from evoprune.infra.tracking import make_tracker
 from evoprune.pruning import make_space
 from evoprune.pruning.space import PruningSpace
-from evoprune.pruning.sparsity import SparsityPenalty
 from evoprune.report.history import write_history
 from evoprune.report.pareto import reference_point, write_pareto
 from evoprune.report.pareto_finetuned import finetuned_table
@@ -61,10 +59,6 @@ from evoprune.report.torch_prune import PRUNE_FILE, prune_state_dict
 from evoprune.search.base import Scored
 from evoprune.search.cost import COST_UNITS
 from evoprune.search.loop import run_search
-
-
-class ModelDoesNotFitData(ValueError):
-    """The model refuses the data's inputs, or returns the wrong number of classes."""
 
 
 @dataclass
@@ -134,40 +128,20 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
     model, or one trained now)."""
     data = make_data(config["data"], cfg.seed)
     model = make_model(config["model"], data.input_shape, data.num_classes)
-    _check_model_accepts(model, data)
-    device = resolve_device(cfg.device)
-    model = model.to(device)  # data stays on the CPU, moved per batch
+    check_model_accepts(model, data)
+    # the data is moved where it is used: per training batch (or once, to a GPU with room)
+    model = model.to(resolve_device(cfg.device))
     # a layer the space cannot prune or count, or a baseline that cannot prune this model, is
     # refused now, not after training
-    space = make_space(model, data.train.x[:2].to(device), **config["pruning"])
-    try:
-        chosen, skipped = registry.applicable(config["baselines"], space)
-        registry.applicable(list(config["warm_start"]), space)
-    except ValueError as err:
-        raise ConfigError(f"baselines: {err}") from None
-    try:
-        check_mode_runs(model, space, data.val.x[:4].to(device), config["evaluator"]["mode"],
-                        config["evaluator"]["batch_candidates"])
-    except ValueError as err:
-        raise ConfigError(f"evaluator.{err}") from None
-    for reason in skipped:
-        console.print(f"baselines={config['baselines']}: {reason}", highlight=False)
-    if "slimming" in chosen and not (config["train"]["l1_bn"] or config["train"]["group_lasso"]
-                                     or cfg.weights):
-        console.print("slimming: the dense model is trained without train.l1_bn or "
-                      "train.group_lasso, so its scales were not made sparse", highlight=False)
+    space = make_space(model, data.train.x[:2].to(next(model.parameters()).device),
+                       **config["pruning"])
+    penalty = check_against_model(config, model, space, data, weights_given=bool(cfg.weights))
     if cfg.weights:
         load_weights(model, cfg.weights)
         model.eval()
         console.print(f"dense model loaded from {cfg.weights}")
         return data, model
     train = TrainConfig(**config["train"])
-    try:
-        penalty = (SparsityPenalty(space, model, l1_bn=train.l1_bn,
-                                   group_lasso=train.group_lasso)
-                   if train.l1_bn or train.group_lasso else None)
-    except ValueError as err:  # a penalty this model gives nothing to act on
-        raise ConfigError(str(err)) from None
     key = dense_cache_key(config["data"], config["model"], config["train"], cfg.seed)
     model, cached = load_or_train_dense(
         model, data, train, seed=cfg.seed, cache_dir=Path(cfg.cache_dir).expanduser(),
@@ -421,19 +395,3 @@ def _tracker_args(cfg: DictConfig, run_dir: Path, config: dict) -> dict:
         return {}
     return {"project": cfg.logger.project, "run_dir": run_dir, "config": config,
             "mode": cfg.logger.mode, "tags": list(cfg.logger.tags), "name": run_dir.name}
-
-
-def _check_model_accepts(model: torch.nn.Module, data) -> None:
-    try:
-        with torch.no_grad():
-            out = model.eval()(data.train.x[:2])
-    except RuntimeError as err:
-        raise ModelDoesNotFitData(
-            f"model {type(model).__name__} does not accept {data.name} inputs of shape "
-            f"{list(data.input_shape)}: {err}"
-        ) from err
-    if out.shape != (2, data.num_classes):
-        raise ModelDoesNotFitData(
-            f"model {type(model).__name__} returns shape {list(out.shape[1:])} per sample; "
-            f"{data.name} has {data.num_classes} classes"
-        )
