@@ -165,7 +165,9 @@ class MaskScorer:
                 one_by_one = torch.stack([
                     functional_call(self.model, {**self.masker(mask), **self.buffers}, (x,))
                     for mask in masks])
-            if not torch.allclose(batched, one_by_one, rtol=1e-3, atol=1e-4):
+            # loose enough for a GPU's TF32 convolutions, far tighter than a wrong network
+            scale = float(one_by_one.abs().max().clamp(min=1.0))
+            if float((batched - one_by_one).abs().max()) > 1e-2 * scale:
                 reason = "its vmapped outputs differ from one mask at a time"
         if reason is not None:
             raise ValueError(f"mode=batched: {type(self.model).__name__} cannot score masks "

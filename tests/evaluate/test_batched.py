@@ -114,3 +114,27 @@ def test_a_batched_scorer_pickles_with_its_chunk_size(trained_residual, syntheti
     assert (copy.mode, copy.batch_candidates, copy.population.candidates) == ("batched", 5, 5)
     masks = masks_at(space, [0.5, 0.8])
     assert copy.accuracies(masks) == scorer.accuracies(masks)
+
+
+class _CountsCalls(torch.nn.Module):
+    """A forward pass with Python state: each call adds how often it was called, so one
+    vmapped call of two masks and two calls of one disagree."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(),
+                                          torch.nn.Linear(8, 3))
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.layers(x) + 10.0 * self.calls
+
+
+def test_a_model_that_runs_differently_under_vmap_is_refused():
+    model = _CountsCalls()
+    x = torch.randn(4, 6)
+    space = PruningSpace(model, x[:2])
+    with pytest.raises(ValueError, match="mode=batched: _CountsCalls cannot score masks in "
+                                         "batches: its vmapped outputs differ"):
+        check_mode_runs(model, space, x, "batched")
