@@ -3,9 +3,10 @@ under ``torch.func.vmap`` (``evaluator.mode=batched``).
 
 Every candidate does the dense arithmetic (its dropped units are zeroed, as in masked
 scoring), but a chunk of candidates costs one forward pass of larger kernels instead of one
-small pass each: on a GPU, where launches and small convolutions leave most of the chip idle,
-that is the lever; on a CPU, slicing each candidate to its kept units costs less
-(experiments/performance.md). Parameters no mask touches are passed once, not stacked.
+small pass each. That is meant for a GPU, where launches and small convolutions can leave
+most of the chip idle (not measured yet: no GPU was at hand); on a CPU, slicing each candidate
+to its kept units costs 2.5-3.9x less (experiments/performance.md). Parameters no mask
+touches are passed once, not stacked.
 
 BatchNorm statistics are re-estimated per candidate as the serial path does (a cumulative
 average over the calibration batches), with ``momentum = 1/k`` on the k-th batch: the same
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from evoprune.evaluate.batchnorm import cumulative_statistics
+from evoprune.evaluate.batchnorm import batchnorm_layers, cumulative_statistics
 from evoprune.pruning.blocks import blocks_removed, outside
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ class PopulationScorer:
         space: its pruning space (masks that remove different residual blocks run as different
             networks, so they are grouped by the blocks they remove).
         masker: gives each mask's parameters (dense tensors for what the mask leaves alone).
-        bn_modules: the model's BatchNorm layers.
         x_val, y_val: validation data, on the model's device.
         calibration_batches: inputs for BatchNorm re-estimation (empty: dense statistics).
         batch_size: validation samples per call; a call holds ``candidates x batch_size``
@@ -47,7 +47,7 @@ class PopulationScorer:
     """
 
     def __init__(self, model: nn.Module, space: PruningSpace, masker,
-                 bn_modules: Sequence[nn.Module], x_val: torch.Tensor, y_val: torch.Tensor,
+                 x_val: torch.Tensor, y_val: torch.Tensor,
                  calibration_batches: Sequence[torch.Tensor], batch_size: int,
                  candidates: int) -> None:
         self.model, self.space, self.masker = model, space, masker
@@ -55,7 +55,7 @@ class PopulationScorer:
         self.calibration_batches = list(calibration_batches)
         self.batch_size, self.candidates = batch_size, candidates
         self.buffers = dict(model.named_buffers())
-        self.bn_modules = list(bn_modules)
+        self.bn_modules = batchnorm_layers(model)
 
     def accuracies(self, masks: Sequence[np.ndarray]) -> list[float]:
         """Validation accuracy of each mask, in order."""

@@ -50,7 +50,7 @@ class MaskScorer:
             one for unstructured policies and for models whose forward pass fixes a width);
             ``auto`` slices when the model passes the slicer's check, else masks;
             ``batched`` runs the masked arithmetic for ``batch_candidates`` masks per forward pass,
-            under ``torch.func.vmap`` (``evaluate/batched.py``: the lever on a GPU). All give
+            under ``torch.func.vmap`` (``evaluate/batched.py``; meant for a GPU). All give
             the same outputs up to float rounding.
         batch_candidates: masks per forward pass (``batched`` only).
 
@@ -111,7 +111,7 @@ class MaskScorer:
         self.population = None
         if mode == "batched":
             self.population = PopulationScorer(
-                model, space, self.masker, self.bn_modules, self.x_val, self.y_val,
+                model, space, self.masker, self.x_val, self.y_val,
                 self.calibration_batches, batch_size, batch_candidates)
             self._check_batched()
         self.parallel = device.type == "cpu"
