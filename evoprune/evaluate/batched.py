@@ -4,7 +4,7 @@ under ``torch.func.vmap`` (``evaluator.mode=batched``).
 Every candidate does the dense arithmetic (its dropped units are zeroed, as in masked
 scoring), but a chunk of candidates costs one forward pass of larger kernels instead of one
 small pass each. That is meant for a GPU, where launches and small convolutions can leave
-most of the chip idle (not measured yet: no GPU was at hand); on a CPU, slicing each candidate
+most of the chip idle (not measured on one yet); on a CPU, slicing each candidate
 to its kept units costs 2.5-3.9x less (experiments/performance.md). Parameters no mask
 touches are passed once, not stacked.
 
