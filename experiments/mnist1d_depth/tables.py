@@ -18,9 +18,12 @@ from evoprune.report.aggregate.tables import PAIRED_HEADERS, paired_cells
 
 HERE = Path(__file__).resolve().parent
 WIDTH = HERE.parent / "mnist1d_resnet" / "runs"
-# (where the runs are, which sweeps, the arm's label for the searched methods)
-ARMS = ((WIDTH, ("ga_a", "ga_b"), "width"), (WIDTH, ("random_a", "random_b"), "width"),
-        (HERE / "runs", ("ga", "random"), "depth+width"))
+# (where the runs are, which sweeps, the arm's label for the searched methods, whether its
+# baselines are taken too: the warm-started runs repeat baselines the others already have)
+ARMS = ((WIDTH, ("ga_a", "ga_b", "random_a", "random_b"), "width", True),
+        (WIDTH.parent / "warm_start" / "runs", ("ga_warm",), "width, warm start", False),
+        (HERE / "runs", ("ga", "random"), "depth+width", True),
+        (HERE / "runs", ("ga_warm",), "depth+width, warm start", False))
 SEARCHED = {"ga", "random_search"}
 
 
@@ -28,12 +31,14 @@ def collect():
     """(method, budget) -> [(seed, figures)], the searched methods labelled by arm; and the
     blocks each depth+width answer kept."""
     samples, blocks = defaultdict(list), defaultdict(list)
-    for root, sweeps, arm in ARMS:
+    for root, sweeps, arm, with_baselines in ARMS:
         for sweep in sweeps:
             for path in sorted((root / sweep).glob("*/results.json")):
                 results = json.loads(path.read_text())
                 config, dense = results["config"], results["dense"]
                 for method, row in results["methods"].items():
+                    if method not in SEARCHED and not with_baselines:
+                        continue
                     name = f"{method} ({arm})" if method in SEARCHED else method
                     figures = {"test_acc": row["test_acc"], "macs_ratio": row["macs_ratio"],
                                "latency": row["latency_ms"] / dense["latency_ms"]}
@@ -45,7 +50,7 @@ def collect():
 
 def main() -> None:
     samples, blocks = collect()
-    budgets = sorted({b for m, b in samples if "depth+width" in m}, reverse=True)
+    budgets = sorted({b for m, b in samples if m.endswith("(depth+width)")}, reverse=True)
     samples = {key: runs for key, runs in samples.items() if key[1] in budgets}
     print("## Test accuracy after fine-tuning (mean ± sd over seeds), MACs ratio, latency\n")
     print("Latency: the pruned model's CPU latency over the dense model's, measured in the same "
@@ -69,7 +74,10 @@ def main() -> None:
     pairs = list(paired_differences(samples, searched))  # each search - the best baseline
     for ours, theirs in (("ga (depth+width)", "ga (width)"),
                          ("ga (depth+width)", "random_search (depth+width)"),
-                         ("random_search (depth+width)", "random_search (width)")):
+                         ("random_search (depth+width)", "random_search (width)"),
+                         ("ga (depth+width, warm start)", "ga (depth+width)"),
+                         ("ga (depth+width, warm start)", "ga (width, warm start)"),
+                         ("ga (depth+width, warm start)", "random_search (depth+width)")):
         two = {key: runs for key, runs in samples.items() if key[0] in (ours, theirs)}
         pairs += paired_differences(two, {ours})
     for difference in pairs:
