@@ -110,10 +110,11 @@ def test_a_batched_scorer_pickles_with_its_chunk_size(trained_residual, syntheti
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
     scorer = MaskScorer(trained_residual, space, synthetic_data.val.x, synthetic_data.val.y,
                         mode="batched", batch_candidates=5)
-    copy = pickle.loads(pickle.dumps(scorer))  # what a Ray worker receives
-    assert (copy.mode, copy.batch_candidates, copy.population.candidates) == ("batched", 5, 5)
+    shipped = pickle.loads(pickle.dumps(scorer))  # what a Ray worker receives
+    assert (shipped.mode, shipped.batch_candidates, shipped.population.candidates) == (
+        "batched", 5, 5)
     masks = masks_at(space, [0.5, 0.8])
-    assert copy.accuracies(masks) == scorer.accuracies(masks)
+    assert shipped.accuracies(masks) == scorer.accuracies(masks)
 
 
 class _CountsCalls(torch.nn.Module):
