@@ -15,7 +15,8 @@ arithmetic does not depend on the pixels; no data files are needed):
 - ``ga_20x32_minutes``: what 20 generations of 32 candidates (640 scorings, the default GA)
   would take at each mode's rate, with candidates scored right after pruning
   (``proxy.epochs=0``);
-- ``modes_agree``: every mode gave every mask the same validation accuracy;
+- ``modes_agree``: every mode gave every mask the same validation accuracy (on a GPU,
+  TF32 rounding may flip a near tie between two classes);
 - on a GPU, ``peak_memory_mib``: the most memory torch allocated while training and while
   scoring in each mode.
 """
@@ -105,6 +106,7 @@ def main(argv=None) -> dict:
         synchronize(device)
         rates[mode] = args.population / (time.perf_counter() - start)
         peaks[mode] = _peak_mib(device)
+        del evaluator  # its copies of the data do not count towards the next mode's peak
     result = {
         "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "model": f"ResNet-{6 * args.blocks + 2}", "dense_macs": space.dense_macs,
