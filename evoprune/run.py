@@ -162,7 +162,7 @@ def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
     evaluator = Evaluator(model, space, data.val, calibration=data.train, cost=cost,
                           latency=latency, **config["evaluator"])
     dense = dense_row(model, space, data, latency)
-    if config["evaluator"]["mode"] == "auto" and evaluator.scorer.x_val.is_cuda:
+    if config["evaluator"]["mode"] == "auto" and next(model.parameters()).is_cuda:
         console.print("scoring on the GPU one mask at a time; evaluator.mode=batched runs "
                       f"{config['evaluator']['batch_candidates']} per pass (`python "
                       "experiments/bench_cifar.py --modes auto,batched` says which is faster "

@@ -74,7 +74,8 @@ class PopulationScorer:
     @torch.inference_mode()
     def outputs(self, masks: Sequence[np.ndarray], x: torch.Tensor) -> torch.Tensor:
         """The model's outputs on ``x`` under each mask, stacked (candidates first), with the
-        dense BatchNorm statistics: what the scorer checks this path against."""
+        dense BatchNorm statistics: what the scorer checks this path against. The masks must
+        remove the same blocks (one network)."""
         removed = tuple(self.space.removed_blocks(masks[0]))
         params, dims = self._stacked(masks, removed)
         with blocks_removed(self.model, removed):

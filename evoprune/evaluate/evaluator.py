@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from evoprune.evaluate.batchnorm import BN_TYPES
+from evoprune.evaluate.batchnorm import batchnorm_layers
 from evoprune.evaluate.latency import LatencySettings, measure_latency_ms
 from evoprune.evaluate.scorer import MODES, MaskScorer
 
@@ -159,7 +159,7 @@ class Evaluator:
                        batch_size=batch_size, cache=cache, mode=mode,
                        batch_candidates=batch_candidates, backend=backend,
                        workers=workers, ray_address=ray_address, worker_threads=worker_threads)
-        has_norms = any(isinstance(m, BN_TYPES) for m in model.modules())
+        has_norms = bool(batchnorm_layers(model))
         if bn_recalibration_batches and has_norms and calibration is None:
             raise ValueError(
                 f"the model has BatchNorm layers and bn_recalibration_batches="
