@@ -1,20 +1,21 @@
 """experiments/bench_eval.py runs at a tiny size and prints one valid JSON object."""
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO, app_env
+
+pytestmark = pytest.mark.slow  # the benchmark scripts (subprocesses)
+
 FIGURES = ("limit_ms", "dense_ms", "evoprune_ms_per_candidate", "naive_ms_per_candidate",
            "ratio_to_limit", "speedup_vs_naive", "limit_bn_ms", "evoprune_bn_ms_per_candidate")
 
 
 def test_benchmark_prints_its_figures(tmp_path):
-    env = {**os.environ, "EVOPRUNE_CACHE": str(tmp_path / "cache")}
+    env = app_env(tmp_path / "cache")
     process = subprocess.run(
         [sys.executable, str(REPO / "experiments" / "bench_eval.py"), "--data", "synthetic",
          "--model", "mlp", "--population", "4", "--samples", "64", "--repeats", "1",

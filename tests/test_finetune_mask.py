@@ -2,19 +2,17 @@
 run's own methods; every mistake in its arguments is one line and exit status 2."""
 
 import json
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from evoprune.finetune_mask import main
 from evoprune.report.results import RESULTS_FILE
-from tests.helpers import FAST, compose_config
+from tests.helpers import FAST, app_env, compose_config
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # runs of the app and of the finetune_mask command
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +114,10 @@ def test_mistakes_are_one_line_and_exit_2(nsga_run, tmp_path, capsys, case, mess
 
 
 def test_the_command_line_prints_no_traceback(nsga_run, tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     process = subprocess.run(
         [sys.executable, "-m", "evoprune.finetune_mask", str(nsga_run),
          str(nsga_run / "pareto.json"), "--member", "-1"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        cwd=tmp_path, env=app_env(), capture_output=True, text=True, timeout=300)
     assert process.returncode == 2 and "Traceback" not in process.stdout + process.stderr
     assert process.stderr.strip().splitlines() == [
         f"error: --member -1 is out of range: {nsga_run / 'pareto.json'} has "

@@ -1,7 +1,6 @@
 """``python -m evoprune``: a user's mistake is one line and exit status 2, Ctrl-C / SIGTERM one
 line saying how to resume (exit status 130); neither prints a traceback."""
 
-import os
 import re
 import signal
 import subprocess
@@ -12,16 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import FAST
+from tests.helpers import FAST, app_env
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # the app as a command (subprocesses)
 
 
 def app(tmp_path: Path, *overrides: str) -> subprocess.Popen:
-    env = {**os.environ, "EVOPRUNE_CACHE": str(tmp_path / "cache"), "WANDB_MODE": "disabled",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.Popen([sys.executable, "-m", "evoprune", *overrides], cwd=tmp_path, env=env,
+    return subprocess.Popen([sys.executable, "-m", "evoprune", *overrides], cwd=tmp_path,
+                            env=app_env(tmp_path / "cache"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -103,10 +100,9 @@ def test_a_failed_write_mid_run_is_one_line_naming_the_file(tmp_path):
     state, over 12 kB here) cannot be written. Before, torch's writer failed with a C++ error
     (or aborted, exit 134) and a traceback."""
     run_dir = tmp_path / "run"
-    env = {**os.environ, "EVOPRUNE_CACHE": str(tmp_path / "cache"), "WANDB_MODE": "disabled",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-m", "evoprune", *FAST, f"hydra.run.dir={run_dir}"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env=app_env(tmp_path / "cache"), capture_output=True,
+                          text=True, timeout=300,
                           preexec_fn=_file_size_limit(12_000))
     assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr
     [line] = done.stderr.strip().splitlines()

@@ -4,15 +4,26 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+import pytest
+
+from tests.helpers import REPO
+
+# what the wheel is built from: the package, its configs and its build files, nothing else
+PACKAGE_FILES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "evoprune", "conf")
 
 
+@pytest.mark.slow
 def test_wheel_holds_every_config(tmp_path):
     source = tmp_path / "src"  # a copy: building writes build/ and *.egg-info beside the code
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
-        ".git", "build", "dist", "*.egg-info", "__pycache__", "outputs", "multirun", "wandb"))
+    source.mkdir()
+    for name in PACKAGE_FILES:
+        path = REPO / name
+        if path.is_dir():
+            shutil.copytree(path, source / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(path, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
                     str(tmp_path / "dist"), str(source)], check=True, timeout=600)
     [wheel] = (tmp_path / "dist").glob("evoprune-*.whl")
@@ -21,3 +32,4 @@ def test_wheel_holds_every_config(tmp_path):
                for path in (REPO / "conf").rglob("*.yaml")}
     assert configs and configs <= names
     assert "evoprune/__main__.py" in names and "evoprune/search/loop.py" in names
+    assert not any(name.startswith(("tests/", "experiments/")) for name in names)

@@ -16,6 +16,8 @@ from evoprune.run import run
 from tests.helpers import FAST, compose_config, data_and_model
 from tests.wandb_runs import read_run
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the app
+
 ROW_KEYS = {"val_acc", "test_acc", "test_acc_before_finetune", "macs", "macs_ratio", "params",
             "latency_ms"}
 

@@ -17,9 +17,10 @@ from evoprune.config.checks import ConfigError
 from evoprune.infra.checkpoint import CheckpointError, NonFiniteWeights
 from evoprune.report.results import RESULTS_FILE
 from evoprune.run import run
-from tests.helpers import FAST, compose_config, data_and_model
+from tests.helpers import FAST, app_env, compose_config, data_and_model
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # killed and resumed runs of the app (subprocesses)
+
 # long enough that a checkpoint is seen well before the search ends
 OVERRIDES = [*FAST, "search.population_size=16", "search.generations=40"]
 RANDOM = [*FAST, "search=random", "search.samples=640", "search.batch_size=16"]
@@ -28,11 +29,10 @@ NOT_COMPARED = {"wall_time_s", "latency_ms", "resume"}
 
 
 def app(run_dir: Path, cache: Path, *extra: str, overrides=OVERRIDES) -> subprocess.Popen:
-    env = {**os.environ, "EVOPRUNE_CACHE": str(cache), "WANDB_MODE": "disabled",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen(
         [sys.executable, "-m", "evoprune", *overrides, f"hydra.run.dir={run_dir}", *extra],
-        cwd=run_dir.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=run_dir.parent, env=app_env(cache), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
     )
 
 

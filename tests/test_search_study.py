@@ -3,9 +3,13 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+import pytest
+
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.slow  # the study script (subprocesses)
+
 SCRIPT = REPO / "experiments" / "search_study.py"
 
 

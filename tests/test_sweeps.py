@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,18 +18,17 @@ from omegaconf import OmegaConf
 from evoprune.__main__ import CONFIG_DIR
 from evoprune.baselines import registry
 from evoprune.config.callbacks import AggregateOnMultirunEnd
-from tests.helpers import FAST, compose_config
+from tests.helpers import FAST, app_env, compose_config
 from tests.report.test_aggregate import write_fake_multirun
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # multiruns through Hydra's sweepers and launchers (subprocesses)
 
 
 def run_app(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     """``python -m evoprune OVERRIDES`` in a fresh process, with the dense cache in tmp."""
-    env = {**os.environ, "EVOPRUNE_CACHE": str(tmp_path / "cache"), "WANDB_MODE": "disabled",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     process = subprocess.run([sys.executable, "-m", "evoprune", *overrides], cwd=tmp_path,
-                             env=env, capture_output=True, text=True, timeout=600)
+                             env=app_env(tmp_path / "cache"), capture_output=True, text=True,
+                             timeout=600)
     assert process.returncode == 0, process.stdout[-4000:] + process.stderr[-4000:]
     return process
 

@@ -1,18 +1,14 @@
 """Every config value is checked before any work: the message names the dotted key, the bad
 value and what is allowed; nothing is trained or written."""
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from evoprune.config.checks import ConfigError
 from evoprune.run import run
-from tests.helpers import FAST, compose_config
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import FAST, app_env, compose_config
 
 BAD = [
     ("finetune.lr=-1", "finetune.lr must be a finite number > 0, got -1"),
@@ -90,15 +86,14 @@ def test_bad_value_is_refused_under_its_dotted_key_before_any_work(
     assert not out.exists() and not cache.exists()  # no run dir, no dense model trained
 
 
+@pytest.mark.slow
 def test_the_app_prints_one_line_and_exits_2_without_a_traceback(tmp_path):
-    env = {**os.environ, "EVOPRUNE_CACHE": str(tmp_path / "cache"),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    env.pop("HYDRA_FULL_ERROR", None)
     run_dir = tmp_path / "run"
     process = subprocess.run(
         [sys.executable, "-m", "evoprune", "finetune.lr=-1", "logger=none",
          f"hydra.run.dir={run_dir}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        cwd=tmp_path, env=app_env(tmp_path / "cache"), capture_output=True, text=True,
+        timeout=300)
     assert process.returncode == 2
     assert process.stderr.strip() == "error: finetune.lr must be a finite number > 0, got -1"
     assert "Traceback" not in process.stdout + process.stderr

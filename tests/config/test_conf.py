@@ -35,7 +35,9 @@ def files_for(data: str, folder: Path) -> list[str]:
     return [f"data.root={write_cifar(folder / 'cifar')}"]
 
 
-@pytest.mark.parametrize("data", sorted(PAIRS))
+# mnist1d generates its data (about 10 s)
+@pytest.mark.parametrize("data", [pytest.param(name, marks=pytest.mark.slow) if name == "mnist1d"
+                                  else name for name in sorted(PAIRS)])
 def test_data_and_models_instantiate(data, tmp_path):
     files = files_for(data, tmp_path)
     for model_name in PAIRS[data]:

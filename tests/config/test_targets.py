@@ -1,7 +1,6 @@
 """Your own model and data through ``model=custom`` / ``data=custom``: found (or a message
 saying how Python looks for them), given only what they take, and checked."""
 
-import os
 import shutil
 import subprocess
 import sys
@@ -12,9 +11,8 @@ import pytest
 
 from evoprune.config.errors import ConfigError
 from evoprune.config.targets import build, call_arguments, import_target
-from tests.helpers import FAST
+from tests.helpers import FAST, REPO, app_env
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "experiments" / "own_model_and_data"
 SMOKE = ["debug=smoke", "logger=none", "progress=false"]
 
@@ -64,14 +62,13 @@ def test_keys_of_another_model_config_are_named():
 
 
 def _app(cwd: Path, *overrides: str, pythonpath: Path | None = None):
-    env = {**os.environ, "EVOPRUNE_CACHE": str(cwd / "cache"), "WANDB_MODE": "disabled",
-           "PYTHONPATH": os.pathsep.join(str(p) for p in (REPO, pythonpath) if p)}
-    env.pop("HYDRA_FULL_ERROR", None)
+    env = app_env(cwd / "cache", pythonpath=[pythonpath] if pythonpath else [])
     return subprocess.run([sys.executable, "-m", "evoprune", *overrides, *SMOKE,
                            f"hydra.run.dir={cwd / 'run'}"], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs_from_outside_the_repository(user_code, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -86,6 +83,7 @@ def test_the_readme_example_runs_from_outside_the_repository(user_code, tmp_path
     assert "dense: val_acc" in done.stdout
 
 
+@pytest.mark.slow
 def test_data_that_breaks_the_contract_is_refused(user_code, tmp_path):
     (user_code / "bad_data.py").write_text(textwrap.dedent("""
         import torch

@@ -13,6 +13,8 @@ from evoprune.pruning.space import PruningSpace
 from evoprune.search.ga import GeneticSearch
 from evoprune.search.loop import run_search
 
+pytestmark = pytest.mark.slow  # a local Ray cluster per test
+
 
 @pytest.fixture(scope="module")
 def ray_session():
