@@ -5,7 +5,7 @@ registered (the entry point is a string), so ``import evoprune`` imports gymnasi
 torch nor stable-baselines3, and nothing is built until ``gymnasium.make``.
 
 ``evoprune.load_pruned(run_dir, method)`` rebuilds a run's pruned model
-(:func:`evoprune.report.pruned_model.load_pruned`); torch is imported on first use.
+(:func:`evoprune.load.load_pruned`); torch is imported on first use.
 """
 
 import gymnasium as _gymnasium
@@ -20,7 +20,7 @@ if LAYER_PRUNE_ID not in _gymnasium.registry:  # re-imports must not warn about 
 
 def __getattr__(name: str):
     if name == "load_pruned":  # imported on first use: it needs torch and Hydra
-        from evoprune.report.pruned_model import load_pruned
+        from evoprune.load import load_pruned
 
         return load_pruned
     raise AttributeError(f"module 'evoprune' has no attribute '{name}'")

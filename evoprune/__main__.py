@@ -24,17 +24,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from evoprune.config.checks import ConfigError
-from evoprune.config.model_checks import ModelDoesNotFitData
-from evoprune.data.splits import BadData
-from evoprune.finish.train import TrainingDiverged
 from evoprune.infra import progress  # the module, not its console: submitit pickles main
-from evoprune.infra.atomic import WriteFailed
-from evoprune.infra.checkpoint import CheckpointError, NonFiniteWeights
+from evoprune.infra.errors import UserError
 from evoprune.infra.run_dir import discard_if_unused
-from evoprune.pruning.budget import InfeasibleBudgetError
-from evoprune.pruning.layers import UnsupportedLayerError
-from evoprune.pruning.space import NoPrunableLayerError
 from evoprune.run import run
 
 # conf/ sits at the top of the repository (a checkout or an editable install reads it there); a
@@ -44,9 +36,6 @@ _PACKAGED, _REPOSITORY = (Path(__file__).resolve().parent / "conf",
 CONFIG_DIR = str(_PACKAGED if _PACKAGED.is_dir() else _REPOSITORY)
 USAGE_ERROR = 2  # the exit status of a refused config, model, file or budget
 INTERRUPTED = 130  # as a shell reports a Ctrl-C
-USER_ERRORS = (ConfigError, CheckpointError, InfeasibleBudgetError, NoPrunableLayerError,
-               UnsupportedLayerError, ModelDoesNotFitData, TrainingDiverged, NonFiniteWeights,
-               WriteFailed, BadData)
 
 
 def _interrupt(signum, frame) -> None:
@@ -64,7 +53,7 @@ def main(cfg: DictConfig) -> float | None:
     with logged, _warnings_to_console():
         try:
             results = run(cfg, run_dir)
-        except USER_ERRORS as err:
+        except UserError as err:
             # in a sweep the job fails and the others still run (Hydra reports it at the end)
             if (os.environ.get("HYDRA_FULL_ERROR") == "1"
                     or HydraConfig.get().mode == RunMode.MULTIRUN):

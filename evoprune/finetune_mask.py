@@ -21,12 +21,13 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from evoprune.infra.checkpoint import CHECKPOINT_DIR, CONFIG_FILE
+from evoprune.infra.errors import UserError
 from evoprune.report.results import write_json
 
 USAGE_ERROR = 2
 
 
-class MaskRequestError(ValueError):
+class MaskRequestError(UserError, ValueError):
     """A run directory, mask file or member index that cannot be used (the user's mistake)."""
 
 
@@ -70,7 +71,8 @@ def finetune_mask(run_dir: Path, mask_file: Path, *, member: int | None = None,
     results row, plus where the mask came from)."""
     # imported here: building the run's pieces pulls in torch and the whole pipeline, which
     # an argument mistake should not wait for
-    from evoprune.finish.measure import Pruned, finish
+    from evoprune.finish.measure import finish
+    from evoprune.pruning.pruned import Pruned
     from evoprune.run import data_and_dense_model, seed_everything, space_and_evaluator
 
     config = run_config(run_dir)
@@ -114,12 +116,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: <run_dir>/finetuned_<mask file>[_member<I>].json)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    from evoprune.__main__ import USER_ERRORS  # the run's own user errors, e.g. a lost cache
-
     try:
         results = finetune_mask(args.run_dir, args.mask_file, member=args.member, out=args.out,
                                 progress=not args.no_progress)
-    except (MaskRequestError, *USER_ERRORS) as err:
+    except UserError as err:  # its own and the run's (a lost cache, say)
         print(f"error: {err}", file=sys.stderr)
         return USAGE_ERROR
     from evoprune.infra.progress import console

@@ -29,21 +29,21 @@ from evoprune.data import DataSplits
 from evoprune.data.splits import Split
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
+from evoprune.evaluate.sensitivity import sensitivity
 from evoprune.finish.along_front import finetune_along_front
-from evoprune.finish.distill import DistillConfig
-from evoprune.finish.measure import Pruned, dense_row, finish
+from evoprune.finish.measure import dense_row, finish
 from evoprune.finish.proxy import FinetunedEvaluator
 from evoprune.finish.select import select_by_finetuning
-from evoprune.finish.train import TrainConfig, dense_cache_key, load_or_train_dense
 from evoprune.infra.atomic import save_torch_atomic
 from evoprune.infra.checkpoint import CHECKPOINT_DIR, SearchCheckpoint, load_weights, start_run
 from evoprune.infra.device import resolve_device
 from evoprune.infra.progress import console
 from evoprune.infra.tracking import make_tracker
 from evoprune.pruning import make_space
+from evoprune.pruning.pruned import Pruned
 from evoprune.pruning.space import PruningSpace
 from evoprune.report.history import write_history
-from evoprune.report.pareto import reference_point, write_pareto
+from evoprune.report.pareto import write_pareto
 from evoprune.report.pareto_finetuned import finetuned_table
 from evoprune.report.pruned_model import WEIGHTS_FILE, save_pruned_weights
 from evoprune.report.results import (
@@ -54,11 +54,15 @@ from evoprune.report.results import (
     tracked_files,
     write_json,
 )
-from evoprune.report.sensitivity import sensitivity, write_sensitivity
+from evoprune.report.sensitivity import write_sensitivity
 from evoprune.report.torch_prune import PRUNE_FILE, prune_state_dict
 from evoprune.search.base import Scored
 from evoprune.search.cost import COST_UNITS
 from evoprune.search.loop import run_search
+from evoprune.search.pareto import reference_point
+from evoprune.training.dense import dense_cache_key, load_or_train_dense
+from evoprune.training.distill import DistillConfig
+from evoprune.training.train import TrainConfig
 
 
 @dataclass

@@ -41,12 +41,13 @@ from omegaconf import OmegaConf
 from evoprune.config.targets import make_data, make_model
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
-from evoprune.finish.train import TrainConfig, dense_cache_key, load_or_train_dense
 from evoprune.pruning import make_space
 from evoprune.pruning.budget import shrink_to_budget
 from evoprune.pruning.compact import compact
 from evoprune.search.ga import GeneticSearch
 from evoprune.search.loop import run_search
+from evoprune.training.dense import dense_cache_key, load_or_train_dense
+from evoprune.training.train import TrainConfig
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 

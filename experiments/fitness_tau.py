@@ -40,15 +40,12 @@ from evoprune.data.splits import Split
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
 from evoprune.finish.select import accuracy_after_finetuning
-from evoprune.finish.train import (
-    TrainConfig,
-    dense_cache_key,
-    load_or_train_dense,
-)
 from evoprune.pruning import make_space
 from evoprune.search.ga import GeneticSearch
 from evoprune.search.loop import run_search
 from evoprune.search.random_search import RandomSearch
+from evoprune.training.dense import dense_cache_key, load_or_train_dense
+from evoprune.training.train import TrainConfig
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from evoprune.data import load_synthetic
-from evoprune.finish.train import TrainConfig, train_classifier
+from evoprune.training.train import TrainConfig, train_classifier
 
 
 class ResidualNet(nn.Module):

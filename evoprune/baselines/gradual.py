@@ -15,12 +15,13 @@ import torch_pruning as tp
 from torch import nn
 
 from evoprune.data import DataSplits
-from evoprune.finish.train import DistillConfig, TrainConfig, train_classifier
 from evoprune.pruning.budget import check_budget, uniform_mask
 from evoprune.pruning.compact import compact
 from evoprune.pruning.importance import pruning_groups
 from evoprune.pruning.masking import MaskHold
 from evoprune.pruning.space import PruningSpace
+from evoprune.training.distill import DistillConfig
+from evoprune.training.train import TrainConfig, train_classifier
 
 
 @dataclass

@@ -18,10 +18,11 @@ from torch import nn
 from evoprune.baselines import oneshot
 from evoprune.baselines.gradual import gradual_magnitude
 from evoprune.data import DataSplits
-from evoprune.finish.measure import Pruned
-from evoprune.finish.train import DistillConfig, TrainConfig
+from evoprune.pruning.pruned import Pruned
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.unstructured import UnstructuredSpace
+from evoprune.training.distill import DistillConfig
+from evoprune.training.train import TrainConfig
 
 KEYWORDS = ("default", "all")  # baselines=default | all | [name, ...]
 

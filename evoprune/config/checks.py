@@ -26,17 +26,17 @@ from evoprune.config.targets import build, call_arguments
 from evoprune.evaluate.evaluator import COSTS, Objectives, check_settings
 from evoprune.evaluate.fitness import Fitness
 from evoprune.evaluate.latency import LatencySettings
+from evoprune.evaluate.sensitivity import check_ratios
 from evoprune.finish.along_front import check_front_finetune
-from evoprune.finish.distill import DistillConfig
 from evoprune.finish.proxy import check_proxy
 from evoprune.finish.select import check_selection
-from evoprune.finish.train import TrainConfig
 from evoprune.infra.checkpoint import SearchCheckpoint, existing_weights
 from evoprune.infra.device import resolve_device
 from evoprune.infra.tracking import check_settings as check_tracker_settings
 from evoprune.pruning import check_space_settings
-from evoprune.report.sensitivity import check_ratios
 from evoprune.search.cost import COST_UNITS
+from evoprune.training.distill import DistillConfig
+from evoprune.training.train import TrainConfig
 
 _FIRST_WORD = re.compile(r"[A-Za-z_]\w*")
 

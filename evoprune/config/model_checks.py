@@ -11,12 +11,13 @@ from evoprune.baselines import registry
 from evoprune.config.errors import ConfigError
 from evoprune.data import DataSplits
 from evoprune.evaluate.scorer import check_mode_runs
+from evoprune.infra.errors import UserError
 from evoprune.infra.progress import console
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.sparsity import SparsityPenalty
 
 
-class ModelDoesNotFitData(ValueError):
+class ModelDoesNotFitData(UserError, ValueError):
     """The model refuses the data's inputs, or returns the wrong number of classes."""
 
 

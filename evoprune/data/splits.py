@@ -11,12 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from evoprune.infra.errors import UserError
+
 # Channels whose train std is below this are only centred, not scaled: dividing by a ~0 std would
 # blow up any val/test value that differs from the constant train value.
 _MIN_STD = 1e-6
 
 
-class BadData(ValueError):
+class BadData(UserError, ValueError):
     """Data a loader returned (or was given) that evoprune cannot use: the message says what
     is wrong and what is expected."""
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from evoprune.finish.measure import FinishedMethod, Pruned
+from evoprune.finish.measure import FinishedMethod
 from evoprune.infra.progress import progress_bar
+from evoprune.infra.validators import check_int
+from evoprune.pruning.pruned import Pruned
 from evoprune.pruning.space import PruningSpace
-from evoprune.search.settings import check_int
 
 # what a fine-tuned mask reports in pareto.json's "finetuned", by its key in a results.json row
 _FIGURES = {"val_acc_before_finetune": "val_acc_before_finetune",

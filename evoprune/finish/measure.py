@@ -4,7 +4,7 @@ with the same budget as every other method, and measure test accuracy, cost and 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,22 +15,13 @@ from evoprune.data import DataSplits
 from evoprune.evaluate.batchnorm import batchnorm_layers, cumulative_statistics
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings, measure_latency_ms
-from evoprune.finish.train import DistillConfig, TrainConfig, accuracy, train_classifier
 from evoprune.pruning.compact import compact
 from evoprune.pruning.macs import count_params, counted_macs
 from evoprune.pruning.masking import MaskHold
+from evoprune.pruning.pruned import Pruned
 from evoprune.pruning.space import PruningSpace
-
-
-@dataclass
-class Pruned:
-    """A method's answer, as the finish step takes it: a mask, and the model when the method
-    fine-tuned it itself (gradual pruning prunes while it trains; None: fine-tune it here).
-    ``figures`` join the method's row in ``results.json``."""
-
-    mask: np.ndarray
-    model: nn.Module | None = None
-    figures: dict = field(default_factory=dict)
+from evoprune.training.distill import DistillConfig
+from evoprune.training.train import TrainConfig, accuracy, train_classifier
 
 
 @dataclass

@@ -18,9 +18,9 @@ from torch import nn
 from evoprune.data.splits import Split
 from evoprune.evaluate.evaluator import Evaluator, Objectives
 from evoprune.finish.select import accuracy_after_finetuning, check_samples, first_samples
-from evoprune.finish.train import TrainConfig
 from evoprune.infra.device import fits_on
-from evoprune.search.settings import check_int
+from evoprune.infra.validators import check_int
+from evoprune.training.train import TrainConfig
 
 
 def check_proxy(epochs: int, samples: int | None) -> None:

@@ -13,10 +13,10 @@ from torch import nn
 
 from evoprune.data.splits import Split
 from evoprune.finish.measure import pruned_for_finetuning
-from evoprune.finish.train import TrainConfig, accuracy, train_classifier
+from evoprune.infra.validators import check_int
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import Scored
-from evoprune.search.settings import check_int
+from evoprune.training.train import TrainConfig, accuracy, train_classifier
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from evoprune.infra.errors import UserError
+
 # what to do about the causes a user meets; any other errno is said as the OS says it
 _ADVICE = {
     errno.ENOSPC: "free some space, or write elsewhere (hydra.run.dir=..., cache_dir=...)",
@@ -24,7 +26,7 @@ _ADVICE = {
 }
 
 
-class WriteFailed(OSError):
+class WriteFailed(UserError, OSError):
     """A file could not be written: the message names the path and the cause."""
 
 

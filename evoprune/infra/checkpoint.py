@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from evoprune.infra.atomic import save_torch_atomic, write_atomic
+from evoprune.infra.errors import UserError
 from evoprune.infra.progress import console
 from evoprune.infra.run_dir import clear_outputs
 
@@ -35,11 +36,11 @@ NOT_COMPARED = ("resume", "progress", "logger", "cache_dir", "evaluator.backend"
                 "evaluator.workers", "evaluator.ray_address", "evaluator.worker_threads")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that is missing, unreadable, or from a different run."""
 
 
-class NonFiniteWeights(ValueError):
+class NonFiniteWeights(UserError, ValueError):
     """A model whose parameters or buffers hold NaN or infinite values."""
 
 

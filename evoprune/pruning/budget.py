@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from evoprune.infra.errors import UserError
 from evoprune.pruning.space import PruningSpace
 
 
-class InfeasibleBudgetError(ValueError):
+class InfeasibleBudgetError(UserError, ValueError):
     """Even the smallest allowed mask costs more than the budget."""
 
 

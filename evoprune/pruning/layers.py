@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from evoprune.infra.errors import UserError
 from evoprune.pruning.recurrent import RECURRENT_TYPES
 
 ROOT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -23,7 +24,7 @@ KNOWN_TYPES = ROOT_TYPES + RECURRENT_TYPES + _FREE_TYPES
 KNOWN_NAMES = ", ".join(t.__name__ for t in KNOWN_TYPES)
 
 
-class UnsupportedLayerError(ValueError):
+class UnsupportedLayerError(UserError, ValueError):
     """A layer coupled to a prunable group cannot be masked exactly."""
 
 

@@ -26,6 +26,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from evoprune.infra.errors import UserError
 from evoprune.pruning.blocks import BLOCK_GROUP, check_granularity, find_blocks
 from evoprune.pruning.graph import (
     group_layers,
@@ -90,7 +91,7 @@ class Coupling:
     units: np.ndarray
 
 
-class NoPrunableLayerError(ValueError):
+class NoPrunableLayerError(UserError, ValueError):
     """The model has no layer whose units can be pruned."""
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from evoprune.evaluate.evaluator import Objectives
-from evoprune.search.settings import check_int
+from evoprune.infra.validators import check_int
 
 if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
     from evoprune.evaluate.fitness import Fitness

@@ -14,9 +14,9 @@ import numpy as np
 from deap import base
 
 from evoprune.evaluate.evaluator import Objectives
+from evoprune.infra.validators import check_int, check_probability
 from evoprune.search.base import Scored, SearchProblem, feasible_share
 from evoprune.search.encodings import ENCODINGS
-from evoprune.search.settings import check_int, check_probability
 
 
 class EvolutionStrategy:

@@ -10,13 +10,13 @@ import torch
 
 from evoprune.evaluate.evaluator import Objectives
 from evoprune.pruning.space import PruningSpace
-from evoprune.report.pareto import hypervolume, non_dominated
+from evoprune.search.pareto import hypervolume, non_dominated
 
 
 class ParetoArchive:
     """Non-dominated ``(mask, objectives)`` pairs on (val_acc up, cost_ratio down), sorted by
     cost ratio; among equal points the first seen stays. ``reference`` is the hypervolume's
-    reference point (:func:`~evoprune.report.pareto.reference_point`)."""
+    reference point (:func:`~evoprune.search.pareto.reference_point`)."""
 
     def __init__(self, reference: tuple[float, float]) -> None:
         self.reference = reference

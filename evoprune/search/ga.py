@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from deap import algorithms, base, tools
 
+from evoprune.infra.validators import check_int
 from evoprune.pruning.budget import fit_to_budget
 from evoprune.search.base import Scored
 from evoprune.search.evolution import (
@@ -14,7 +15,6 @@ from evoprune.search.evolution import (
     perturbed,
     restore_individual,
 )
-from evoprune.search.settings import check_int
 
 
 class ScalarFitness(base.Fitness):

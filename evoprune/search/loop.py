@@ -22,7 +22,6 @@ from evoprune.evaluate.fitness import Fitness
 from evoprune.infra.checkpoint import SearchCheckpoint, restore_rng, rng_state
 from evoprune.infra.progress import progress_bar
 from evoprune.pruning.space import PruningSpace
-from evoprune.report.pareto import reference_point
 from evoprune.search.base import (
     BestFeasible,
     ProgressCallback,
@@ -33,6 +32,7 @@ from evoprune.search.base import (
 )
 from evoprune.search.cost import check_search_budget, shrink_within, uniform_mask_within
 from evoprune.search.front import ParetoArchive
+from evoprune.search.pareto import reference_point
 
 
 class SearchDriver:

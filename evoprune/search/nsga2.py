@@ -14,9 +14,9 @@ import numpy as np
 from deap import algorithms, base, tools
 
 from evoprune.pruning.budget import smallest_mask, uniform_mask
-from evoprune.report.pareto import hypervolume
 from evoprune.search.base import Scored
 from evoprune.search.evolution import EvolutionStrategy, perturbed
+from evoprune.search.pareto import hypervolume
 
 
 class ParetoFitness(base.Fitness):

@@ -13,10 +13,10 @@ import random
 
 import numpy as np
 
+from evoprune.infra.validators import check_int
 from evoprune.pruning.budget import scale_to_budget
 from evoprune.search.base import Scored, SearchProblem, feasible_share
 from evoprune.search.encodings import ENCODINGS
-from evoprune.search.settings import check_int
 
 
 class RandomSearch:

@@ -14,13 +14,14 @@ from evoprune.baselines.gradual import (
     epoch_split,
     gradual_magnitude,
 )
-from evoprune.finish.train import DistillConfig, TrainConfig, accuracy
 from evoprune.pruning.budget import InfeasibleBudgetError, uniform_mask
 from evoprune.pruning.compact import compact
 from evoprune.pruning.macs import count_params
 from evoprune.pruning.masking import MaskHold, ParameterMasker
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.unstructured import UnstructuredSpace
+from evoprune.training.distill import DistillConfig
+from evoprune.training.train import TrainConfig, accuracy
 
 BUDGET = 0.3
 FINETUNE = TrainConfig(epochs=4, lr=1e-3, batch_size=64)

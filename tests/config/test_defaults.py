@@ -9,9 +9,9 @@ from omegaconf import OmegaConf
 
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
-from evoprune.finish.distill import DistillConfig
-from evoprune.finish.train import TrainConfig
 from evoprune.pruning.space import PruningSpace
+from evoprune.training.distill import DistillConfig
+from evoprune.training.train import TrainConfig
 from tests.helpers import compose_config
 
 HYDRA_KEYS = ("_target_", "_partial_")

@@ -5,11 +5,11 @@ import torch
 from evoprune.evaluate import evaluator as evaluator_module
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
-from evoprune.finish.train import accuracy
 from evoprune.pruning.compact import compact
 from evoprune.pruning.macs import count_params
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.unstructured import UnstructuredSpace
+from evoprune.training.train import accuracy
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
 from evoprune.finish.proxy import FinetunedEvaluator, check_proxy
 from evoprune.finish.select import accuracy_after_finetuning
-from evoprune.finish.train import TrainConfig
 from evoprune.pruning.budget import uniform_mask
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.loop import run_search
 from evoprune.search.random_search import RandomSearch
+from evoprune.training.train import TrainConfig
 
 BRIEF = TrainConfig(epochs=1, lr=1e-3, batch_size=64)
 

@@ -7,10 +7,10 @@ from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
 from evoprune.finish.measure import pruned_for_finetuning
 from evoprune.finish.select import check_selection, select_by_finetuning
-from evoprune.finish.train import TrainConfig, accuracy, train_classifier
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.loop import run_search
 from evoprune.search.random_search import RandomSearch
+from evoprune.training.train import TrainConfig, accuracy, train_classifier
 
 BRIEF = TrainConfig(epochs=1, lr=1e-3, batch_size=64)
 

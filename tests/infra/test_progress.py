@@ -3,8 +3,8 @@
 import torch
 
 from evoprune.data.splits import Split
-from evoprune.finish.train import TrainConfig, train_classifier
 from evoprune.infra.progress import epoch_line
+from evoprune.training.train import TrainConfig, train_classifier
 
 
 def test_epoch_line_says_the_pace_and_the_time_left():

@@ -3,11 +3,11 @@ import pytest
 import torch
 import torch_pruning as tp
 
-from evoprune.finish.train import TrainConfig, train_classifier
 from evoprune.models import RecurrentClassifier
 from evoprune.pruning.importance import pruning_groups, slimming_scores
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.sparsity import SparsityPenalty, bn_scales, has_bn_scale, unit_norms
+from evoprune.training.train import TrainConfig, train_classifier
 from tests.conftest import ResidualNet, randomize_batchnorm
 
 

@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from evoprune.evaluate.evaluator import Evaluator
-from evoprune.finish.train import accuracy
 from evoprune.pruning.budget import uniform_mask
 from evoprune.pruning.masking import make_masker
 from evoprune.pruning.unstructured import UnstructuredSpace, global_threshold_policy
+from evoprune.training.train import accuracy
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from hydra.utils import instantiate
 from torch import nn
 
 import evoprune
-from evoprune.finish.train import accuracy
 from evoprune.infra.checkpoint import load_checkpoint
-from evoprune.report.pruned_model import PrunedModelNotFound
+from evoprune.load import PrunedModelNotFound
 from evoprune.report.results import RESULTS_FILE
 from evoprune.run import run
+from evoprune.training.train import accuracy
 from tests.helpers import FAST, compose_config
 
 

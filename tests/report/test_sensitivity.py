@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from evoprune.evaluate.evaluator import Evaluator
+from evoprune.evaluate.sensitivity import sensitivity
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.unstructured import UnstructuredSpace
-from evoprune.report.sensitivity import sensitivity, write_sensitivity
+from evoprune.report.sensitivity import write_sensitivity
 
 RATIOS = (1.0, 0.75, 0.5, 0.25, 0.1)
 

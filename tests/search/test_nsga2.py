@@ -7,9 +7,10 @@ from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
 from evoprune.evaluate.latency import LatencySettings
 from evoprune.pruning.space import PruningSpace
-from evoprune.report.pareto import dominates, hypervolume, reference_point, write_pareto
+from evoprune.report.pareto import write_pareto
 from evoprune.search.loop import run_search
 from evoprune.search.nsga2 import NSGA2Search, ParetoFitness, ParetoIndividual
+from evoprune.search.pareto import dominates, hypervolume, reference_point
 
 
 @pytest.fixture

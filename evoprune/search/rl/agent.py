@@ -14,6 +14,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 
 from evoprune.infra.threads import torch_threads
+from evoprune.infra.validators import check_int, check_positive, check_probability
 from evoprune.search.base import Scored, SearchProblem
 from evoprune.search.rl.agent_state import agent_state, restore_agent
 from evoprune.search.rl.env import PruningEnv, resolve_reward
@@ -23,7 +24,6 @@ from evoprune.search.rl.recipe import (
     use_actor_learning_rate,
 )
 from evoprune.search.rl.vec_env import PruningVecEnv
-from evoprune.search.settings import check_int, check_positive, check_probability
 
 AGENTS = {"ddpg": DDPG, "td3": TD3, "sac": SAC, "ppo": PPO}
 OFF_POLICY = ("ddpg", "td3", "sac")

@@ -8,10 +8,10 @@ from torch import nn
 
 from evoprune.data import DataSplits, load_synthetic
 from evoprune.evaluate.evaluator import Evaluator
-from evoprune.finish.train import TrainConfig, train_classifier
 from evoprune.models import CNN1d
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.rl.env import PruningEnv, RewardFn
+from evoprune.training.train import TrainConfig, train_classifier
 
 
 def default_problem(seed: int = 0) -> tuple[nn.Module, DataSplits]:

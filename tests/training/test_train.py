@@ -10,22 +10,20 @@ from evoprune.data import load_synthetic
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
 from evoprune.finish.measure import finish_mask
-from evoprune.finish.train import (
-    DistillConfig,
-    TrainConfig,
-    TrainingDiverged,
-    accuracy,
-    cache_key,
-    dense_cache_key,
-    distillation_loss,
-    load_or_train_dense,
-    train_classifier,
-)
 from evoprune.infra.atomic import WriteFailed
 from evoprune.infra.cache import save_entry
 from evoprune.models import MLP, CNN1d
 from evoprune.pruning.budget import uniform_mask
 from evoprune.pruning.space import PruningSpace
+from evoprune.training.dense import cache_key, dense_cache_key, load_or_train_dense
+from evoprune.training.train import (
+    DistillConfig,
+    TrainConfig,
+    TrainingDiverged,
+    accuracy,
+    distillation_loss,
+    train_classifier,
+)
 
 FAST = TrainConfig(epochs=5, batch_size=32)
 
@@ -206,9 +204,9 @@ def test_cache_damaged_in_place_warns_and_retrains(data, tmp_path):
 
 
 def test_unwritable_cache_dir_is_refused_before_training(data, tmp_path, monkeypatch):
-    import evoprune.finish.train as train_module
+    import evoprune.training.dense as dense_module
 
-    monkeypatch.setattr(train_module, "train_classifier",
+    monkeypatch.setattr(dense_module, "train_classifier",
                         lambda *a, **k: pytest.fail("trained before checking the cache dir"))
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a directory")

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from evoprune.finish.train import TrainConfig, load_or_train_dense, train_classifier
 from evoprune.models import MLP
+from evoprune.training.dense import load_or_train_dense
+from evoprune.training.train import TrainConfig, train_classifier
 
 
 class Stop(Exception):
