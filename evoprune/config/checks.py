@@ -34,6 +34,7 @@ from evoprune.infra.checkpoint import SearchCheckpoint, existing_weights
 from evoprune.infra.device import resolve_device
 from evoprune.infra.tracking import check_settings as check_tracker_settings
 from evoprune.pruning import check_space_settings
+from evoprune.search.base import Strategy
 from evoprune.search.cost import COST_UNITS
 from evoprune.training.distill import DistillConfig
 from evoprune.training.train import TrainConfig
@@ -109,8 +110,7 @@ def check_config(cfg: DictConfig) -> None:
         names = registry.resolve(config["baselines"], cfg.pruning.kind)
     with section("warm_start", ()):
         starts = registry.check_warm_start(config["warm_start"], cfg.pruning.kind)
-    if starts and not (search_enabled(cfg) and getattr(
-            get_class(cfg.search._target_), "starts_population", False)):
+    if starts and not (search_enabled(cfg) and strategy_class(cfg).starts_population):
         raise ConfigError(f"warm_start={starts} seeds a first population: use search=ga or "
                           "search=nsga2, or warm_start=[]")
     if not search_enabled(cfg) and not names and not cfg.sensitivity.enabled:
@@ -156,21 +156,31 @@ def _check_top_level(cfg: DictConfig) -> None:
 
 
 def _multi_objective(cfg: DictConfig) -> bool:
-    return search_enabled(cfg) and getattr(get_class(cfg.search._target_), "multi_objective",
-                                           False)
+    return search_enabled(cfg) and strategy_class(cfg).multi_objective
+
+
+def strategy_class(cfg: DictConfig) -> type[Strategy]:
+    """The search strategy class ``search._target_`` names (search enabled), found and checked
+    to be one."""
+    config = OmegaConf.to_container(cfg.search, resolve=True)
+    with section("search", config):
+        strategy = get_class(cfg.search._target_)
+    if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
+        raise ConfigError(f"search._target_={cfg.search._target_} is not a search strategy: "
+                          "a strategy subclasses evoprune.search.base.AskTellStrategy or "
+                          "SelfDrivenStrategy")
+    return strategy
 
 
 def _check_search(cfg: DictConfig, config: dict, cost: str) -> None:
-    with section("search", config["search"]):
-        strategy = get_class(cfg.search._target_)  # what it supports, before its settings
-    name = getattr(strategy, "name", strategy.__name__)
+    strategy = strategy_class(cfg)  # what it supports, before its settings
+    name = strategy.name
     if cost not in strategy.costs:
         raise ConfigError(
             f"fitness.cost={cost} is not supported by search={name}, which budgets "
             f"{' or '.join(strategy.costs)}; use fitness.cost=macs or a search that does")
-    kinds = getattr(strategy, "kinds", ("structured", "unstructured"))
-    if cfg.pruning.kind not in kinds:
-        raise ConfigError(f"search={name} needs pruning={' or '.join(kinds)}, got "
+    if cfg.pruning.kind not in strategy.kinds:
+        raise ConfigError(f"search={name} needs pruning={' or '.join(strategy.kinds)}, got "
                           f"pruning={cfg.pruning.kind}")
     if cfg.pruning.kind == "unstructured" and cfg.search.get("encoding") == "mask":
         raise ConfigError("search.encoding=mask needs pruning=structured: unstructured pruning "

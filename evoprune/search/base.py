@@ -8,9 +8,10 @@ rows, checkpoint and resume.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -99,34 +100,90 @@ class SearchProblem:
         return float(self.space.macs_ratio(self.uniform_mask()))
 
 
-class Strategy(Protocol):
-    """A search method, driven by :class:`~evoprune.search.loop.SearchDriver`.
+class Strategy(abc.ABC):
+    """A search method, run by :class:`~evoprune.search.loop.SearchDriver`. Subclass
+    :class:`AskTellStrategy` (the driver's loop) or :class:`SelfDrivenStrategy` (a loop owned
+    by another library), never this class directly.
 
-    Class attributes: ``name`` (its row in ``results.json`` and its checkpoint),
-    ``label`` (progress display), ``costs`` (the costs it can budget: ``("macs",)`` or
-    ``("macs", "latency")``), ``multi_objective`` (True: the driver keeps the Pareto front of
-    everything scored and returns it).
+    Class attributes say what the method is and can do; the driver and the config checks read
+    them as they are:
 
-    Methods: ``bind(problem)`` (always first), ``start()`` (a fresh search: seed, first
-    population), ``state_dict()`` / ``load_state_dict(state)`` (plain values and tensors only),
-    ``total_steps()``, and either ``ask() -> masks`` / ``tell(scored) -> row`` / ``done()`` (the
-    driver's loop) or ``drive(driver)`` (a loop owned by another library, reporting through
-    ``driver.record`` and saving through ``driver.save``). ``format_row(row)`` gives the
-    strategy's part of the per-step console line, or None for none. A strategy may add
-    ``summary(history) -> dict``: figures of its own for the result (``SearchResult.extra``).
+    - ``name``: its row in ``results.json`` and its checkpoint; ``label``: progress display.
+    - ``costs``: the costs it can budget, ``("macs",)`` or ``("macs", "latency")``.
+    - ``kinds``: the pruning kinds it searches, ``structured`` and/or ``unstructured``.
+    - ``multi_objective``: True when the driver should keep the Pareto front of everything
+      scored and return it.
+    - ``starts_population``: True when it takes the problem's start masks (``warm_start``)
+      into its first population.
+
+    ``bind(problem)`` comes first, then ``start()`` for a fresh search or
+    ``load_state_dict(state)`` for a resumed one (``state_dict()`` holds plain values and
+    tensors only).
     """
 
-    name: str
-    label: str
-    costs: tuple[str, ...]
-    multi_objective: bool
+    name: ClassVar[str]
+    label: ClassVar[str]
+    costs: ClassVar[tuple[str, ...]] = ("macs", "latency")
+    kinds: ClassVar[tuple[str, ...]] = ("structured", "unstructured")
+    multi_objective: ClassVar[bool] = False
+    starts_population: ClassVar[bool] = False
 
-    def bind(self, problem: SearchProblem) -> None: ...
-    def start(self) -> None: ...
-    def state_dict(self) -> dict: ...
-    def load_state_dict(self, state: dict) -> None: ...
-    def total_steps(self) -> int: ...
-    def format_row(self, row: Mapping[str, float]) -> str | None: ...
+    @abc.abstractmethod
+    def bind(self, problem: SearchProblem) -> None:
+        """Take the problem (space, budget, fitness, scoring); no random numbers yet."""
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Begin a fresh search: seed, first population or policy."""
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict:
+        """Everything a resumed search needs, as plain values and tensors."""
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict`'s values (after :meth:`bind`)."""
+
+    @abc.abstractmethod
+    def total_steps(self) -> int:
+        """Steps (generations, batches, episodes) in the whole search: the progress total."""
+
+    def format_row(self, row: Mapping[str, float]) -> str | None:
+        """The strategy's part of a step's console line (None: no line)."""
+        return None
+
+    def summary(self, history: list[dict]) -> dict:
+        """Figures of its own for the result (``SearchResult.extra``, then results.json)."""
+        return {}
+
+
+class AskTellStrategy(Strategy):
+    """A strategy the driver runs step by step: ``ask()`` for masks, the driver scores them,
+    ``tell(scored)`` returns the step's row, until ``done()``. The driver checkpoints
+    between steps."""
+
+    @abc.abstractmethod
+    def ask(self) -> list[np.ndarray]:
+        """The masks to score in this step."""
+
+    @abc.abstractmethod
+    def tell(self, scored: list[Scored]) -> dict:
+        """Learn from the scored masks (in the order asked); return the step's row, its first
+        key naming the step (``{"gen": 3, ...}``)."""
+
+    @abc.abstractmethod
+    def done(self) -> bool:
+        """Whether the search has taken all its steps."""
+
+
+class SelfDrivenStrategy(Strategy):
+    """A strategy whose loop belongs to another library (RL: stable-baselines3's ``learn``).
+    It scores masks through ``problem.score``, reports each step with ``driver.record(row)``
+    and checkpoints with ``driver.save()``."""
+
+    @abc.abstractmethod
+    def drive(self, driver) -> None:
+        """Run the whole search, reporting through ``driver``."""
 
 
 class BestFeasible:

@@ -15,11 +15,11 @@ from deap import base
 
 from evoprune.evaluate.evaluator import Objectives
 from evoprune.infra.validators import check_int, check_probability
-from evoprune.search.base import Scored, SearchProblem, feasible_share
+from evoprune.search.base import AskTellStrategy, Scored, SearchProblem, feasible_share
 from evoprune.search.encodings import ENCODINGS
 
 
-class EvolutionStrategy:
+class EvolutionStrategy(AskTellStrategy):
     """A DEAP population evolved one generation per ask/tell round.
 
     Args:
@@ -39,8 +39,6 @@ class EvolutionStrategy:
     the state with ``_extra_state`` / ``_load_extra_state``.
     """
 
-    costs = ("macs", "latency")
-    multi_objective = False
     starts_population = True  # takes the problem's start masks (warm_start) into generation 0
     individual: type
 

@@ -23,11 +23,13 @@ from evoprune.infra.checkpoint import SearchCheckpoint, restore_rng, rng_state
 from evoprune.infra.progress import progress_bar
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import (
+    AskTellStrategy,
     BestFeasible,
     ProgressCallback,
     Scored,
     SearchProblem,
     SearchResult,
+    SelfDrivenStrategy,
     Strategy,
 )
 from evoprune.search.cost import check_search_budget, shrink_within, uniform_mask_within
@@ -140,11 +142,14 @@ class SearchDriver:
     def run(self, strategy: Strategy) -> SearchResult:
         """Search with ``strategy`` (resuming from the checkpoint when there is one); return
         the best feasible mask of everything scored."""
+        if not isinstance(strategy, (AskTellStrategy, SelfDrivenStrategy)):
+            raise TypeError(f"a search strategy subclasses AskTellStrategy or "
+                            f"SelfDrivenStrategy (evoprune.search.base), got "
+                            f"{type(strategy).__name__}")
         self.strategy = strategy
         # hypervolumes count accuracy above chance for the model's classes, nothing below
         reference = reference_point(self.evaluator.num_classes)
-        self.archive = (ParetoArchive(reference) if getattr(strategy, "multi_objective", False)
-                        else None)
+        self.archive = ParetoArchive(reference) if strategy.multi_objective else None
         problem = SearchProblem(
             self.space, self.budget, self.evaluator.cost, self.fitness, self.score,
             lambda: uniform_mask_within(self.space, self.evaluator, self.budget),
@@ -173,10 +178,10 @@ class SearchDriver:
                     if self.callback is not None:
                         self.callback(row)
                 restore_rng(saved["rng"])  # after the replay: a tracker may draw numbers
-            if hasattr(strategy, "drive"):
-                strategy.drive(self)
-            else:
+            if isinstance(strategy, AskTellStrategy):
                 self._ask_tell(strategy)
+            else:
+                strategy.drive(self)
             self._display = None
         if self.best.mask is None:  # nothing met the budget: shrink the fittest candidate
             if self.fittest is None:
@@ -193,10 +198,10 @@ class SearchDriver:
             wall_time_s=self.wall_time_s(),
             front=None if self.archive is None else self.archive.entries(self.space),
             finalists=list(self.best.finalists),
-            extra=strategy.summary(self.history) if hasattr(strategy, "summary") else {},
+            extra=strategy.summary(self.history),
         )
 
-    def _ask_tell(self, strategy) -> None:
+    def _ask_tell(self, strategy: AskTellStrategy) -> None:
         while not strategy.done():
             self.record(strategy.tell(self.score(strategy.ask())))
             if self.checkpoint is not None and self.checkpoint.due(

@@ -15,11 +15,11 @@ import numpy as np
 
 from evoprune.infra.validators import check_int
 from evoprune.pruning.budget import scale_to_budget
-from evoprune.search.base import Scored, SearchProblem, feasible_share
+from evoprune.search.base import AskTellStrategy, Scored, SearchProblem, feasible_share
 from evoprune.search.encodings import ENCODINGS
 
 
-class RandomSearch:
+class RandomSearch(AskTellStrategy):
     """Score ``samples`` random masks within budget, ``batch_size`` per step.
 
     Args:
@@ -35,8 +35,6 @@ class RandomSearch:
 
     name = "random_search"  # the `random` baseline is a random ranking of units, kept to budget
     label = "random search"
-    costs = ("macs", "latency")
-    multi_objective = False
 
     def __init__(self, *, encoding: str = "ratios", samples: int = 384, batch_size: int = 32,
                  seed: int = 0) -> None:

@@ -8,13 +8,14 @@ from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
 from evoprune.infra.checkpoint import SearchCheckpoint
 from evoprune.pruning.space import PruningSpace
+from evoprune.search.base import AskTellStrategy, SelfDrivenStrategy
 from evoprune.search.loop import run_search
 
 
-class Fixed:
+class Fixed(AskTellStrategy):
     """Proposes given masks, one batch per step: a complete strategy in a dozen lines."""
 
-    name, label, costs, multi_objective = "fixed", "fixed", ("macs",), False
+    name, label, costs = "fixed", "fixed", ("macs",)
 
     def __init__(self, batches):
         self.batches = batches
@@ -37,9 +38,6 @@ class Fixed:
     def tell(self, scored):
         self.step += 1
         return {"step": self.step - 1, "evals": len(scored)}
-
-    def format_row(self, row):
-        return None
 
     def state_dict(self):
         return {"step": self.step}
@@ -121,3 +119,60 @@ def test_checkpoints_hold_the_strategy_state_and_resume_skips_done_steps(
                                                    saved["evaluator"]["evaluations"])
     np.testing.assert_array_equal(first.mask, again.mask)
     assert again.history == first.history and again.evaluations == first.evaluations
+
+
+def test_a_self_driven_strategy_scores_records_and_gets_its_summary(problem):
+    space, evaluator = problem
+    masks = [space.mask_from_ratios([r] * len(space.groups)) for r in (0.3, 0.6)]
+
+    class OwnLoop(SelfDrivenStrategy):
+        name = label = "own"
+
+        def bind(self, problem):
+            self.problem = problem
+
+        def start(self):
+            pass
+
+        def total_steps(self):
+            return 2
+
+        def state_dict(self):
+            return {}
+
+        def load_state_dict(self, state):
+            pass
+
+        def drive(self, driver):
+            for step, mask in enumerate(masks):
+                [scored] = self.problem.score([mask])
+                driver.record({"episode": step, "acc": scored.objectives.val_acc})
+
+        def summary(self, history):
+            return {"episodes": len(history)}
+
+    result = run_search(OwnLoop(), space, evaluator, constrained, 0.7)
+    assert [row["episode"] for row in result.history] == [0, 1]
+    assert result.extra == {"episodes": 2} and result.evaluations == 2
+
+
+def test_an_object_that_is_no_strategy_is_refused(problem):
+    space, evaluator = problem
+    with pytest.raises(TypeError, match="subclasses AskTellStrategy or SelfDrivenStrategy"):
+        run_search(object(), space, evaluator, constrained, 0.5)
+
+
+def test_a_strategy_missing_a_step_method_cannot_be_made():
+    class NoTell(AskTellStrategy):
+        name = label = "broken"
+
+        def bind(self, problem): ...
+        def start(self): ...
+        def state_dict(self): ...
+        def load_state_dict(self, state): ...
+        def total_steps(self): ...
+        def ask(self): ...
+        def done(self): ...
+
+    with pytest.raises(TypeError, match="tell"):
+        NoTell()

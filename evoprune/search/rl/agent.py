@@ -15,7 +15,7 @@ from stable_baselines3.common.logger import Logger
 
 from evoprune.infra.threads import torch_threads
 from evoprune.infra.validators import check_int, check_positive, check_probability
-from evoprune.search.base import Scored, SearchProblem
+from evoprune.search.base import Scored, SearchProblem, SelfDrivenStrategy
 from evoprune.search.rl.agent_state import agent_state, restore_agent
 from evoprune.search.rl.env import PruningEnv, resolve_reward
 from evoprune.search.rl.recipe import (
@@ -35,7 +35,7 @@ PPO_EPISODES_PER_UPDATE = 16
 AGENT_THREADS = 1
 
 
-class RLSearch:
+class RLSearch(SelfDrivenStrategy):
     """Train an agent on :class:`PruningVecEnv`; the driver keeps the best feasible mask of all
     episodes (every episode is feasible, by the action wall).
 
@@ -77,7 +77,6 @@ class RLSearch:
     label = "RL"
     costs = ("macs",)  # the action wall budgets MACs analytically
     kinds = ("structured",)  # one action per channel group
-    multi_objective = False
 
     def __init__(
         self,
