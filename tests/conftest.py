@@ -101,3 +101,42 @@ def fake_latency(monkeypatch):
         return 0.5 + count_params(model) / 1000
 
     monkeypatch.setattr(evaluator, "measure_latency_ms", fake)
+
+
+def app_outputs(root: Path) -> list[Path]:
+    """The ``results.json`` and ``pareto.json`` files under ``root`` that the app wrote: a run
+    dir's results beside its ``checkpoint/config.json``, a front beside its ``pareto.png``
+    (not the stand-ins tests write to feed the aggregation)."""
+    results = [path for path in root.rglob("results.json")
+               if (path.parent / "checkpoint" / "config.json").is_file()]
+    fronts = [path for path in root.rglob("pareto.json")
+              if (path.parent / "pareto.png").is_file()]
+    return sorted(results + fronts)
+
+
+def schema_violations(paths: list[Path]) -> list[str]:
+    """The ways each ``results.json`` / ``pareto.json`` of ``paths`` breaks its schema
+    (:mod:`evoprune.report.schema`), one line each: ``<path>: <field>: <why>``."""
+    import json
+
+    import jsonschema
+
+    from evoprune.report.schema import SCHEMAS
+
+    problems = []
+    for path in paths:
+        validator = jsonschema.Draft202012Validator(SCHEMAS[path.stem])
+        problems += [f"{path}: {'/'.join(map(str, error.absolute_path))}: {error.message}"
+                     for error in validator.iter_errors(json.loads(path.read_text()))]
+    return problems
+
+
+@pytest.fixture(scope="session", autouse=True)
+def written_outputs_follow_their_schemas(tmp_path_factory):
+    """After the session: every results.json and pareto.json the app wrote in any test (under
+    pytest's temporary directories) is valid against its schema."""
+    yield
+    problems = schema_violations(app_outputs(tmp_path_factory.getbasetemp()))
+    if problems:
+        pytest.fail("written outputs break their schema:\n" + "\n".join(problems[:20]),
+                    pytrace=False)

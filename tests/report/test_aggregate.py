@@ -30,14 +30,14 @@ def fake_results(budget: float, seed: int, extra_config: dict | None = None) -> 
                "val_acc_before_finetune": budget / 2,
                "macs": int(1000 * budget) - 10 * seed, "macs_ratio": budget - 0.01 * seed,
                "params": 400 * budget + seed, "latency_ms": 1.0 + 0.5 * seed,
-               "kept_per_group": [3, 4]}
+               "kept_per_group": {"conv1": 3, "conv2": 4}}
         for name, offset in OFFSET.items()
     }
     config = {"seed": seed, "budget": budget, "data": {"seed": seed, "n": 10},
               "model": {"hidden": [8]}, "train": {"epochs": 1}, **(extra_config or {})}
     dense = {"val_acc": 0.9, "test_acc": 0.90 + 0.01 * seed, "macs": 1000, "params": 500,
              "latency_ms": 2.0 + seed}
-    return {"config": config, "dense": dense, "methods": methods, "searched": "ga",
+    return {"config": config, "cost": "MACs", "dense": dense, "methods": methods, "searched": "ga",
             "wall_time_s": 1.0}
 
 

@@ -9,8 +9,8 @@ REF10 = reference_point(10)
 
 
 def test_write_pareto(tmp_path):
-    front = [{"val_acc": 0.9, "macs_ratio": 0.6, "mask": {"groups": []}},
-             {"val_acc": 0.7, "macs_ratio": 0.2, "mask": {"groups": []}}]
+    front = [{"val_acc": 0.9, "macs_ratio": 0.6, "mask": {"num_units": 0, "groups": []}},
+             {"val_acc": 0.7, "macs_ratio": 0.2, "mask": {"num_units": 0, "groups": []}}]
     paths = write_pareto(front, tmp_path / "out", reference=REF10,
                          dense={"val_acc": 0.92, "macs_ratio": 1.0},
                          baselines={"uniform": {"val_acc": 0.8, "macs_ratio": 0.5}})
