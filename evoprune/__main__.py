@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from evoprune.config.checks import ConfigError, check_renamed
 from evoprune.infra import progress  # the module, not its console: submitit pickles main
 from evoprune.infra.errors import UserError
 from evoprune.infra.run_dir import discard_if_unused
@@ -107,4 +108,9 @@ def _warnings_to_console():
 
 
 if __name__ == "__main__":
+    try:  # before Hydra, which would call a moved key unknown
+        check_renamed(sys.argv[1:])
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
     main()

@@ -163,8 +163,8 @@ def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
     latency = LatencySettings(**config["latency"])
     # with no search, nothing is budgeted in latency: baselines prune to MACs
     cost = search_cost(cfg) if search_enabled(cfg) else "macs"
-    evaluator = Evaluator(model, space, data.val, calibration=data.train, cost=cost,
-                          latency=latency, **config["evaluator"])
+    evaluator = Evaluator(model, space, data.val, calibration=data.train, latency=latency,
+                          **{**config["evaluator"], "cost": cost})
     dense = dense_row(model, space, data, latency)
     if config["evaluator"]["mode"] == "auto" and next(model.parameters()).is_cuda:
         console.print("scoring on the GPU one mask at a time; evaluator.mode=batched runs "

@@ -220,12 +220,13 @@ def test_ray_backend_run_finds_the_serial_mask(tmp_path, cache, capsys):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("fitness.cost=flops", "fitness.cost must be one of \\['latency', 'macs'\\], got 'flops'"),
-        ("pruning=unstructured fitness.cost=latency",
-         "fitness.cost=latency needs pruning=structured: pruning=unstructured removes nothing"),
-        ("search=rl fitness.cost=latency",
-         "fitness.cost=latency is not supported by search=rl, which budgets macs"),
-        ("fitness.cost=latency budget=2", "budget must be a fraction of dense latency in"),
+        ("evaluator.cost=flops",
+         "evaluator.cost must be one of \\['latency', 'macs'\\], got 'flops'"),
+        ("pruning=unstructured evaluator.cost=latency",
+         "evaluator.cost=latency needs pruning=structured: pruning=unstructured removes nothing"),
+        ("search=rl evaluator.cost=latency",
+         "evaluator.cost=latency is not supported by search=rl, which budgets macs"),
+        ("evaluator.cost=latency budget=2", "budget must be a fraction of dense latency in"),
     ],
 )
 def test_bad_cost_settings_stop_before_writing(tmp_path, cache, override, message):
@@ -239,11 +240,11 @@ def test_bad_cost_settings_stop_before_writing(tmp_path, cache, override, messag
 def test_latency_cost_run(tmp_path, cache, searcher, fake_latency):
     # the search's timings are the deterministic stand-in (real ones on a busy CI machine can
     # make any fixed budget infeasible); the reported latency_ms of each model are real
-    overrides = FAST + ["fitness.cost=latency", "model.hidden=[256,256]", "budget=0.8",
+    overrides = FAST + ["evaluator.cost=latency", "model.hidden=[256,256]", "budget=0.8",
                         "latency.repeats=3", "latency.warmup=1", f"search={searcher}"]
     out = tmp_path / "run"
     results = run(compose_config(overrides), out)
-    assert results["config"]["fitness"]["cost"] == "latency"
+    assert results["config"]["evaluator"]["cost"] == "latency"
     search = results["methods"][searcher]["search"]
     assert search["cost"] == "latency" and 0 < search["cost_ratio"] <= 0.8
     assert search["cost_ratio"] == pytest.approx(search["latency_ms"] / search["dense_latency_ms"])
@@ -355,7 +356,7 @@ def test_nsga2_run_writes_the_pareto_front(tmp_path, cache):
 
 
 def test_latency_cost_without_a_search_leaves_baselines_on_macs(tmp_path, cache):
-    results = run(compose_config(FAST + ["search=none", "fitness.cost=latency"]), tmp_path / "r")
+    results = run(compose_config(FAST + ["search=none", "evaluator.cost=latency"]), tmp_path / "r")
     assert results["cost"].startswith("MACs") and results["searched"] is None
 
 
@@ -467,7 +468,7 @@ def test_recurrent_model_sensitivity_and_latency_cost(tmp_path, cache, fake_late
                                     "experiment=sensitivity"]), out)
     sensitivity = json.loads((out / "sensitivity.json").read_text())
     assert [g["name"] for g in sensitivity["groups"]] == ["front.0", "rnn"]
-    results = run(compose_config(RECURRENT + ["model=gru", "fitness.cost=latency",
+    results = run(compose_config(RECURRENT + ["model=gru", "evaluator.cost=latency",
                                               "budget=0.8", "latency.repeats=3"]),
                   tmp_path / "latency")
     assert 0 < results["methods"]["ga"]["search"]["cost_ratio"] <= 0.8

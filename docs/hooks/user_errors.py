@@ -3,8 +3,9 @@
 ``docs/reference/errors.md`` holds the line ``<!-- user-errors -->``; it becomes a section
 listing ``UserError`` (``evoprune/infra/errors.py``) and every class in the package that derives
 from it (directly or through another), each rendered by mkdocstrings from its docstring. A
-package without ``UserError`` in ``evoprune/infra/errors.py`` stops the build. The classes are found by reading the source, not by
-importing it, so the build needs neither torch nor the package's dependencies.
+package without ``UserError`` in ``evoprune/infra/errors.py`` stops the build. The classes are
+found by reading the source, not by importing it, so the build needs neither torch nor the
+package's dependencies.
 """
 
 from __future__ import annotations

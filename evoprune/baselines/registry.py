@@ -1,5 +1,5 @@
 """Every baseline, registered once: its name, how it prunes for each pruning kind, what it uses,
-and whether ``baselines=default`` runs it. Config checks, the run and the README table all
+and whether ``baselines=default`` runs it. Config checks, the run and the README's table all
 read this registry.
 
 A baseline is a function ``(BaselineContext) -> Pruned``: a mask the run fine-tunes like any
@@ -47,7 +47,7 @@ class BaselineContext:
 class Baseline:
     name: str
     prune: Mapping[str, Callable[[BaselineContext], Pruned]]  # by pruning kind
-    uses: str  # what informs its mask besides the budget (README "Baselines")
+    uses: str  # what informs its mask besides the budget (the baselines guide)
     reference: str
     default: bool = False
     trains: bool = False  # fine-tunes its own model while it prunes (no mask without training)

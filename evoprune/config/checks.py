@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
@@ -23,7 +23,7 @@ from evoprune.baselines import registry
 from evoprune.baselines.gradual import check_steps
 from evoprune.config.errors import ConfigError
 from evoprune.config.targets import build, call_arguments
-from evoprune.evaluate.evaluator import COSTS, Objectives, check_settings
+from evoprune.evaluate.evaluator import Objectives, check_settings
 from evoprune.evaluate.fitness import Fitness
 from evoprune.evaluate.latency import LatencySettings
 from evoprune.evaluate.sensitivity import check_ratios
@@ -70,9 +70,9 @@ def check_config(cfg: DictConfig) -> None:
     for name in ("train", "finetune"):
         with section(name, config[name]):
             TrainConfig(**config[name])
+    with section("evaluator", config["evaluator"]):
+        check_settings(**config["evaluator"])
     with section("fitness", config["fitness"]):
-        if cost not in COSTS:
-            raise ValueError(f"cost must be one of {sorted(COSTS)}, got {cost!r}")
         fitness = make_fitness(cfg.fitness)
         fitness(Objectives(val_acc=0.5, macs=1000, params=10, macs_ratio=0.5), cfg.budget)
     if search_enabled(cfg):
@@ -81,10 +81,9 @@ def check_config(cfg: DictConfig) -> None:
         check_space_settings(**config["pruning"])
     if cost == "latency" and cfg.pruning.kind != "structured":
         raise ConfigError(
-            f"fitness.cost=latency needs pruning=structured: pruning={cfg.pruning.kind} removes "
-            "nothing, so every mask runs at dense latency; use fitness.cost=macs")
+            f"evaluator.cost=latency needs pruning=structured: pruning={cfg.pruning.kind} removes "
+            "nothing, so every mask runs at dense latency; use evaluator.cost=macs")
     with section("evaluator", config["evaluator"]):
-        check_settings(**config["evaluator"])
         if cfg.evaluator.backend == "ray":  # fail now, not after training the dense model
             from evoprune.evaluate.ray_backend import import_ray
 
@@ -177,8 +176,8 @@ def _check_search(cfg: DictConfig, config: dict, cost: str) -> None:
     name = strategy.name
     if cost not in strategy.costs:
         raise ConfigError(
-            f"fitness.cost={cost} is not supported by search={name}, which budgets "
-            f"{' or '.join(strategy.costs)}; use fitness.cost=macs or a search that does")
+            f"evaluator.cost={cost} is not supported by search={name}, which budgets "
+            f"{' or '.join(strategy.costs)}; use evaluator.cost=macs or a search that does")
     if cfg.pruning.kind not in strategy.kinds:
         raise ConfigError(f"search={name} needs pruning={' or '.join(strategy.kinds)}, got "
                           f"pruning={cfg.pruning.kind}")
@@ -210,11 +209,8 @@ def _check_data_and_model(cfg: DictConfig, config: dict) -> None:
 
 
 def make_fitness(fitness_cfg: DictConfig) -> Fitness:
-    """The fitness function ``fitness_cfg`` describes. Its ``cost`` key is for the evaluator
-    (what the budget limits), not an argument of the function."""
-    node = OmegaConf.to_container(fitness_cfg, resolve=True)
-    node.pop("cost", None)
-    return instantiate(node)
+    """The fitness function ``fitness_cfg`` describes."""
+    return instantiate(OmegaConf.to_container(fitness_cfg, resolve=True))
 
 
 def search_enabled(cfg: DictConfig) -> bool:
@@ -223,9 +219,23 @@ def search_enabled(cfg: DictConfig) -> bool:
 
 
 def search_cost(cfg: DictConfig) -> str:
-    """What the search's budget limits: ``fitness.cost``, ``macs`` (default) or ``latency``."""
-    return cfg.fitness.get("cost", "macs") if cfg.get("fitness") is not None else "macs"
+    """What the search's budget limits: ``evaluator.cost``, ``macs`` or ``latency``."""
+    return cfg.evaluator.cost
 
 
-__all__ = ["ConfigError", "check_config", "make_fitness", "search_cost", "search_enabled",
-           "section"]
+# keys that moved: an old command line gets one line naming the new key
+RENAMED_KEYS = {"fitness.cost": "evaluator.cost"}
+
+
+def check_renamed(overrides: Sequence[str]) -> None:
+    """Refuse a command-line override of a key that moved, naming where it went (before
+    Hydra, which would only say the key is unknown)."""
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in RENAMED_KEYS:
+            raise ConfigError(f"{key} is now {RENAMED_KEYS[key]}: use "
+                              f"{RENAMED_KEYS[key]}={value or '<value>'}")
+
+
+__all__ = ["ConfigError", "check_config", "check_renamed", "make_fitness", "search_cost",
+           "search_enabled", "section"]

@@ -69,7 +69,7 @@ class DataSplits:
 def check_data(data: object, source: str) -> DataSplits:
     """``data`` if it keeps the data contract, else :class:`BadData` saying what breaks it.
 
-    The contract (README "Your own model and data"): a :class:`DataSplits` of three non-empty
+    The contract (docs: guides/own-model-and-data): a :class:`DataSplits` of three non-empty
     :class:`Split` s (``x`` float32 of shape ``(N, *input_shape)``, ``y`` int64 of shape
     ``(N,)`` with labels in ``[0, num_classes)``), ``num_classes >= 2``, ``input_shape`` the
     per-sample shape, and a ``name``. :func:`make_splits` builds one from arrays.

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in 
     from evoprune.pruning.space import PruningSpace
 
 BACKENDS = ("serial", "ray")
-# what a search's budget limits (``fitness.cost``): analytic MACs, or measured CPU latency
+# what a search's budget limits (``evaluator.cost``): analytic MACs, or measured CPU latency
 COSTS = ("macs", "latency")
 
 
@@ -60,10 +60,12 @@ def check_settings(
     *, bn_recalibration_batches: int = 2, calibration_batch_size: int = 256,
     val_samples: int | None = None, batch_size: int = 1024, cache: bool = True,
     mode: str = "auto", batch_candidates: int = 8, backend: str = "serial", workers: int = 2,
-    ray_address: str | None = None, worker_threads: int = 1,
+    ray_address: str | None = None, worker_threads: int = 1, cost: str = "macs",
 ) -> None:
     """Refuse evaluator settings out of range, naming the value and what is allowed (before
     any model or data is at hand)."""
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {sorted(COSTS)}, got {cost!r}")
     for key, value, low in (("bn_recalibration_batches", bn_recalibration_batches, 0),
                             ("calibration_batch_size", calibration_batch_size, 1),
                             ("batch_size", batch_size, 1), ("workers", workers, 1),

@@ -6,7 +6,7 @@ the best candidate that meets the budget, whatever the fitness, so a fitness may
 against cost freely.
 
 The cost is ``objectives.cost_ratio``: the MACs ratio by default, the measured latency ratio
-with ``fitness.cost=latency``. ``amc`` is the exception: it is defined on absolute MACs.
+with ``evaluator.cost=latency``. ``amc`` is the exception: it is defined on absolute MACs.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def amc(objectives: Objectives, budget: float) -> float:
 
     The error is scaled by the log of the absolute MACs, so cheaper candidates lose less per
     point of error; the budget is enforced elsewhere (AMC's action wall), not by this value.
-    It uses absolute MACs by definition, whatever ``fitness.cost`` says.
+    It uses absolute MACs by definition, whatever ``evaluator.cost`` says.
     """
     if objectives.macs < 1:
         raise ValueError(f"the amc fitness needs MACs >= 1, got {objectives.macs}")

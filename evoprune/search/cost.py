@@ -1,6 +1,6 @@
 """The search's budget in its own cost: MACs (analytic) or measured latency.
 
-With ``fitness.cost=macs`` (``evaluator.cost``) these are the MACs helpers of
+With ``evaluator.cost=macs`` these are the MACs helpers of
 :mod:`evoprune.pruning.budget`, unchanged. With latency, a mask's cost is only known once it is
 timed, so the feasibility check, the uniform mask a population starts around and the last-resort
 shrink measure candidates through the evaluator (each mask timed once, then cached).

@@ -1,5 +1,5 @@
 """Multi-objective search of pruning masks with DEAP's NSGA-II: validation accuracy (maximised)
-against cost ratio (minimised: MACs, or measured latency with ``fitness.cost=latency``), so one
+against cost ratio (minimised: MACs, or measured latency with ``evaluator.cost=latency``), so one
 run yields a whole accuracy / cost trade-off (the Pareto front) instead of one mask per budget.
 
 The answer for the configured budget is still picked by the run's fitness, from every
@@ -51,7 +51,8 @@ class NSGA2Search(EvolutionStrategy):
     def __init__(self, *, crossover_prob: float = 0.9, init_spread: float = 0.1,
                  generations: int = 60, **settings) -> None:
         # 60, not the GA's 20: the front spreads one population over every budget, and its
-        # hypervolume was measured still rising fast at 20 generations (README, NSGA-II)
+        # hypervolume was measured still rising fast at 20 generations
+        # (experiments/nsga2_generations)
         super().__init__(crossover_prob=crossover_prob, init_spread=init_spread,
                          generations=generations, **settings)
 

@@ -74,7 +74,8 @@ def test_fitness_configs_instantiate(fitness):
     function = make_fitness(cfg.fitness)  # as run.py does: `cost` is no argument of it
     value = function(Objectives(val_acc=0.8, macs=10, params=1, macs_ratio=0.4), 0.5)
     assert 0.0 < value <= 0.8
-    assert search_cost(compose_config([f"fitness={fitness}", "fitness.cost=latency"])) == "latency"
+    config = compose_config([f"fitness={fitness}", "evaluator.cost=latency"])
+    assert search_cost(config) == "latency"
 
 
 @pytest.mark.parametrize("logger", options("logger"))

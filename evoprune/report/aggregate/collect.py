@@ -19,7 +19,7 @@ import yaml
 from evoprune.infra.checkpoint import CHECKPOINT_DIR, CONFIG_FILE, config_differences
 from evoprune.report.results import RESULTS_FILE
 
-# per-method figures summarised over seeds (all documented in README "results.json")
+# per-method figures summarised over seeds (all documented in the docs' outputs reference)
 METRICS = ("test_acc", "test_acc_before_finetune", "val_acc", "macs_ratio", "macs", "params",
            "latency_ms")
 DENSE_METRICS = ("test_acc", "val_acc", "macs", "params", "latency_ms")
