@@ -276,7 +276,8 @@ def render_option(cfg: ConfigFile, group: str, conf: Path) -> list[str]:
     return out
 
 
-def render(conf: Path) -> str:
+def render(root: Path) -> str:
+    conf = root / "conf"
     """The whole generated part of the page."""
     root = read_file(conf / "config.yaml")
     groups: dict[str, list[Path]] = {}
@@ -296,12 +297,3 @@ def render(conf: Path) -> str:
         for path in paths:
             out += render_option(read_file(path), group, conf)
     return "\n".join(out)
-
-
-def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 (MkDocs hook)
-    if page.file.src_uri != PAGE:
-        return markdown
-    if PLACEHOLDER not in markdown:
-        raise ValueError(f"{PAGE} lost its {PLACEHOLDER} line")
-    conf = Path(config["config_file_path"]).parent / "conf"
-    return markdown.replace(PLACEHOLDER, render(conf))

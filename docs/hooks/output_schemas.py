@@ -39,12 +39,3 @@ def render(root: Path) -> str:
         out += [f"    {line}" for line in json.dumps(schema, indent=2).splitlines()]
         out += ["    ```", ""]
     return "\n".join(out)
-
-
-def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 (MkDocs hook)
-    if page.file.src_uri != PAGE:
-        return markdown
-    if PLACEHOLDER not in markdown:
-        raise ValueError(f"{PAGE} lost its {PLACEHOLDER} line")
-    root = Path(config["config_file_path"]).parent
-    return markdown.replace(PLACEHOLDER, render(root))

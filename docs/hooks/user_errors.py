@@ -40,8 +40,8 @@ def user_error_classes(package: Path) -> list[str]:
     return [defined[name] for name in found]
 
 
-def render(package: Path) -> str:
-    classes = user_error_classes(package)
+def render(root: Path) -> str:
+    classes = user_error_classes(root / "evoprune")
     if not classes or classes[0] != f"evoprune.infra.errors.{BASE}":
         raise ValueError(f"{BASE} is not defined in evoprune/infra/errors.py: the errors "
                          "reference lists it and its subclasses")
@@ -54,12 +54,3 @@ def render(package: Path) -> str:
                 "      show_root_full_path: true", "      heading_level: 3",
                 "      members: false", ""]
     return "\n".join(out)
-
-
-def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 (MkDocs hook)
-    if page.file.src_uri != PAGE:
-        return markdown
-    if PLACEHOLDER not in markdown:
-        raise ValueError(f"{PAGE} lost its {PLACEHOLDER} line")
-    package = Path(config["config_file_path"]).parent / "evoprune"
-    return markdown.replace(PLACEHOLDER, render(package))
