@@ -23,7 +23,9 @@ class EvolutionStrategy(AskTellStrategy):
     """A DEAP population evolved one generation per ask/tell round.
 
     Args:
-        encoding: ``mask`` (one bit per unit) or ``ratios`` (one keep-ratio per group).
+        encoding: ``mask`` (one bit per unit), ``ratios`` (one keep-ratio per group), or
+            ``auto``: ``mask`` for structured pruning, ``ratios`` for unstructured (whose
+            weights are kept by magnitude per layer, so only ratios apply).
         population_size, generations: evaluations are at most ``population_size *
             (generations + 1)``.
         crossover_prob, mutation_prob: per-offspring probabilities (DEAP's ``varAnd``).
@@ -43,12 +45,13 @@ class EvolutionStrategy(AskTellStrategy):
     individual: type
 
     def __init__(
-        self, *, crossover_prob: float, init_spread: float, encoding: str = "mask",
+        self, *, crossover_prob: float, init_spread: float, encoding: str = "auto",
         population_size: int = 32, generations: int = 20, mutation_prob: float = 0.4,
         mutation_indpb: float | None = None, magnitude_init: float = 0.5, seed: int = 0,
     ) -> None:
-        if encoding not in ENCODINGS:
-            raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got '{encoding}'")
+        if encoding != "auto" and encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {['auto', *sorted(ENCODINGS)]}, got "
+                             f"'{encoding}'")
         check_int("population_size", population_size, 2)
         check_int("generations", generations, 0)
         for name, value in (("crossover_prob", crossover_prob), ("mutation_prob", mutation_prob),
@@ -72,8 +75,10 @@ class EvolutionStrategy(AskTellStrategy):
     # ------------------------------------------------------------------ strategy protocol
     def bind(self, problem: SearchProblem) -> None:
         self.problem = problem
-        self.encoding = ENCODINGS[self.encoding_name](problem.space,
-                                                      mutation_indpb=self.mutation_indpb)
+        name = self.encoding_name
+        if name == "auto":
+            name = "mask" if problem.space.kind == "structured" else "ratios"
+        self.encoding = ENCODINGS[name](problem.space, mutation_indpb=self.mutation_indpb)
         self.toolbox = base.Toolbox()
         self.encoding.register(self.toolbox)
         self.population: list = []

@@ -126,3 +126,8 @@ def test_unknown_pruning_kind_is_refused():
 
     with pytest.raises(ValueError, match="kind must be one of .*, got 'sparse'"):
         make_space(torch.nn.Linear(2, 2), torch.zeros(1, 2), kind="sparse")
+
+
+def test_unstructured_pruning_leaves_the_search_group_alone():
+    assert compose_config(["pruning=unstructured", "search=none"]).search is None
+    assert compose_config(["pruning=unstructured"]).search.encoding == "auto"

@@ -117,7 +117,8 @@ def test_latency_cost_search_meets_the_latency_budget(synthetic_data):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"encoding": "tree"}, "encoding must be one of \\['mask', 'ratios'\\], got 'tree'"),
+        ({"encoding": "tree"},
+         "encoding must be one of \\['auto', 'mask', 'ratios'\\], got 'tree'"),
         ({"population_size": 1}, "population_size must be an integer >= 2, got 1"),
         ({"elite": 8, "population_size": 8}, "elite must be in"),
         ({"crossover_prob": 1.5}, "crossover_prob must be in \\[0, 1\\], got 1.5"),
@@ -148,3 +149,18 @@ def test_warm_start_masks_join_the_first_population(problem, strategy):
 
     assert any(np.array_equal(mask, start) for mask in first_population(starts=[start]))
     assert not any(np.array_equal(mask, start) for mask in first_population())
+
+
+def test_auto_encoding_is_a_mask_for_channels_and_ratios_for_weights(
+        problem, trained_residual, synthetic_data):
+    from evoprune.pruning.unstructured import UnstructuredSpace
+
+    space, evaluator = problem
+    weights = UnstructuredSpace(trained_residual, synthetic_data.train.x[:2])
+    for pruning_space, encoding in ((space, "mask"), (weights, "ratios")):
+        search = GeneticSearch(population_size=4, generations=0, seed=0)
+        run_search(search, pruning_space, Evaluator(trained_residual, pruning_space,
+                                                    synthetic_data.val,
+                                                    bn_recalibration_batches=0),
+                   constrained, 0.5)
+        assert search.encoding.name == encoding

@@ -111,7 +111,8 @@ def test_hypervolume_never_decreases_under_elitism(problem):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"encoding": "tree"}, "encoding must be one of \\['mask', 'ratios'\\], got 'tree'"),
+        ({"encoding": "tree"},
+         "encoding must be one of \\['auto', 'mask', 'ratios'\\], got 'tree'"),
         ({"population_size": 1}, "population_size must be an integer >= 2, got 1"),
         ({"generations": -1}, "generations must be an integer >= 0, got -1"),
         ({"mutation_prob": -0.1}, "mutation_prob must be in \\[0, 1\\], got -0.1"),
