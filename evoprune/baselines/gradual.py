@@ -15,6 +15,7 @@ import torch_pruning as tp
 from torch import nn
 
 from evoprune.data import DataSplits
+from evoprune.infra.validators import check_int
 from evoprune.pruning.budget import check_budget, uniform_mask
 from evoprune.pruning.compact import compact
 from evoprune.pruning.importance import pruning_groups
@@ -174,5 +175,4 @@ def _uniform_subset_mask(
 
 
 def check_steps(steps: object) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    check_int("steps", steps, 1)

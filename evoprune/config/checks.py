@@ -33,6 +33,7 @@ from evoprune.finish.select import check_selection
 from evoprune.infra.checkpoint import SearchCheckpoint, existing_weights
 from evoprune.infra.device import resolve_device
 from evoprune.infra.tracking import check_settings as check_tracker_settings
+from evoprune.infra.validators import check_bool, check_int
 from evoprune.pruning import check_space_settings
 from evoprune.search.base import Strategy
 from evoprune.search.cost import COST_UNITS
@@ -60,6 +61,15 @@ def section(name: str, keys) -> Iterator[None]:
         if first and first.group() in keys:
             raise ConfigError(f"{name}.{message}") from err
         raise ConfigError(f"{name}: {message}") from err
+
+
+@contextlib.contextmanager
+def top_level() -> Iterator[None]:
+    """A library error about a top-level key (its message starts with the key) as it is."""
+    try:
+        yield
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -123,20 +133,12 @@ def _check_top_level(cfg: DictConfig) -> None:
     if missing:
         raise ConfigError(f"{', '.join(missing)} must be given (??? in the config): add "
                           + " ".join(f"{key}=<value>" for key in missing) + " to the command")
-    try:
+    with top_level():
         resolve_device(cfg.device)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    for key in ("seed", "threads"):
-        value = cfg[key]
-        if not isinstance(value, int) or isinstance(value, bool) or (key == "threads"
-                                                                     and value < 0):
-            low = " >= 0" if key == "threads" else ""
-            raise ConfigError(f"{key} must be an integer{low}, got {value!r}")
-    for key in ("resume", "progress", "distill.enabled", "sensitivity.enabled"):
-        value = OmegaConf.select(cfg, key)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        check_int("seed", cfg.seed)
+        check_int("threads", cfg.threads, 0)
+        for key in ("resume", "progress", "distill.enabled", "sensitivity.enabled"):
+            check_bool(key, OmegaConf.select(cfg, key))
     if not isinstance(cfg.cache_dir, str) or not cfg.cache_dir.strip():
         raise ConfigError(f"cache_dir must be a directory path, got {cfg.cache_dir!r}")
     if cfg.weights is not None:

@@ -31,6 +31,7 @@ from evoprune.data.splits import (
     make_splits,
     stratified_holdout,
 )
+from evoprune.infra.validators import check_bool
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -64,8 +65,7 @@ def _check(*, root, val_fraction, seed, num_classes, input_shape, train_samples,
             raise ValueError(f"{name} must be null (all) or an integer from {2 * _CLASSES} "
                              f"to {most}, got {value!r}")
     for name, value in (("augment", augment), ("download", download)):
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be true or false, got {value!r}")
+        check_bool(name, value)
     missing = missing_files(root)
     if not missing:
         return

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from evoprune.infra.errors import UserError
+from evoprune.infra.validators import check_number
 
 # Channels whose train std is below this are only centred, not scaled: dividing by a ~0 std would
 # blow up any val/test value that differs from the constant train value.
@@ -201,8 +202,7 @@ def check_fixed_shape(dataset: str, *, num_classes: int, input_shape: Sequence[i
 
 def check_fraction(name: str, value: float) -> None:
     """A split fraction must lie in the open interval (0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be in the open interval (0, 1), got {value!r}")
+    check_number(name, value, low=0, low_open=True, high=1, high_open=True)
 
 
 def make_splits(

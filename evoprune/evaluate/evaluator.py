@@ -25,6 +25,7 @@ from torch import nn
 from evoprune.evaluate.batchnorm import batchnorm_layers
 from evoprune.evaluate.latency import LatencySettings, measure_latency_ms
 from evoprune.evaluate.scorer import MODES, MaskScorer
+from evoprune.infra.validators import check_bool, check_int
 
 if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in scikit-learn)
     from evoprune.data import Split
@@ -71,13 +72,9 @@ def check_settings(
                             ("batch_size", batch_size, 1), ("workers", workers, 1),
                             ("batch_candidates", batch_candidates, 1),
                             ("worker_threads", worker_threads, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")
-    if val_samples is not None and (not isinstance(val_samples, int)
-                                    or isinstance(val_samples, bool) or val_samples < 1):
-        raise ValueError(f"val_samples must be an integer >= 1 or null, got {val_samples!r}")
-    if not isinstance(cache, bool):
-        raise ValueError(f"cache must be true or false, got {cache!r}")
+        check_int(key, value, low)
+    check_int("val_samples", val_samples, 1, optional=True)
+    check_bool("cache", cache)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
     if backend not in BACKENDS:

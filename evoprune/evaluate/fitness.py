@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 
 from evoprune.evaluate.evaluator import Objectives
+from evoprune.infra.validators import check_number
 
 Fitness = Callable[[Objectives, float], float]
 
@@ -25,9 +26,7 @@ def constrained(objectives: Objectives, budget: float, *, penalty: float = 2.0) 
     Within budget the fitness is the accuracy; a candidate with ``cost_ratio = budget * (1 + e)``
     loses ``penalty * e``, so slightly infeasible candidates still guide the search.
     """
-    if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) \
-            or not math.isfinite(penalty) or penalty < 0:
-        raise ValueError(f"penalty must be a finite number >= 0, got {penalty!r}")
+    check_number("penalty", penalty, low=0)
     excess = max(0.0, objectives.cost_ratio - budget) / budget
     return objectives.val_acc - penalty * excess
 
@@ -35,9 +34,7 @@ def constrained(objectives: Objectives, budget: float, *, penalty: float = 2.0) 
 def weighted(objectives: Objectives, budget: float, *, weight: float = 0.5) -> float:
     """Validation accuracy minus ``weight`` times the cost ratio (the budget only picks the
     final answer)."""
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
-            or not math.isfinite(weight) or weight < 0:
-        raise ValueError(f"weight must be a finite number >= 0, got {weight!r}")
+    check_number("weight", weight, low=0)
     return objectives.val_acc - weight * objectives.cost_ratio
 
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from evoprune.infra.device import synchronize
 from evoprune.infra.threads import torch_threads
+from evoprune.infra.validators import check_int
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,8 @@ class LatencySettings:
 
     def __post_init__(self) -> None:
         for name, low in (("batch_size", 1), ("repeats", 1), ("warmup", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"threads must be an integer >= 1 or null, got "
-                             f"{self.threads!r}")
+            check_int(name, getattr(self, name), low)
+        check_int("threads", self.threads, 1, optional=True)
 
 
 @torch.inference_mode()

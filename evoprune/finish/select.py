@@ -37,9 +37,7 @@ def check_selection(finalists: int, epochs: int, samples: int | None) -> None:
 
 def check_samples(samples: int | None) -> None:
     """Refuse a brief fine-tune's sample count that is not an integer >= 1 or None (all)."""
-    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int)
-                                or samples < 1):
-        raise ValueError(f"samples must be an integer >= 1 or null, got {samples!r}")
+    check_int("samples", samples, 1, optional=True)
 
 
 def first_samples(train: Split, samples: int | None) -> Split:

@@ -25,6 +25,7 @@ from evoprune.infra.atomic import save_torch_atomic, write_atomic
 from evoprune.infra.errors import UserError
 from evoprune.infra.progress import console
 from evoprune.infra.run_dir import clear_outputs
+from evoprune.infra.validators import check_int
 
 CHECKPOINT_DIR = "checkpoint"
 CONFIG_FILE = "config.json"
@@ -67,8 +68,7 @@ class SearchCheckpoint:
     def __init__(self, path: str | Path, *, every: int = 1, every_episodes: int = 25,
                  resume: bool = False) -> None:
         for name, value in (("every", every), ("every_episodes", every_episodes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+            check_int(name, value, 0)
         self.path = Path(path)
         self.every, self.every_episodes, self.resume = every, every_episodes, resume
 

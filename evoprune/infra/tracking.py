@@ -17,6 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
+from evoprune.infra.validators import check_int
+
 ALLOWED_MODES = ("offline", "online", "disabled")
 TRACKER_KINDS = ("wandb", "none")
 MODE_ENV_VAR = "WANDB_MODE"
@@ -216,8 +218,7 @@ class WandbTracker(_ClosesOnExit):
         """
         self._check_open("log")
         if step is not None:
-            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-                raise ValueError(f"step must be a non-negative int, got {step!r}")
+            check_int("step", step, 0)
             if self._last_step is not None and step < self._last_step:
                 raise ValueError(
                     f"step {step} is lower than the last logged step {self._last_step}; "

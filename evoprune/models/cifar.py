@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from evoprune.infra.validators import check_number
 from evoprune.models.mlp import positive_ints
 
 VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -43,8 +44,7 @@ def _scaled(channels: int, width: float) -> int:
 
 
 def _check_width(width: float, owner: str) -> float:
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 4:
-        raise ValueError(f"{owner} width must be a number in (0, 4], got {width!r}")
+    check_number(f"{owner} width", width, low=0, low_open=True, high=4)
     return float(width)
 
 

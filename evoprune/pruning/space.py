@@ -27,6 +27,7 @@ import torch_pruning as tp
 from torch import nn
 
 from evoprune.infra.errors import UserError
+from evoprune.infra.validators import check_number
 from evoprune.pruning.blocks import BLOCK_GROUP, check_granularity, find_blocks
 from evoprune.pruning.graph import (
     group_layers,
@@ -242,9 +243,7 @@ class PruningSpace:
                        importance_p: int = 1, granularity: str = "channel") -> None:
         """Refuse settings out of range, before any model is at hand."""
         check_granularity(granularity)
-        if (isinstance(min_keep, bool) or not isinstance(min_keep, (int, float))
-                or not 0.0 < min_keep <= 1.0):
-            raise ValueError(f"min_keep must be in (0, 1], got {min_keep!r}")
+        check_number("min_keep", min_keep, low=0, low_open=True, high=1)
         if importance_p not in (1, 2) or isinstance(importance_p, bool):
             raise ValueError(f"importance_p must be 1 (L1) or 2 (L2), got {importance_p!r}")
         check_layer_names(ignored_layers)

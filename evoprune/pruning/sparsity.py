@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from evoprune.infra.validators import check_number
 from evoprune.pruning.space import PruningSpace, unit_scores
 
 
@@ -84,13 +85,6 @@ def unit_norms(space: PruningSpace, model: nn.Module) -> np.ndarray:
     return squared.sqrt().double().cpu().numpy()
 
 
-def check_weight(name: str, value: object) -> None:
-    """A penalty weight must be a finite number >= 0 (0: off)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-
 class SparsityPenalty:
     """``l1_bn * sum |gamma| + group_lasso * sum_units ||unit||_2``, added to the training loss.
 
@@ -102,8 +96,8 @@ class SparsityPenalty:
 
     def __init__(self, space: PruningSpace, model: nn.Module, *, l1_bn: float = 0.0,
                  group_lasso: float = 0.0) -> None:
-        check_weight("l1_bn", l1_bn)
-        check_weight("group_lasso", group_lasso)
+        check_number("l1_bn", l1_bn, low=0)
+        check_number("group_lasso", group_lasso, low=0)
         self.l1_bn = float(l1_bn)
         self.group_lasso = float(group_lasso)
         scaled = has_bn_scale(space, model)
@@ -139,7 +133,6 @@ __all__ = [
     "SparsityPenalty",
     "bn_scale_couplings",
     "bn_scales",
-    "check_weight",
     "has_bn_scale",
     "unit_norms",
 ]

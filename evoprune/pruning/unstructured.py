@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from evoprune.infra.validators import check_number
 from evoprune.pruning.layers import check_layer_names
 from evoprune.pruning.macs import check_dense_macs, count_params, trace_layers
 
@@ -99,9 +100,7 @@ class UnstructuredSpace:
     @staticmethod
     def check_settings(*, min_density: float = 0.01, ignored_layers: Sequence[str] = ()) -> None:
         """Refuse settings out of range, before any model is at hand."""
-        if (isinstance(min_density, bool) or not isinstance(min_density, (int, float))
-                or not 0.0 < min_density <= 1.0):
-            raise ValueError(f"min_density must be in (0, 1], got {min_density!r}")
+        check_number("min_density", min_density, low=0, low_open=True, high=1)
         check_layer_names(ignored_layers)
 
     block_names: tuple[str, ...] = ()  # weights only: no whole blocks to remove

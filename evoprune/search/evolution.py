@@ -14,7 +14,7 @@ import numpy as np
 from deap import base
 
 from evoprune.evaluate.evaluator import Objectives
-from evoprune.infra.validators import check_int, check_probability
+from evoprune.infra.validators import check_int, check_number, check_probability
 from evoprune.search.base import AskTellStrategy, Scored, SearchProblem, feasible_share
 from evoprune.search.encodings import ENCODINGS
 
@@ -57,9 +57,7 @@ class EvolutionStrategy(AskTellStrategy):
         for name, value in (("crossover_prob", crossover_prob), ("mutation_prob", mutation_prob),
                             ("magnitude_init", magnitude_init)):
             check_probability(name, value)
-        if isinstance(init_spread, bool) or not isinstance(init_spread, (int, float)) \
-                or init_spread < 0:
-            raise ValueError(f"init_spread must be a number >= 0, got {init_spread!r}")
+        check_number("init_spread", init_spread, low=0)
         if mutation_indpb is not None:
             check_probability("mutation_indpb", mutation_indpb)
         self.encoding_name = encoding

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from deap import algorithms, base, tools
 
-from evoprune.infra.validators import check_int
+from evoprune.infra.validators import check_bool, check_int
 from evoprune.pruning.budget import fit_to_budget
 from evoprune.search.base import Scored
 from evoprune.search.evolution import (
@@ -59,8 +59,7 @@ class GeneticSearch(EvolutionStrategy):
     def __init__(self, *, tournament_size: int = 3, elite: int = 2, crossover_prob: float = 0.6,
                  init_spread: float = 0.2, repair: bool = True, **settings) -> None:
         super().__init__(crossover_prob=crossover_prob, init_spread=init_spread, **settings)
-        if not isinstance(repair, bool):
-            raise ValueError(f"repair must be true or false, got {repair!r}")
+        check_bool("repair", repair)
         self.repair = repair
         check_int("elite", elite, 0)
         if elite >= self.population_size:

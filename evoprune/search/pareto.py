@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from evoprune.infra.validators import check_int
+
 # The reference point's MACs ratio sits just past the dense model (1.0), so that a front member
 # at full MACs still adds a sliver of area instead of vanishing from the hypervolume.
 REFERENCE_COST = 1.0 + 1e-6
@@ -21,8 +23,7 @@ def chance_accuracy(num_classes: int) -> float:
     """The accuracy of guessing one class for every sample of a balanced ``num_classes``-way
     problem: what a pruned model keeps for free, so the hypervolume counts only what is above
     it."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check_int("num_classes", num_classes, 2)
     return 1.0 / num_classes
 
 

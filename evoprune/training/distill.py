@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
+
+from evoprune.infra.validators import check_positive, check_probability
 
 
 @dataclass(frozen=True)
@@ -22,19 +23,8 @@ class DistillConfig:
     temperature: float = 4.0
 
     def __post_init__(self) -> None:
-        if not (_is_real(self.alpha) and 0.0 <= self.alpha <= 1.0):
-            raise ValueError(f"alpha must be a number in [0, 1], got {self.alpha!r}")
-        if not (_is_real(self.temperature) and self.temperature > 0):
-            raise ValueError(
-                f"temperature must be a finite number > 0, got {self.temperature!r}"
-            )
-
-
-def _is_real(value: object) -> bool:
-    """A finite int or float (bools are ints to Python, but ``alpha: true`` is a config typo)."""
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    )
+        check_probability("alpha", self.alpha)
+        check_positive("temperature", self.temperature)
 
 
 def distillation_loss(

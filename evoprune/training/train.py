@@ -19,7 +19,7 @@ from evoprune.infra.checkpoint import load_checkpoint
 from evoprune.infra.device import BatchSource
 from evoprune.infra.errors import UserError
 from evoprune.infra.progress import console, epoch_line, progress_bar
-from evoprune.pruning.sparsity import check_weight
+from evoprune.infra.validators import check_bool, check_int, check_number
 from evoprune.training.distill import DistillConfig, distillation_loss
 
 _OPTIMIZERS = ("adamw", "sgd")
@@ -46,27 +46,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in SPARSITY_KEYS:
-            check_weight(name, getattr(self, name))
-        if not isinstance(self.bf16, bool):
-            raise ValueError(f"bf16 must be true or false, got {self.bf16!r}")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
-            raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if (
-            isinstance(self.batch_size, bool)
-            or not isinstance(self.batch_size, int)
-            or self.batch_size < 1
-        ):
-            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        if not (
-            isinstance(self.weight_decay, (int, float))
-            and math.isfinite(self.weight_decay)
-            and self.weight_decay >= 0
-        ):
-            raise ValueError(
-                f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}"
-            )
+            check_number(name, getattr(self, name), low=0)
+        check_bool("bf16", self.bf16)
+        check_int("epochs", self.epochs, 0)
+        check_number("lr", self.lr, low=0, low_open=True)
+        check_int("batch_size", self.batch_size, 1)
+        check_number("weight_decay", self.weight_decay, low=0)
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {list(_OPTIMIZERS)}, got {self.optimizer!r}"

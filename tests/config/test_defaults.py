@@ -74,3 +74,12 @@ def test_fitness_configs_match_library_defaults(fitness):
 def test_disagreement_is_reported():
     assert disagreements({"bn_recalibration_batches": 0}, Evaluator) == [
         "bn_recalibration_batches: config 0, library 2"]
+
+
+def test_checkpoint_and_sensitivity_match_library_defaults():
+    from evoprune.evaluate.sensitivity import DEFAULT_RATIOS
+    from evoprune.infra.checkpoint import SearchCheckpoint
+
+    config = OmegaConf.to_container(compose_config(), resolve=True)
+    assert disagreements(config["checkpoint"], SearchCheckpoint) == []
+    assert config["sensitivity"]["ratios"] == list(DEFAULT_RATIOS)

@@ -140,7 +140,7 @@ def test_wrong_shape_shows_both_shapes():
 @pytest.mark.parametrize("bad", [0.0, 1.0, -0.1, 1.5])
 def test_bad_val_fraction(bad):
     x, y = _toy()
-    with pytest.raises(ValueError, match=r"val_fraction must be in the open interval \(0, 1\)"):
+    with pytest.raises(ValueError, match=r"val_fraction must be a number in \(0, 1\)"):
         make_splits(
             x, y, x, y, val_fraction=bad, seed=0, num_classes=2, input_shape=(1, 4), name="toy"
         )

@@ -140,7 +140,7 @@ def test_decreasing_step_is_rejected(wandb_env):
         tracker.log({"x": 1}, step=5)
         with pytest.raises(ValueError, match="step 3 is lower than the last logged step 5"):
             tracker.log({"x": 2}, step=3)
-        with pytest.raises(ValueError, match="non-negative int"):
+        with pytest.raises(ValueError, match="step must be an integer >= 0"):
             tracker.log({"x": 2}, step=-1)
 
 

@@ -124,5 +124,5 @@ def test_layer_norm_coupling_is_refused():
 
 @pytest.mark.parametrize("bad", [0.0, -0.1, 1.5])
 def test_min_keep_out_of_range(residual_net, bad):
-    with pytest.raises(ValueError, match=f"min_keep must be in \\(0, 1\\], got {bad}"):
+    with pytest.raises(ValueError, match=f"min_keep must be a number in \\(0, 1\\], got {bad}"):
         PruningSpace(residual_net, torch.randn(2, 1, 32), min_keep=bad)

@@ -73,7 +73,7 @@ def test_bad_policies_and_settings(space, residual_net):
         space.check(np.ones(3))
     with pytest.raises(ValueError, match="layer 'stem' keeps 0 weights"):
         space.check(np.zeros(space.num_units))
-    with pytest.raises(ValueError, match="min_density must be in \\(0, 1\\], got 0"):
+    with pytest.raises(ValueError, match="min_density must be a number in \\(0, 1\\], got 0"):
         UnstructuredSpace(residual_net, torch.randn(2, 1, 32), min_density=0)
     description = space.describe(space.full_mask())
     np.testing.assert_array_equal(space.from_description(description), space.full_mask())

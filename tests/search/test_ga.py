@@ -121,7 +121,7 @@ def test_latency_cost_search_meets_the_latency_budget(synthetic_data):
          "encoding must be one of \\['auto', 'mask', 'ratios'\\], got 'tree'"),
         ({"population_size": 1}, "population_size must be an integer >= 2, got 1"),
         ({"elite": 8, "population_size": 8}, "elite must be in"),
-        ({"crossover_prob": 1.5}, "crossover_prob must be in \\[0, 1\\], got 1.5"),
+        ({"crossover_prob": 1.5}, "crossover_prob must be a number in \\[0, 1\\], got 1.5"),
         ({"repair": "yes"}, "repair must be true or false, got 'yes'"),
     ],
 )

@@ -115,8 +115,8 @@ def test_hypervolume_never_decreases_under_elitism(problem):
          "encoding must be one of \\['auto', 'mask', 'ratios'\\], got 'tree'"),
         ({"population_size": 1}, "population_size must be an integer >= 2, got 1"),
         ({"generations": -1}, "generations must be an integer >= 0, got -1"),
-        ({"mutation_prob": -0.1}, "mutation_prob must be in \\[0, 1\\], got -0.1"),
-        ({"init_spread": -0.5}, "init_spread must be a number >= 0"),
+        ({"mutation_prob": -0.1}, "mutation_prob must be a number in \\[0, 1\\], got -0.1"),
+        ({"init_spread": -0.5}, "init_spread must be a finite number >= 0"),
     ],
 )
 def test_bad_settings(kwargs, message):

@@ -14,7 +14,13 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 
 from evoprune.infra.threads import torch_threads
-from evoprune.infra.validators import check_int, check_positive, check_probability
+from evoprune.infra.validators import (
+    check_bool,
+    check_int,
+    check_number,
+    check_positive,
+    check_probability,
+)
 from evoprune.search.base import Scored, SearchProblem, SelfDrivenStrategy
 from evoprune.search.rl.agent_state import agent_state, restore_agent
 from evoprune.search.rl.env import PruningEnv, resolve_reward
@@ -111,12 +117,9 @@ class RLSearch(SelfDrivenStrategy):
         if warmup_episodes >= episodes:
             raise ValueError(
                 f"warmup_episodes must be in [0, episodes={episodes}), got {warmup_episodes}")
-        if noise_sigma < 0:
-            raise ValueError(f"noise_sigma must be >= 0, got {noise_sigma}")
-        if not 0 < noise_decay <= 1:
-            raise ValueError(f"noise_decay must be in (0, 1], got {noise_decay}")
-        if not 0 <= gamma <= 1:
-            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+        check_number("noise_sigma", noise_sigma, low=0)
+        check_number("noise_decay", noise_decay, low=0, low_open=True, high=1)
+        check_probability("gamma", gamma)
         if reward is not None:
             resolve_reward(reward)  # fail now, not after the dense model trained
         check_positive("learning_rate", learning_rate)
@@ -134,8 +137,7 @@ class RLSearch(SelfDrivenStrategy):
         self.reward = reward
         self.learning_rate, self.actor_learning_rate = learning_rate, actor_learning_rate
         self.baseline_alpha, self.tau = baseline_alpha, tau
-        if not isinstance(fill, bool):
-            raise ValueError(f"fill must be true or false, got {fill!r}")
+        check_bool("fill", fill)
         self.fill = fill
         self.batch_size, self.buffer_size = int(batch_size), int(buffer_size)
         self.net_arch = [int(n) for n in net_arch]

@@ -78,9 +78,9 @@ def test_reward_other_than_the_fitness(space, trained_residual, synthetic_data):
                            "time\\), got 20"),
         ({"warmup_episodes": 10}, "warmup_episodes must be a multiple of envs=8"),
         ({"envs": 0}, "envs must be an integer >= 1, got 0"),
-        ({"actor_learning_rate": 0}, "actor_learning_rate must be a number > 0, got 0"),
-        ({"baseline_alpha": 2}, "baseline_alpha must be in \\[0, 1\\], got 2"),
-        ({"noise_decay": 0.0}, "noise_decay must be in \\(0, 1\\], got 0.0"),
+        ({"actor_learning_rate": 0}, "actor_learning_rate must be a finite number > 0, got 0"),
+        ({"baseline_alpha": 2}, "baseline_alpha must be a number in \\[0, 1\\], got 2"),
+        ({"noise_decay": 0.0}, "noise_decay must be a number in \\(0, 1\\], got 0.0"),
         ({"reward": "acc"}, "reward must be one of"),
     ],
 )
