@@ -33,6 +33,7 @@ from evoprune.evaluate.sensitivity import sensitivity
 from evoprune.finish.along_front import finetune_along_front
 from evoprune.finish.measure import dense_row, finish
 from evoprune.finish.proxy import FinetunedEvaluator
+from evoprune.finish.records import DenseRow, Results
 from evoprune.finish.select import select_by_finetuning
 from evoprune.infra.atomic import save_torch_atomic
 from evoprune.infra.checkpoint import CHECKPOINT_DIR, SearchCheckpoint, load_weights, start_run
@@ -73,7 +74,7 @@ class Problem:
     model: torch.nn.Module  # the trained dense model
     space: PruningSpace
     evaluator: Evaluator
-    dense: dict  # the dense model's row in results.json
+    dense: DenseRow  # the dense model's row in results.json
     latency: LatencySettings
     cost: str  # what the budget limits for the search: macs | latency
     finetune: TrainConfig  # the same recipe for every method
@@ -321,7 +322,7 @@ def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, P
     tracker's summary, table and files."""
     searched = next((name for name, p in methods.items() if "search" in p.figures), None)
     rows = {name: method.row for name, method in finished.items()}
-    results = {"config": config,
+    results: Results = {"config": config,
                "cost": cost_rule(problem.cost, problem.space.kind, problem.latency),
                "dense": problem.dense, "methods": rows, "searched": searched,
                "wall_time_s": wall_time_s}

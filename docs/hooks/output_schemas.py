@@ -3,15 +3,16 @@ every build.
 
 ``docs/reference/outputs.md`` holds the line ``<!-- output-schemas -->``; it becomes one
 collapsible block per schema of ``evoprune.report.schema.SCHEMAS``, the JSON that
-``python -m evoprune.report.schema <name>`` prints. The module is loaded from its file (it
-imports only the standard library), so the build needs neither torch nor the package's other
-dependencies. A missing placeholder or module stops the build.
+``python -m evoprune.report.schema <name>`` prints. The module is imported from the checkout
+(it and the typed records it reads, ``evoprune.finish.records``, import no torch). A missing
+placeholder or module stops the build.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
+import sys
 from pathlib import Path
 
 PLACEHOLDER = "<!-- output-schemas -->"
@@ -20,13 +21,14 @@ MODULE = Path("evoprune") / "report" / "schema.py"
 
 
 def load_schemas(root: Path) -> dict[str, dict]:
-    """``SCHEMAS`` of ``evoprune/report/schema.py`` under ``root``."""
-    path = root / MODULE
-    if not path.is_file():
-        raise ValueError(f"{path} is missing: {PAGE} shows its schemas")
-    spec = importlib.util.spec_from_file_location("_evoprune_report_schema", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """``SCHEMAS`` of ``evoprune.report.schema``, imported from the checkout at ``root``."""
+    if not (root / MODULE).is_file():
+        raise ValueError(f"{root / MODULE} is missing: {PAGE} shows its schemas")
+    sys.path.insert(0, str(root))  # this checkout's package, installed or not
+    try:
+        module = importlib.import_module("evoprune.report.schema")
+    finally:
+        sys.path.remove(str(root))
     return dict(module.SCHEMAS)
 
 

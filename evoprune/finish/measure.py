@@ -15,6 +15,7 @@ from evoprune.data import DataSplits
 from evoprune.evaluate.batchnorm import batchnorm_layers, cumulative_statistics
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings, measure_latency_ms
+from evoprune.finish.records import DenseRow, MethodRow
 from evoprune.pruning.compact import compact
 from evoprune.pruning.macs import count_params, counted_macs
 from evoprune.pruning.masking import MaskHold
@@ -29,7 +30,7 @@ class FinishedMethod:
     """One method's pruned model and its row in ``results.json``."""
 
     model: nn.Module
-    row: dict
+    row: MethodRow
 
 
 def finish(name: str, pruned: Pruned, *, dense: nn.Module, space: PruningSpace,
@@ -127,7 +128,7 @@ def measure_finished(
     if space.kind == "structured":  # unstructured models keep dense shapes: nothing to count
         _check_cost_matches(name, model, space, mask, data.test.x[:1])
     macs = int(space.macs(mask))
-    row = {
+    row: MethodRow = {
         "val_acc": accuracy(model, data.val),
         "test_acc": accuracy(model, data.test),
         "test_acc_before_finetune": test_acc_before_finetune,
@@ -144,7 +145,8 @@ def measure_finished(
     return FinishedMethod(model=model, row=row)
 
 
-def dense_row(model: nn.Module, space: PruningSpace, data: DataSplits, latency: LatencySettings):
+def dense_row(model: nn.Module, space: PruningSpace, data: DataSplits,
+              latency: LatencySettings) -> DenseRow:
     """The dense model's row: accuracies, cost and latency."""
     return {
         "val_acc": accuracy(model, data.val),

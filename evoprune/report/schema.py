@@ -11,63 +11,62 @@ from __future__ import annotations
 
 import json
 import sys
+import types
+import typing
 from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Union
 
-_FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
-_FRACTION_OR_NULL = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
-_COUNT = {"type": "integer", "minimum": 0}
-_NONNEGATIVE = {"type": "number", "minimum": 0}
-_COST_RATIO = {"type": "number", "minimum": 0}  # pruned / dense; a latency ratio may pass 1
+from evoprune.finish.records import Bounds, Count, Fraction, NonNegative, Results
 
-DENSE_ROW = {
-    "type": "object",
-    "required": ["val_acc", "test_acc", "macs", "params", "latency_ms"],
-    "properties": {"val_acc": _FRACTION, "test_acc": _FRACTION, "macs": _COUNT,
-                   "params": _COUNT, "latency_ms": _NONNEGATIVE},
-}
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string",
+               type(None): "null"}
 
-SEARCH_FIGURES = {
-    "type": "object",
-    "required": ["evaluations", "requests", "wall_time_s", "cost", "cost_ratio"],
-    "properties": {
-        "evaluations": _COUNT, "requests": _COUNT, "wall_time_s": _NONNEGATIVE,
-        "cost": {"enum": ["macs", "latency"]}, "cost_ratio": _COST_RATIO,
-        "latency_ms": _NONNEGATIVE, "dense_latency_ms": _NONNEGATIVE,
-        "selection": {"type": "object"},
-    },
-}
 
-METHOD_ROW = {
-    "type": "object",
-    "required": ["val_acc", "test_acc", "test_acc_before_finetune", "val_acc_before_finetune",
-                 "macs", "macs_ratio", "params", "latency_ms", "kept_per_group"],
-    "properties": {
-        "val_acc": _FRACTION, "test_acc": _FRACTION,
-        # null: the method never stopped training (gradual pruning), so it has no honest value
-        "test_acc_before_finetune": _FRACTION_OR_NULL,
-        "val_acc_before_finetune": _FRACTION_OR_NULL,
-        "macs": _COUNT, "macs_ratio": {"type": "number", "minimum": 0, "maximum": 1},
-        "params": _COUNT, "latency_ms": _NONNEGATIVE,
-        "kept_per_group": {"type": "object", "additionalProperties": _COUNT},
-        "search": SEARCH_FIGURES,
-    },
-}
+def json_schema(hint: Any) -> dict:
+    """The JSON schema of a typed record or of one field's annotation: TypedDicts (required
+    keys required, other keys allowed), ``dict[str, X]``, ``list[X]``, ``Literal``, unions with
+    None, plain types, and ``Annotated[T, Bounds(...)]`` (the bounds added to T's schema)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        bounds = [meta.keywords() for meta in args[1:] if isinstance(meta, Bounds)]
+        return {**json_schema(args[0]), **{k: v for b in bounds for k, v in b.items()}}
+    if typing.is_typeddict(hint):
+        fields = typing.get_type_hints(hint, include_extras=True)
+        return {"type": "object", "required": sorted(hint.__required_keys__),
+                "properties": {name: json_schema(field) for name, field in fields.items()}}
+    if origin is Literal:
+        return {"enum": list(args)}
+    if origin in (Union, types.UnionType):
+        options = [json_schema(arg) for arg in args]
+        if all(set(option) <= {"type", "minimum", "maximum", "exclusiveMinimum"}
+               for option in options):  # simple types: one schema with a list of types
+            merged = {k: v for option in options for k, v in option.items() if k != "type"}
+            return {**merged, "type": [option["type"] for option in options]}
+        return {"anyOf": options}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": json_schema(args[1])}
+    if origin is list:
+        return {"type": "array", "items": json_schema(args[0])}
+    if hint is Any:
+        return {}
+    if hint in _JSON_TYPES:
+        return {"type": _JSON_TYPES[hint]}
+    raise TypeError(f"no JSON schema for {hint!r}")
+
+
+# pareto.json's fields, in the records' units
+_FRACTION = json_schema(Fraction)
+_FRACTION_OR_NULL = json_schema(Fraction | None)
+_COUNT = json_schema(Count)
+_NONNEGATIVE = json_schema(NonNegative)
+_COST_RATIO = _NONNEGATIVE  # pruned / dense; a latency ratio may pass 1
 
 RESULTS = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "results.json",
     "description": "A completed run: its resolved config, the dense model and every method.",
-    "type": "object",
-    "required": ["config", "cost", "dense", "methods", "searched", "wall_time_s"],
+    **json_schema(Results),
     "additionalProperties": False,
-    "properties": {
-        "config": {"type": "object", "required": ["seed", "budget", "data", "model"]},
-        "cost": {"type": "string", "minLength": 1},
-        "dense": DENSE_ROW,
-        "methods": {"type": "object", "additionalProperties": METHOD_ROW},
-        "searched": {"type": ["string", "null"]},
-        "wall_time_s": _NONNEGATIVE,
-    },
 }
 
 _MASK = {"type": "object", "required": ["num_units", "groups"],

@@ -41,3 +41,29 @@ def test_the_command_prints_each_schema(name, capsys):
     assert main([name]) == 0
     assert json.loads(capsys.readouterr().out)["title"] == f"{name}.json"
     assert main(["nothing"]) == 2
+
+
+def test_the_results_schema_is_built_from_the_typed_records():
+    from typing import Annotated, Literal, TypedDict
+
+    from evoprune.finish.records import Bounds, Fraction, MethodRow
+    from evoprune.report.schema import RESULTS, json_schema
+
+    class Row(TypedDict, total=False):
+        share: Annotated[float, Bounds(exclusive_minimum=0, maximum=1)]
+        kind: Literal["a", "b"]
+        counts: dict[str, int]
+        note: str | None
+
+    assert json_schema(Row) == {
+        "type": "object", "required": [],
+        "properties": {"share": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                       "kind": {"enum": ["a", "b"]},
+                       "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                       "note": {"type": ["string", "null"]}}}
+    assert json_schema(Fraction | None) == {"type": ["number", "null"], "minimum": 0,
+                                            "maximum": 1}
+    method = RESULTS["properties"]["methods"]["additionalProperties"]
+    assert method == json_schema(MethodRow) and "search" not in method["required"]
+    with pytest.raises(TypeError, match="no JSON schema"):
+        json_schema(set)

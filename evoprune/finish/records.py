@@ -1,0 +1,101 @@
+"""The rows of ``results.json`` as typed records: what the finish stage measures of the dense
+model and of every method, field by field.
+
+They are ``TypedDict`` records, so a row is still the plain dict that is written, tracked and
+aggregated, while its fields have names and types a reader and a type checker can see. Each
+field's bounds ride along in its annotation (``Fraction`` is a float in [0, 1], a
+:class:`Bounds`); the JSON schema
+of ``results.json`` (:mod:`evoprune.report.schema`) is built from these records, so the two
+cannot disagree. A row may carry figures beyond these (a strategy's or a baseline's own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypedDict
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The range of a number field, read by :mod:`evoprune.report.schema`."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+
+    def keywords(self) -> dict[str, float]:
+        """The bounds as JSON-schema keywords."""
+        names = {"minimum": "minimum", "maximum": "maximum",
+                 "exclusive_minimum": "exclusiveMinimum"}
+        return {names[key]: value for key, value in vars(self).items() if value is not None}
+
+
+Fraction = Annotated[float, Bounds(minimum=0, maximum=1)]
+Count = Annotated[int, Bounds(minimum=0)]
+NonNegative = Annotated[float, Bounds(minimum=0)]
+
+
+class DenseRow(TypedDict):
+    """The dense (unpruned) model: accuracies, cost and latency."""
+
+    val_acc: Fraction
+    test_acc: Fraction
+    macs: Count  # multiply-accumulates per input sample
+    params: Count
+    latency_ms: NonNegative  # median CPU time of one forward pass (latency settings)
+
+
+class _SearchFigures(TypedDict):
+    evaluations: Count  # masks run through the model
+    requests: Count  # masks scored, cache hits included
+    wall_time_s: NonNegative
+    cost: Literal["macs", "latency"]  # what the budget limited for the search
+    cost_ratio: NonNegative  # the searched mask's ratio in that cost, before fine-tuning
+
+
+class SearchFigures(_SearchFigures, total=False):
+    """What the searched method's row adds under ``search``."""
+
+    latency_ms: NonNegative  # with cost=latency: the two timings cost_ratio came from
+    dense_latency_ms: NonNegative
+    selection: dict[str, Any]  # with selection.finalists > 1: what the selection saw
+
+
+class _MethodRow(TypedDict):
+    val_acc: Fraction  # after fine-tuning
+    test_acc: Fraction
+    # as the search scored the mask; None when the method never stopped training (gradual)
+    test_acc_before_finetune: Fraction | None
+    val_acc_before_finetune: Fraction | None
+    macs: Count
+    macs_ratio: Fraction  # pruned / dense MACs
+    params: Count
+    latency_ms: NonNegative
+    kept_per_group: dict[str, Count]  # units each group keeps
+
+
+class MethodRow(_MethodRow, total=False):
+    """One method's pruned, fine-tuned model."""
+
+    search: SearchFigures  # the searched method only
+
+
+class RunConfig(TypedDict):
+    """The resolved config the run was made with (every key; these are the ones always read
+    back)."""
+
+    seed: int
+    budget: Annotated[float, Bounds(exclusive_minimum=0, maximum=1)]
+    data: dict[str, Any]
+    model: dict[str, Any]
+
+
+class Results(TypedDict):
+    """``results.json``: a completed run."""
+
+    config: RunConfig
+    cost: str  # the cost unit and rule, in words
+    dense: DenseRow
+    methods: dict[str, MethodRow]
+    searched: str | None  # the searched method's name, None without a search
+    wall_time_s: NonNegative
