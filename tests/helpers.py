@@ -34,6 +34,15 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
         return compose(config_name="config", overrides=list(overrides))
 
 
+def default_section(name: str) -> dict:
+    """A section of the default config as plain values (``pruning`` without its ``kind``)."""
+    from omegaconf import OmegaConf
+
+    section = OmegaConf.to_container(compose_config(), resolve=True)[name]
+    section.pop("kind", None)
+    return section
+
+
 # the fastest complete run: tiny data, tiny model, tiny search, no W&B
 FAST = [
     "data=synthetic",

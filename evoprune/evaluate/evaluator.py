@@ -58,13 +58,13 @@ class Objectives:
 
 
 def check_settings(
-    *, bn_recalibration_batches: int = 2, calibration_batch_size: int = 256,
-    val_samples: int | None = None, batch_size: int = 1024, cache: bool = True,
-    mode: str = "auto", batch_candidates: int = 8, backend: str = "serial", workers: int = 2,
-    ray_address: str | None = None, worker_threads: int = 1, cost: str = "macs",
+    *, bn_recalibration_batches: int, calibration_batch_size: int, val_samples: int | None,
+    batch_size: int, cache: bool, mode: str, batch_candidates: int, backend: str, workers: int,
+    ray_address: str | None, worker_threads: int, cost: str,
 ) -> None:
     """Refuse evaluator settings out of range, naming the value and what is allowed (before
-    any model or data is at hand)."""
+    any model or data is at hand). Every setting is given: the defaults are the evaluator's
+    own (and the config's)."""
     if cost not in COSTS:
         raise ValueError(f"cost must be one of {sorted(COSTS)}, got {cost!r}")
     for key, value, low in (("bn_recalibration_batches", bn_recalibration_batches, 0),
@@ -146,18 +146,17 @@ class Evaluator:
         mode: str = "auto",
         batch_candidates: int = 8,
     ) -> None:
-        if cost not in COSTS:
-            raise ValueError(f"cost must be one of {sorted(COSTS)}, got {cost!r}")
+        check_settings(bn_recalibration_batches=bn_recalibration_batches,
+                       calibration_batch_size=calibration_batch_size, val_samples=val_samples,
+                       batch_size=batch_size, cache=cache, mode=mode,
+                       batch_candidates=batch_candidates, backend=backend,
+                       workers=workers, ray_address=ray_address, worker_threads=worker_threads,
+                       cost=cost)
         if cost == "latency" and space.kind != "structured":
             raise ValueError(
                 f"cost=latency needs a structured pruning space: {space.kind} pruning removes "
                 "nothing, so every mask runs at dense latency"
             )
-        check_settings(bn_recalibration_batches=bn_recalibration_batches,
-                       calibration_batch_size=calibration_batch_size, val_samples=val_samples,
-                       batch_size=batch_size, cache=cache, mode=mode,
-                       batch_candidates=batch_candidates, backend=backend,
-                       workers=workers, ray_address=ray_address, worker_threads=worker_threads)
         has_norms = bool(batchnorm_layers(model))
         if bn_recalibration_batches and has_norms and calibration is None:
             raise ValueError(

@@ -239,9 +239,10 @@ class PruningSpace:
         self.dense_params = int(self.params(self.full_mask()))
 
     @staticmethod
-    def check_settings(*, min_keep: float = 0.1, ignored_layers: Sequence[str] = (),
-                       importance_p: int = 1, granularity: str = "channel") -> None:
-        """Refuse settings out of range, before any model is at hand."""
+    def check_settings(*, min_keep: float, ignored_layers: Sequence[str], importance_p: int,
+                       granularity: str) -> None:
+        """Refuse settings out of range, before any model is at hand (every setting given:
+        the defaults are the constructor's)."""
         check_granularity(granularity)
         check_number("min_keep", min_keep, low=0, low_open=True, high=1)
         if importance_p not in (1, 2) or isinstance(importance_p, bool):

@@ -98,8 +98,9 @@ class UnstructuredSpace:
 
     # --------------------------------------------------------------- policies
     @staticmethod
-    def check_settings(*, min_density: float = 0.01, ignored_layers: Sequence[str] = ()) -> None:
-        """Refuse settings out of range, before any model is at hand."""
+    def check_settings(*, min_density: float, ignored_layers: Sequence[str]) -> None:
+        """Refuse settings out of range, before any model is at hand (every setting given:
+        the defaults are the constructor's)."""
         check_number("min_density", min_density, low=0, low_open=True, high=1)
         check_layer_names(ignored_layers)
 

@@ -14,6 +14,7 @@ from evoprune.pruning import make_space
 from evoprune.pruning.compact import compact
 from evoprune.pruning.space import PruningSpace
 from tests.conftest import randomize_batchnorm
+from tests.helpers import default_section
 
 
 def masks_at(space, keeps, seed=0):
@@ -103,7 +104,7 @@ def test_a_model_vmap_cannot_run_is_refused_naming_it():
         check_mode_runs(model, space, x, "batched")
     check_mode_runs(model, space, x, "masked")  # nothing to check: every model runs masked
     with pytest.raises(ValueError, match="batch_candidates must be an integer >= 1, got 0"):
-        check_settings(batch_candidates=0)
+        check_settings(**{**default_section("evaluator"), "batch_candidates": 0})
 
 
 def test_a_batched_scorer_pickles_with_its_chunk_size(trained_residual, synthetic_data):

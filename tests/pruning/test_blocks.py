@@ -13,7 +13,7 @@ from evoprune.pruning.compact import compact
 from evoprune.pruning.space import NoPrunableLayerError, PruningSpace
 from evoprune.report.torch_prune import prune_state_dict
 from tests.conftest import randomize_batchnorm
-from tests.helpers import assert_compacts_exactly
+from tests.helpers import assert_compacts_exactly, default_section
 
 
 def _resnet(shape=(1, 40), blocks=2):
@@ -78,7 +78,7 @@ def test_depth_genes_alone_also_remove_single_layers_that_keep_the_shape():
 def test_granularity_is_checked():
     with pytest.raises(ValueError, match="granularity must be one of \\['channel', 'block', "
                                          "'both'\\], got 'layer'"):
-        PruningSpace.check_settings(granularity="layer")
+        PruningSpace.check_settings(**{**default_section("pruning"), "granularity": "layer"})
 
 
 @pytest.mark.parametrize("granularity", ["block", "both"])
