@@ -1,4 +1,5 @@
-"""Per-group sensitivity: result shape, dense reference, MACs monotonicity, files."""
+"""Per-group sensitivity (evaluate.sensitivity): result shape, dense reference, MACs monotonicity;
+the files report.sensitivity writes of it."""
 
 import json
 
