@@ -24,17 +24,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from evoprune.config.checks import ConfigError, check_renamed
+from evoprune.config.errors import ConfigError
+from evoprune.config.keys import CONFIG_DIR, check_renamed
 from evoprune.infra import progress  # the module, not its console: submitit pickles main
 from evoprune.infra.errors import UserError
 from evoprune.infra.run_dir import discard_if_unused
 from evoprune.run import run
 
-# conf/ sits at the top of the repository (a checkout or an editable install reads it there); a
-# built package carries a copy inside it (setup.py)
-_PACKAGED, _REPOSITORY = (Path(__file__).resolve().parent / "conf",
-                          Path(__file__).resolve().parent.parent / "conf")
-CONFIG_DIR = str(_PACKAGED if _PACKAGED.is_dir() else _REPOSITORY)
 USAGE_ERROR = 2  # the exit status of a refused config, model, file or budget
 INTERRUPTED = 130  # as a shell reports a Ctrl-C
 

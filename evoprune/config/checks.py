@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from evoprune.baselines import registry
 from evoprune.baselines.gradual import check_steps
 from evoprune.config.errors import ConfigError
+from evoprune.config.keys import check_known, closest
 from evoprune.config.targets import build, call_arguments
 from evoprune.evaluate.evaluator import Objectives, check_settings
 from evoprune.evaluate.fitness import Fitness
@@ -41,6 +42,7 @@ from evoprune.training.distill import DistillConfig
 from evoprune.training.train import TrainConfig
 
 _FIRST_WORD = re.compile(r"[A-Za-z_]\w*")
+_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
 @contextlib.contextmanager
@@ -57,6 +59,11 @@ def section(name: str, keys) -> Iterator[None]:
                 raise
             err = err.__cause__
         message = str(err)
+        unexpected = _UNEXPECTED.search(message)
+        if unexpected and unexpected.group(1) in keys:
+            key = unexpected.group(1)
+            raise ConfigError(f"{name}.{key} is not a setting of {name}"
+                              f"{closest(key, set(keys) - {key})}") from err
         first = _FIRST_WORD.match(message)
         if first and first.group() in keys:
             raise ConfigError(f"{name}.{message}") from err
@@ -129,6 +136,7 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def _check_top_level(cfg: DictConfig) -> None:
+    check_known(cfg.keys())
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"{', '.join(missing)} must be given (??? in the config): add "
@@ -225,19 +233,6 @@ def search_cost(cfg: DictConfig) -> str:
     return cfg.evaluator.cost
 
 
-# keys that moved: an old command line gets one line naming the new key
-RENAMED_KEYS = {"fitness.cost": "evaluator.cost"}
 
-
-def check_renamed(overrides: Sequence[str]) -> None:
-    """Refuse a command-line override of a key that moved, naming where it went (before
-    Hydra, which would only say the key is unknown)."""
-    for override in overrides:
-        key, _, value = override.lstrip("+~").partition("=")
-        if key in RENAMED_KEYS:
-            raise ConfigError(f"{key} is now {RENAMED_KEYS[key]}: use "
-                              f"{RENAMED_KEYS[key]}={value or '<value>'}")
-
-
-__all__ = ["ConfigError", "check_config", "check_renamed", "make_fitness", "search_cost",
+__all__ = ["ConfigError", "check_config", "make_fitness", "search_cost",
            "search_enabled", "section"]

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from evoprune.config.checks import ConfigError, check_renamed
+from evoprune.config.checks import ConfigError
 from evoprune.run import run
 from tests.helpers import FAST, app_env, compose_config
 
@@ -98,14 +98,6 @@ def test_the_app_prints_one_line_and_exits_2_without_a_traceback(tmp_path):
     assert process.stderr.strip() == "error: finetune.lr must be a finite number > 0, got -1"
     assert "Traceback" not in process.stdout + process.stderr
     assert not (run_dir / "results.json").exists() and not (tmp_path / "cache").exists()
-
-
-@pytest.mark.parametrize("override", ["fitness.cost=latency", "+fitness.cost=latency"])
-def test_a_moved_key_is_refused_naming_its_new_place(override):
-    with pytest.raises(ConfigError, match=r"^fitness.cost is now evaluator.cost: use "
-                                          r"evaluator.cost=latency$"):
-        check_renamed(["budget=0.5", override])
-    check_renamed(["evaluator.cost=latency", "budget=0.5"])  # the new key passes
 
 
 @pytest.mark.slow
