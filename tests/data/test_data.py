@@ -186,3 +186,28 @@ def test_constant_train_feature_is_not_blown_up():
     )
     assert torch.all(data.train.x[:, 0] == 0)
     assert data.test.x.abs().max() < 10
+
+
+def test_the_built_in_datasets_table_says_what_each_loader_makes():
+    """docs/guides/own-model-and-data.md lists each built-in dataset's input shape, classes
+    and split sizes at the defaults: as the loaders make them (CIFAR-10, which needs its
+    files, by the shape and class count its loader checks)."""
+    import re
+
+    from evoprune.data import cifar10
+    from tests.helpers import REPO, compose_config, data_and_model
+
+    page = (REPO / "docs" / "guides" / "own-model-and-data.md").read_text()
+    rows = re.findall(r"^\| `(\w+)`(?: \(default\))? \| `\(([\d, ]+)\)` \| (\d+) \| "
+                      r"([\d,]+) / ([\d,]+) / ([\d,]+) \|$", page, flags=re.MULTILINE)
+    table = {name: (tuple(int(v) for v in shape.split(",")), int(classes),
+                    tuple(int(n.replace(",", "")) for n in sizes))
+             for name, shape, classes, *sizes in rows}
+    assert set(table) == {"mnist1d", "digits", "cifar10", "synthetic"}
+    for name in ("mnist1d", "digits", "synthetic"):
+        data, _ = data_and_model(compose_config([f"data={name}", "model=mlp"]))
+        assert table[name] == (data.input_shape, data.num_classes,
+                               (len(data.train), len(data.val), len(data.test))), name
+    shape, classes, (train, val, test) = table["cifar10"]
+    assert int(np.prod(shape)) == cifar10._VALUES and classes == cifar10._CLASSES
+    assert (train + val, test) == (50_000, 10_000)
