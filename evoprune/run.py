@@ -44,7 +44,7 @@ from evoprune.pruning import make_space
 from evoprune.pruning.pruned import Pruned
 from evoprune.pruning.space import PruningSpace
 from evoprune.report.history import write_history
-from evoprune.report.pareto import write_pareto
+from evoprune.report.pareto import SCORE, write_pareto
 from evoprune.report.pareto_finetuned import finetuned_table
 from evoprune.report.pruned_model import WEIGHTS_FILE, save_pruned_weights
 from evoprune.report.results import (
@@ -110,14 +110,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             paths = write_sensitivity(sensitivity(problem.space, problem.evaluator,
                                                   ratios=list(cfg.sensitivity.ratios)), run_dir)
             console.print(f"sensitivity: {', '.join(str(p) for p in paths)}")
-        searched, front = search(cfg, problem, tracker, checkpoint, run_dir)
+        scorer = search_evaluator(cfg, problem) if search_enabled(cfg) else None
+        searched, front = search(cfg, problem, scorer, tracker, checkpoint, run_dir)
         others = baselines(cfg, config["baselines"], problem)
         methods = {**searched, **others}
         finished = finish_methods(cfg, problem, methods,
                                   checkpoints=run_dir / CHECKPOINT_DIR)
         if front:  # a multi-objective search: the whole accuracy-cost trade-off it found
-            write_front(front, problem, methods, finished, cfg.budget, run_dir,
-                        finetune_front(cfg, config, problem, front))
+            write_front(front, problem, scorer, score_description(cfg), methods, finished,
+                        cfg.budget, run_dir, finetune_front(cfg, config, problem, front))
         return report(cfg, config, problem, methods, finished, run_dir,
                       time.perf_counter() - start, tracker)
     finally:
@@ -183,18 +184,19 @@ def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
                    TrainConfig(**config["finetune"]), _distill(cfg))
 
 
-def search(cfg: DictConfig, problem: Problem, tracker, checkpoint: SearchCheckpoint,
+def search(cfg: DictConfig, problem: Problem, scorer: Evaluator | FinetunedEvaluator | None,
+           tracker, checkpoint: SearchCheckpoint,
            run_dir: Path) -> tuple[dict[str, Pruned], list[dict] | None]:
-    """Stage 4: the searched method's answer (none with ``search=none``), and its Pareto
-    front when the strategy is multi-objective; its history in search_history.csv and
-    convergence.png."""
+    """Stage 4: the searched method's answer (none with ``search=none``), found by scoring
+    candidates with ``scorer``, and its Pareto front when the strategy is multi-objective;
+    its history in search_history.csv and convergence.png."""
     if not search_enabled(cfg):
         return {}, None
     strategy = instantiate(cfg.search, seed=cfg.seed)
     # the one-shot baselines' masks it starts from (warm_start), before any search step
     starts = [answer.mask for answer in baselines(cfg, list(cfg.warm_start), problem,
                                                   progress=False).values()]
-    result = run_search(strategy, problem.space, search_evaluator(cfg, problem),
+    result = run_search(strategy, problem.space, scorer,
                         make_fitness(cfg.fitness),
                         cfg.budget, callback=tracker.log, checkpoint=checkpoint,
                         progress=cfg.progress, finalists=cfg.selection.finalists,
@@ -218,6 +220,14 @@ def search(cfg: DictConfig, problem: Problem, tracker, checkpoint: SearchCheckpo
         figures.update(latency_ms=chosen.objectives.latency_ms,
                        dense_latency_ms=problem.evaluator.dense_latency_ms)
     return {strategy.name: Pruned(chosen.mask, figures={"search": figures})}, result.front
+
+
+def score_description(cfg: DictConfig) -> str:
+    """What the search's ``val_acc`` is, in words (pareto.png's axis, pareto.json's score)."""
+    if cfg.proxy.epochs:
+        return (f"validation accuracy after a {cfg.proxy.epochs}-epoch fine-tune "
+                "(the search's score, proxy.epochs)")
+    return SCORE
 
 
 def search_evaluator(cfg: DictConfig, problem: Problem) -> Evaluator | FinetunedEvaluator:
@@ -349,16 +359,18 @@ def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, P
     return results
 
 
-def write_front(front: list[dict], problem: Problem, methods: dict[str, Pruned],
+def write_front(front: list[dict], problem: Problem,
+                scorer: Evaluator | FinetunedEvaluator, score: str, methods: dict[str, Pruned],
                 finished: dict, budget: float, run_dir: Path,
                 finetuned: dict | None = None) -> None:
-    """pareto.json / .png: the front, with the dense model and the baselines scored like it
-    (same validation subset, same BatchNorm recalibration, same latency timing: before
-    fine-tuning), the searched mask (the member fine-tuned) marked, each method's validation
-    accuracy after fine-tuning, and the budget; with ``finetuned`` (stage 6b), that too, and
-    its figure pareto_finetuned.png."""
+    """pareto.json / .png: the front, with the dense model and the baselines scored by the
+    search's own ``scorer`` (``score`` says what that is: the same validation subset,
+    BatchNorm recalibration, latency timing and, with the proxy, brief fine-tune), the
+    searched mask (the member fine-tuned) marked, each method's validation accuracy after
+    the full fine-tune, and the budget; with ``finetuned`` (stage 6b), that too, and its
+    figure pareto_finetuned.png."""
     def point(mask, name=None):
-        [objectives] = problem.evaluator.evaluate([mask])
+        [objectives] = scorer.evaluate([mask])
         figures = {"val_acc": objectives.val_acc, "macs_ratio": objectives.macs_ratio}
         if problem.cost == "latency":
             figures.update(latency_ms=objectives.latency_ms, latency_ratio=objectives.cost_ratio)
@@ -372,7 +384,7 @@ def write_front(front: list[dict], problem: Problem, methods: dict[str, Pruned],
                          baselines={name: point(p.mask, name) for name, p in methods.items()
                                     if name != searched},
                          chosen={"name": searched, **point(methods[searched].mask, searched)},
-                         budget=budget, finetuned=finetuned,
+                         budget=budget, finetuned=finetuned, score=score,
                          cost_key="latency_ratio" if problem.cost == "latency" else "macs_ratio")
     console.print(f"pareto front: {', '.join(str(path) for path in paths.values())}")
 

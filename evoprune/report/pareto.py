@@ -4,11 +4,15 @@ the baselines beside it (the Pareto math itself is :mod:`evoprune.search.pareto`
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evoprune.infra.atomic import write_atomic
 from evoprune.search.pareto import Point, hypervolume
+
+# what val_acc is when the caller does not say (the search scored masks right after pruning)
+SCORE = "validation accuracy right after pruning (the search's score)"
 
 # the cost axis of pareto.json / pareto.png, by the key front entries carry it under
 COST_AXES = {
@@ -28,6 +32,7 @@ def write_pareto(
     budget: float | None = None,
     finetuned: Mapping | None = None,
     cost_key: str = "macs_ratio",
+    score: str = SCORE,
 ) -> dict[str, Path]:
     """Write ``pareto.json`` and ``pareto.png`` into ``out_dir`` (each atomically), and
     ``pareto_finetuned.png`` with ``finetuned``.
@@ -39,8 +44,9 @@ def write_pareto(
         dense: the dense model's ``{"val_acc", cost_key}`` (shown as a star), if known.
         baselines: ``{name: {"val_acc", cost_key, ...}}``, plotted as labelled points so the
             front can be compared with single-budget methods. Their ``val_acc`` is the mask
-            as the search's evaluator scores it, before fine-tuning, like the front's; an
-            optional ``val_acc_after_finetune`` is plotted too, at the same cost.
+            as the search scores it (``score``), like the front's; an optional
+            ``val_acc_after_finetune`` (after the full fine-tune) is plotted too, at the
+            same cost.
         chosen: the front member picked for the budget and fine-tuned, ``{"name", "val_acc",
             cost_key, ...}`` (optional ``val_acc_after_finetune`` as for baselines), marked.
         budget: the largest cost ratio allowed, drawn as a vertical line.
@@ -48,6 +54,8 @@ def write_pareto(
             (:func:`evoprune.finish.along_front.finetune_along_front`), written as they are
             and plotted by :mod:`evoprune.report.pareto_finetuned`.
         cost_key: the cost objective, ``macs_ratio`` or ``latency_ratio``.
+        score: what every ``val_acc`` here is (the search's score: right after pruning, or
+            after the proxy's brief fine-tune), written to pareto.json and on the plot's axis.
 
     Returns the paths written, by name (``json``, ``png``, and ``finetuned_png``).
     """
@@ -68,6 +76,7 @@ def write_pareto(
     out_dir = Path(out_dir)
     payload = {
         "objectives": {"val_acc": "max", cost_key: "min"},
+        "score": score,
         "reference": [float(v) for v in reference],
         "hypervolume": hypervolume(points, reference),
         "front": [dict(entry) for entry in front],
@@ -82,7 +91,7 @@ def write_pareto(
     text = json.dumps(payload, indent=2, allow_nan=False, default=_jsonable)
     write_atomic(paths["json"], lambda tmp: tmp.write_text(text + "\n"))
     figure = plot_pareto(front, reference=reference, dense=dense, baselines=baselines,
-                         chosen=chosen, budget=budget, cost_key=cost_key)
+                         chosen=chosen, budget=budget, cost_key=cost_key, score=score)
     write_atomic(paths["png"], lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     if finetuned:
         from evoprune.report.pareto_finetuned import FIGURE, plot_finetuned  # imports this
@@ -96,11 +105,12 @@ def write_pareto(
 
 def plot_pareto(front: Sequence[Mapping], *, reference: Point, dense: Mapping | None = None,
                 baselines: Mapping[str, Mapping] | None = None, chosen: Mapping | None = None,
-                budget: float | None = None, cost_key: str = "macs_ratio"):
+                budget: float | None = None, cost_key: str = "macs_ratio", score: str = SCORE):
     """The Pareto figure (a ``matplotlib.figure.Figure``, Agg canvas; arguments as for
-    :func:`write_pareto`): the front as a step line (the best accuracy reachable at each cost
-    ratio), the dense model as a star, each baseline as a labelled point before fine-tuning
-    (and after, when known), the fine-tuned member circled, the budget as a vertical line."""
+    :func:`write_pareto`): the front as a step line (the best score reachable at each cost
+    ratio), the dense model as a star, each baseline as a labelled point at the same score
+    (and after the full fine-tune, when known), the fine-tuned member circled, the budget as
+    a vertical line; the accuracy axis says what the score is."""
     # the Agg canvas directly, not pyplot: no global backend switch, safe inside Hydra jobs
     # imported here: matplotlib takes a second to import
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -123,16 +133,16 @@ def plot_pareto(front: Sequence[Mapping], *, reference: Point, dense: Mapping | 
         # the same objectives as its front member: a ring around that point
         ax.plot([chosen[cost_key]], [chosen["val_acc"]], marker="o", markersize=13,
                 markerfacecolor="none", markeredgewidth=2, color="tab:green",
-                linestyle="none", label=f"{name}: fine-tuned member, before fine-tuning")
+                linestyle="none", label=f"{name}: the member fine-tuned")
         if chosen.get("val_acc_after_finetune") is not None:
             ax.plot([chosen[cost_key]], [chosen["val_acc_after_finetune"]], marker="^",
                     markersize=9, color="tab:green", linestyle="none",
-                    label=f"{name} after fine-tuning")
+                    label=f"{name} after the full fine-tune")
     if budget is not None:
         ax.axvline(budget, color="tab:gray", linestyle="--", label=f"budget {budget:g}")
     unit, label = COST_AXES[cost_key]
     ax.set_xlabel(label)
-    ax.set_ylabel("validation accuracy (before fine-tuning unless marked)")
+    ax.set_ylabel(textwrap.fill(score, 48), fontsize="small")
     hv = hypervolume([(e["val_acc"], e[cost_key]) for e in front], reference)
     ax.set_title(f"accuracy / {unit} trade-off: hypervolume {hv:.4f} "
                  f"(above accuracy {reference[0]:.3g})",
@@ -143,12 +153,12 @@ def plot_pareto(front: Sequence[Mapping], *, reference: Point, dense: Mapping | 
 
 
 def _plot_baselines(ax, baselines: Mapping[str, Mapping], cost_key: str) -> None:
-    """Each baseline as the evaluator scored it (before fine-tuning, like the front), labelled
-    by name, and after fine-tuning where known, at the same cost (the mask does not change)."""
+    """Each baseline as the search's score has it (like the front), labelled by name, and
+    after the full fine-tune where known, at the same cost (the mask does not change)."""
     for index, (name, point) in enumerate(baselines.items()):
         ax.plot([point[cost_key]], [point["val_acc"]], marker="s", linestyle="none",
                 color="tab:red", alpha=0.8,
-                label="baselines, before fine-tuning" if index == 0 else None)
+                label="baselines" if index == 0 else None)
         ax.annotate(name, (point[cost_key], point["val_acc"]), textcoords="offset points",
                     xytext=(4, 4), fontsize="small")
     after = {name: point for name, point in baselines.items()
@@ -156,7 +166,7 @@ def _plot_baselines(ax, baselines: Mapping[str, Mapping], cost_key: str) -> None
     for index, point in enumerate(after.values()):
         ax.plot([point[cost_key]], [point["val_acc_after_finetune"]], marker="D",
                 linestyle="none", color="tab:purple", alpha=0.8,
-                label="baselines, after fine-tuning" if index == 0 else None)
+                label="baselines after the full fine-tune" if index == 0 else None)
 
 
 def _jsonable(value):

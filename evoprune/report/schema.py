@@ -97,13 +97,14 @@ PARETO = {
                    "the baselines, the member chosen and (pareto.finetune) the front after "
                    "fine-tuning.",
     "type": "object",
-    "required": ["objectives", "reference", "hypervolume", "front", "dense", "baselines",
-                 "chosen", "budget", "finetuned"],
+    "required": ["objectives", "score", "reference", "hypervolume", "front", "dense",
+                 "baselines", "chosen", "budget", "finetuned"],
     "additionalProperties": False,
     "properties": {
         "objectives": {"type": "object", "minProperties": 2, "maxProperties": 2,
                        "required": ["val_acc"],
                        "additionalProperties": {"enum": ["max", "min"]}},
+        "score": {"type": "string", "minLength": 1},  # what every val_acc in the file is
         "reference": {"type": "array", "items": {"type": "number"}, "minItems": 2,
                       "maxItems": 2},
         "hypervolume": _NONNEGATIVE,

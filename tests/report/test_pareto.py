@@ -39,20 +39,22 @@ def test_plot_marks_budget_chosen_member_and_baselines_before_and_after_fine_tun
                        budget=0.4).axes
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert list(lines["budget 0.4"].get_xdata()) == [0.4, 0.4]  # a vertical line at the budget
-    ring = lines["nsga2: fine-tuned member, before fine-tuning"]
+    ring = lines["nsga2: the member fine-tuned"]
     assert (list(ring.get_xdata()), list(ring.get_ydata())) == ([0.2], [0.7])
-    assert list(lines["nsga2 after fine-tuning"].get_ydata()) == [0.85]
-    assert list(lines["baselines, before fine-tuning"].get_ydata()) == [0.6]  # first of two
-    after = lines["baselines, after fine-tuning"]  # only the one fine-tuned figure known
+    assert list(lines["nsga2 after the full fine-tune"].get_ydata()) == [0.85]
+    assert list(lines["baselines"].get_ydata()) == [0.6]  # first of two
+    after = lines["baselines after the full fine-tune"]  # only the one fine-tuned figure known
     assert (list(after.get_xdata()), list(after.get_ydata())) == ([0.4], [0.8])
     assert {text.get_text() for text in ax.texts} == {"uniform", "lamp"}
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert "baselines, before fine-tuning" in legend and "budget 0.4" in legend
+    assert "baselines" in legend and "budget 0.4" in legend
+    assert ax.get_ylabel() == "validation accuracy right after pruning (the\nsearch's score)"
 
     paths = write_pareto(front, tmp_path, reference=REF10, baselines=baselines, chosen=chosen,
                          budget=0.4)
     data = json.loads(paths["json"].read_text())
     assert data["budget"] == 0.4 and data["chosen"] == chosen
+    assert data["score"] == "validation accuracy right after pruning (the search's score)"
     assert data["baselines"]["uniform"]["val_acc_after_finetune"] == 0.8
 
 
