@@ -39,6 +39,7 @@ from evoprune.infra.atomic import save_torch_atomic
 from evoprune.infra.checkpoint import CHECKPOINT_DIR, SearchCheckpoint, load_weights, start_run
 from evoprune.infra.device import resolve_device
 from evoprune.infra.progress import console
+from evoprune.infra.threads import torch_threads
 from evoprune.infra.tracking import make_tracker
 from evoprune.pruning import make_space
 from evoprune.pruning.pruned import Pruned
@@ -89,12 +90,16 @@ def seed_everything(seed: int) -> None:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
-    """Run the search and baselines described by ``cfg``; write outputs to ``run_dir``."""
+    """Run the search and baselines described by ``cfg``; write outputs to ``run_dir``. torch
+    runs on ``cfg.threads`` threads meanwhile (0: as it was), and on as many as before after."""
     check_config(cfg)
+    with torch_threads(cfg.threads or None):
+        return _run(cfg, run_dir)
+
+
+def _run(cfg: DictConfig, run_dir: Path) -> dict:
     start = time.perf_counter()
     seed_everything(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     config = OmegaConf.to_container(cfg, resolve=True)
     if cfg.get("note"):
         console.print(f"note: {cfg.note}", highlight=False)
