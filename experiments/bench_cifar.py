@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from evoprune.data import Split  # noqa: E402
 from evoprune.data.cifar10 import crop_and_flip  # noqa: E402

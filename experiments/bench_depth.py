@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from evoprune.baselines.registry import BaselineContext, prune  # noqa: E402
 from evoprune.evaluate.latency import measure_latency_ms  # noqa: E402

@@ -12,17 +12,19 @@ from omegaconf import DictConfig
 from evoprune.__main__ import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parent.parent
+SOURCE = REPO / "src"  # the package's folder (src layout)
 
 
 def app_env(cache: Path | None = None, *, pythonpath: Sequence[Path] = (),
             wandb: str = "disabled") -> dict[str, str]:
-    """The environment for ``python -m evoprune`` (or a script) in a subprocess: the repository
-    and ``pythonpath`` importable, the dense-model cache in ``cache`` (a test's tmp dir), W&B
-    ``disabled`` unless asked otherwise, and Hydra's full tracebacks off, so the app prints what
-    a user sees."""
+    """The environment for ``python -m evoprune`` (or a script) in a subprocess: this
+    checkout's package, the repository and ``pythonpath`` importable, the dense-model cache in
+    ``cache`` (a test's tmp dir), W&B ``disabled`` unless asked otherwise, and Hydra's full
+    tracebacks off, so the app prints what a user sees."""
     env = {**os.environ, "WANDB_MODE": wandb}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO), *map(str, pythonpath), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = os.pathsep.join(  # this checkout's package first, whatever is installed
+        [str(SOURCE), str(REPO), *map(str, pythonpath),
+         *filter(None, [os.environ.get("PYTHONPATH")])])
     if cache is not None:
         env["EVOPRUNE_CACHE"] = str(cache)
     env.pop("HYDRA_FULL_ERROR", None)

@@ -7,9 +7,9 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-from tests.helpers import REPO
+from tests.helpers import SOURCE
 
-PACKAGE = REPO / "evoprune"
+PACKAGE = SOURCE / "evoprune"
 
 # bottom to top; the entry points (evoprune/*.py) sit above them all
 LAYERS = [
@@ -25,7 +25,7 @@ LAYERS = [
 LEVEL = {folder: level for level, folders in enumerate(LAYERS) for folder in folders}
 
 
-def imported_modules(path: Path, root: Path = REPO) -> list[str]:
+def imported_modules(path: Path, root: Path = SOURCE) -> list[str]:
     """Every evoprune module ``path`` (under ``root``) imports, at the top, inside functions
     or for type checking alike, relative imports resolved."""
     package = list(path.relative_to(root).with_suffix("").parts[:-1])
@@ -49,7 +49,7 @@ def folder_imports() -> dict[str, dict[str, set[str]]]:
         for name in imported_modules(path):
             target = name.split(".")[1] if name.count(".") else None
             if target and target != parts[0] and (PACKAGE / target).is_dir():
-                edges[parts[0]][target].add(str(path.relative_to(REPO)))
+                edges[parts[0]][target].add(str(path.relative_to(SOURCE)))
     return edges
 
 

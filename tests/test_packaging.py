@@ -1,5 +1,6 @@
 """A built wheel carries the Hydra configs, so an installed (not editable) package runs."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 from tests.helpers import REPO
 
 # what the wheel is built from: the package, its configs and its build files, nothing else
-PACKAGE_FILES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "evoprune", "conf")
+PACKAGE_FILES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "src", "conf")
 
 
 @pytest.mark.slow
@@ -33,3 +34,17 @@ def test_wheel_holds_every_config(tmp_path):
     assert configs and configs <= names
     assert "evoprune/__main__.py" in names and "evoprune/search/loop.py" in names
     assert not any(name.startswith(("tests/", "experiments/")) for name in names)
+
+
+@pytest.mark.slow
+def test_a_checkout_named_evoprune_beside_a_script_is_not_taken_for_the_package(tmp_path):
+    """A clone in a folder named ``evoprune``, with a script beside it: ``import evoprune``
+    still finds the installed package (src layout), not the clone as a namespace package."""
+    (tmp_path / "evoprune").symlink_to(REPO, target_is_directory=True)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", "import evoprune; print(evoprune.__file__); "
+                           "print(callable(evoprune.load_pruned))"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    path, loadable = done.stdout.split()
+    assert path.endswith(os.path.join("evoprune", "__init__.py")) and loadable == "True"

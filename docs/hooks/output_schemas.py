@@ -17,18 +17,18 @@ from pathlib import Path
 
 PLACEHOLDER = "<!-- output-schemas -->"
 PAGE = "reference/outputs.md"
-MODULE = Path("evoprune") / "report" / "schema.py"
+MODULE = Path("src") / "evoprune" / "report" / "schema.py"
 
 
 def load_schemas(root: Path) -> dict[str, dict]:
     """``SCHEMAS`` of ``evoprune.report.schema``, imported from the checkout at ``root``."""
     if not (root / MODULE).is_file():
         raise ValueError(f"{root / MODULE} is missing: {PAGE} shows its schemas")
-    sys.path.insert(0, str(root))  # this checkout's package, installed or not
+    sys.path.insert(0, str(root / "src"))  # this checkout's package, installed or not
     try:
         module = importlib.import_module("evoprune.report.schema")
     finally:
-        sys.path.remove(str(root))
+        sys.path.remove(str(root / "src"))
     return dict(module.SCHEMAS)
 
 

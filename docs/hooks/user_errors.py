@@ -1,9 +1,9 @@
 """MkDocs hook: the classes of user errors, read from the package at every build.
 
 ``docs/reference/errors.md`` holds the line ``<!-- user-errors -->``; it becomes a section
-listing ``UserError`` (``evoprune/infra/errors.py``) and every class in the package that derives
+listing ``UserError`` (``src/evoprune/infra/errors.py``) and every class in the package that derives
 from it (directly or through another), each rendered by mkdocstrings from its docstring. A
-package without ``UserError`` in ``evoprune/infra/errors.py`` stops the build. The classes are
+package without ``UserError`` in ``src/evoprune/infra/errors.py`` stops the build. The classes are
 found by reading the source, not by importing it, so the build needs neither torch nor the
 package's dependencies.
 """
@@ -41,9 +41,9 @@ def user_error_classes(package: Path) -> list[str]:
 
 
 def render(root: Path) -> str:
-    classes = user_error_classes(root / "evoprune")
+    classes = user_error_classes(root / "src" / "evoprune")
     if not classes or classes[0] != f"evoprune.infra.errors.{BASE}":
-        raise ValueError(f"{BASE} is not defined in evoprune/infra/errors.py: the errors "
+        raise ValueError(f"{BASE} is not defined in src/evoprune/infra/errors.py: the errors "
                          "reference lists it and its subclasses")
     out = ["## Error classes", "",
            "Every mistake a user can make and fix raises `UserError` or one of its subclasses; "

@@ -17,10 +17,10 @@ import yaml
 
 from evoprune.config.errors import ConfigError
 
-# conf/ sits at the top of the repository (a checkout or an editable install reads it there); a
-# built package carries a copy inside it (setup.py)
-_PACKAGED = Path(__file__).resolve().parent.parent / "conf"
-_REPOSITORY = Path(__file__).resolve().parent.parent.parent / "conf"
+# conf/ sits at the top of the repository, beside src/ (a checkout or an editable install reads
+# it there); a built package carries a copy inside it (setup.py)
+_PACKAGED = Path(__file__).resolve().parents[1] / "conf"
+_REPOSITORY = Path(__file__).resolve().parents[3] / "conf"
 CONFIG_DIR = str(_PACKAGED if _PACKAGED.is_dir() else _REPOSITORY)
 
 # keys that moved: an old command line gets one line naming the new key
