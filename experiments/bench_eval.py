@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> dict:
         make_model(config["model"], data.input_shape, data.num_classes), data,
         TrainConfig(**config["train"]), seed=args.seed,
         cache_dir=Path(cfg.cache_dir).expanduser(), progress=False,
-        cache_key=dense_cache_key(config["data"], config["model"], config["train"], args.seed))
+        cache_key=dense_cache_key(config["data"], config["model"], config["train"], args.seed,
+                                  device="cpu", threads=torch.get_num_threads()))
     model = model.to(device).eval()
     val = data.val
     x_val = val.x[: args.samples].to(device)

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from scipy import stats
@@ -87,7 +88,8 @@ def problem(seed: int, overrides: list[str]):
     model, _ = load_or_train_dense(
         make_model(config["model"], data.input_shape, data.num_classes), data,
         TrainConfig(**config["train"]), seed=seed, cache_dir=Path(cfg.cache_dir).expanduser(),
-        cache_key=dense_cache_key(config["data"], config["model"], config["train"], seed),
+        cache_key=dense_cache_key(config["data"], config["model"], config["train"], seed,
+                                  device="cpu", threads=torch.get_num_threads()),
         progress=False)
     space = make_space(model, data.train.x[:2], **config["pruning"])
     evaluator = Evaluator(model, space, data.val, calibration=data.train,

@@ -153,7 +153,8 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
         console.print(f"dense model loaded from {cfg.weights}")
         return data, model
     train = TrainConfig(**config["train"])
-    key = dense_cache_key(config["data"], config["model"], config["train"], cfg.seed)
+    key = dense_cache_key(config["data"], config["model"], config["train"], cfg.seed,
+                          device=next(model.parameters()).device, threads=torch.get_num_threads())
     model, cached = load_or_train_dense(
         model, data, train, seed=cfg.seed, cache_dir=Path(cfg.cache_dir).expanduser(),
         cache_key=key, progress=cfg.progress, penalty=penalty,

@@ -232,12 +232,25 @@ def test_cache_key_stable_and_order_sensitive():
 
 
 def test_dense_cache_key_leaves_penalties_at_zero_out():
-    train = {"epochs": 15, "lr": 0.003}
-    key = dense_cache_key({"name": "d"}, {"m": 1}, train, 0)
-    assert key == cache_key({"name": "d"}, {"m": 1}, train, 0)  # keys cached before them
+    train, where = {"epochs": 15, "lr": 0.003}, {"device": "cpu", "threads": 1}
+    key = dense_cache_key({"name": "d"}, {"m": 1}, train, 0, **where)
     assert key == dense_cache_key({"name": "d"}, {"m": 1},
-                                  {**train, "l1_bn": 0, "group_lasso": 0.0}, 0)
-    assert key != dense_cache_key({"name": "d"}, {"m": 1}, {**train, "l1_bn": 1e-4}, 0)
+                                  {**train, "l1_bn": 0, "group_lasso": 0.0}, 0, **where)
+    assert key != dense_cache_key({"name": "d"}, {"m": 1}, {**train, "l1_bn": 1e-4}, 0, **where)
+
+
+def test_dense_cache_key_tells_apart_where_the_weights_were_trained():
+    # torch's thread count changes the order of float sums, so the weights differ
+    key = dense_cache_key({"name": "d"}, {"m": 1}, {"epochs": 1}, 0, device="cpu", threads=1)
+    assert key != dense_cache_key({"name": "d"}, {"m": 1}, {"epochs": 1}, 0, device="cpu",
+                                  threads=2)
+    assert key != dense_cache_key({"name": "d"}, {"m": 1}, {"epochs": 1}, 0, device="cuda",
+                                  threads=1)
+    # on a GPU the CPU thread count plays no part
+    assert dense_cache_key({"name": "d"}, {"m": 1}, {"epochs": 1}, 0, device="cuda:0",
+                           threads=1) == dense_cache_key({"name": "d"}, {"m": 1},
+                                                         {"epochs": 1}, 0, device="cuda",
+                                                         threads=8)
 
 
 # ------------------------------------------------------------------ knowledge distillation

@@ -30,12 +30,17 @@ def cache_key(*parts: object) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-def dense_cache_key(data: dict, model: dict, train: dict, seed: int) -> str:
-    """The dense model's cache key: its data, model and training settings and the seed. A
-    sparsity penalty left at 0 stays out of it, so models cached before the penalties existed
-    keep their keys."""
+def dense_cache_key(data: dict, model: dict, train: dict, seed: int, *,
+                    device: torch.device | str, threads: int) -> str:
+    """The dense model's cache key: its data, model and training settings, the seed, and where
+    it trains: the device type and, on a CPU, torch's thread count (both change the order of
+    floating-point sums, hence the weights: a run on one thread must not reuse weights trained
+    on two). A sparsity penalty left at 0 stays out of it."""
     train = {k: v for k, v in train.items() if k not in SPARSITY_KEYS or v}
-    return cache_key(data, model, train, seed)
+    place = {"device": torch.device(device).type}
+    if place["device"] == "cpu":
+        place["threads"] = threads
+    return cache_key(data, model, train, seed, place)
 
 
 def load_or_train_dense(
