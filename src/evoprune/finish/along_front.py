@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from evoprune.finish.measure import FinishedMethod
+from evoprune.finish.records import FinetunedBaseline, FinetunedFigures, FinetunedMember
 from evoprune.infra.progress import progress_bar
 from evoprune.infra.validators import check_int
 from evoprune.pruning.pruned import Pruned
@@ -97,8 +98,8 @@ def finetune_along_front(
     """
     check_front_finetune(finetune)
     picked = pick_members([float(entry["macs_ratio"]) for entry in front], finetune)
-    members: list[dict] = []
-    baselines: dict[str, list[dict]] = {}
+    members: list[FinetunedMember] = []
+    baselines: dict[str, list[FinetunedBaseline]] = {}
     with progress_bar(enabled=progress) as bar:
         task = bar.add_task("fine-tune along the front", total=len(picked))
         for number, index in enumerate(picked, 1):
@@ -117,7 +118,7 @@ def finetune_along_front(
     return {"members": members, "baselines": baselines}
 
 
-def finetuned_figures(row: Mapping) -> dict:
+def finetuned_figures(row: Mapping) -> FinetunedFigures:
     """A finished method's ``results.json`` row as a ``finetuned`` entry of ``pareto.json``:
     before / after fine-tuning accuracies under explicit names, MACs and parameters."""
     return {new: row[old] for old, new in _FIGURES.items()}

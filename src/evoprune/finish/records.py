@@ -80,6 +80,43 @@ class MethodRow(_MethodRow, total=False):
     search: SearchFigures  # the searched method only
 
 
+class FinetunedFigures(TypedDict):
+    """A mask fine-tuned along the front (``pareto.finetune``): its cost and its accuracies
+    before and after the fine-tune, under explicit names."""
+
+    macs_ratio: Fraction
+    macs: Count
+    params: Count
+    val_acc_before_finetune: Fraction | None
+    test_acc_before_finetune: Fraction | None
+    val_acc_after_finetune: Fraction
+    test_acc_after_finetune: Fraction
+
+
+class FinetunedMember(FinetunedFigures):
+    """A front member fine-tuned: its place in ``pareto.json``'s front."""
+
+    front_index: Count
+
+
+class FinetunedBaseline(FinetunedFigures):
+    """A baseline pruned within a member's MACs ratio and fine-tuned the same way."""
+
+    budget: Fraction
+
+
+class _FinetunedFront(TypedDict):
+    members: list[FinetunedMember]
+    baselines: dict[str, list[FinetunedBaseline]]  # one entry per member, in member order
+
+
+class FinetunedFront(_FinetunedFront, total=False):
+    """``pareto.json``'s ``finetuned``: the front after fine-tuning, beside the baselines."""
+
+    dense_test_acc: Fraction
+    wall_time_s: NonNegative
+
+
 class RunConfig(TypedDict):
     """The resolved config the run was made with (every key; these are the ones always read
     back)."""

@@ -16,7 +16,14 @@ import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
-from evoprune.finish.records import Bounds, Count, Fraction, NonNegative, Results
+from evoprune.finish.records import (
+    Bounds,
+    Count,
+    FinetunedFront,
+    Fraction,
+    NonNegative,
+    Results,
+)
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string",
                type(None): "null"}
@@ -56,7 +63,6 @@ def json_schema(hint: Any) -> dict:
 
 # pareto.json's fields, in the records' units
 _FRACTION = json_schema(Fraction)
-_FRACTION_OR_NULL = json_schema(Fraction | None)
 _COUNT = json_schema(Count)
 _NONNEGATIVE = json_schema(NonNegative)
 _COST_RATIO = _NONNEGATIVE  # pruned / dense; a latency ratio may pass 1
@@ -78,16 +84,6 @@ _POINT = {  # one trade-off, with its cost under the file's cost key
     "properties": {"val_acc": _FRACTION, "macs_ratio": _COST_RATIO,
                    "latency_ratio": _COST_RATIO, "macs": _COUNT, "params": _COUNT},
     "anyOf": [{"required": ["macs_ratio"]}, {"required": ["latency_ratio"]}],
-}
-
-_FINETUNED_FIGURES = {
-    "type": "object",
-    "required": ["macs_ratio", "macs", "params", "val_acc_after_finetune",
-                 "test_acc_after_finetune"],
-    "properties": {"macs_ratio": _COST_RATIO, "macs": _COUNT, "params": _COUNT,
-                   "val_acc_before_finetune": _FRACTION_OR_NULL,
-                   "test_acc_before_finetune": _FRACTION_OR_NULL,
-                   "val_acc_after_finetune": _FRACTION, "test_acc_after_finetune": _FRACTION},
 }
 
 PARETO = {
@@ -114,17 +110,7 @@ PARETO = {
         "baselines": {"type": "object", "additionalProperties": _POINT},
         "chosen": {"oneOf": [{"type": "null"}, _POINT]},
         "budget": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1},
-        "finetuned": {"oneOf": [{"type": "null"}, {
-            "type": "object",
-            "required": ["members", "baselines"],
-            "properties": {
-                "members": {"type": "array", "items": {
-                    **_FINETUNED_FIGURES,
-                    "required": [*_FINETUNED_FIGURES["required"], "front_index"]}},
-                "baselines": {"type": "object", "additionalProperties": {
-                    "type": "array", "items": _FINETUNED_FIGURES}},
-            },
-        }]},
+        "finetuned": {"oneOf": [{"type": "null"}, json_schema(FinetunedFront)]},
     },
 }
 
