@@ -71,13 +71,31 @@ def finetune_mask(run_dir: Path, mask_file: Path, *, member: int | None = None,
     results row, plus where the mask came from)."""
     # imported here: building the run's pieces pulls in torch and the whole pipeline, which
     # an argument mistake should not wait for
-    from evoprune.finish.measure import finish
-    from evoprune.pruning.pruned import Pruned
-    from evoprune.run import data_and_dense_model, seed_everything, space_and_evaluator
+    from evoprune.infra.threads import torch_threads
 
     config = run_config(run_dir)
     description = mask_description(mask_file, member)
     cfg = OmegaConf.create(config)
+    with torch_threads(cfg.threads or None):  # as the run: the same cached dense model
+        row, dense = _finetune(cfg, config, description, run_dir, mask_file, progress)
+    results = {"run_dir": str(run_dir), "mask_file": str(mask_file), "member": member,
+               "finetune": config["finetune"], "dense": dense, **row}
+    if out is None:
+        suffix = "" if member is None else f"_member{member}"
+        out = run_dir / f"finetuned_{mask_file.stem}{suffix}.json"
+    write_json(out, results)
+    results["out"] = str(out)
+    return results
+
+
+def _finetune(cfg, config: dict, description: dict, run_dir: Path, mask_file: Path,
+              progress: bool) -> tuple[dict, dict]:
+    """The run's dense model, space and evaluator rebuilt, and the mask finished as the run
+    finishes every method: its results row, and the dense model's."""
+    from evoprune.finish.measure import finish
+    from evoprune.pruning.pruned import Pruned
+    from evoprune.run import data_and_dense_model, seed_everything, space_and_evaluator
+
     problem = space_and_evaluator(cfg, config, *data_and_dense_model(cfg, config))
     try:
         try:
@@ -92,14 +110,7 @@ def finetune_mask(run_dir: Path, mask_file: Path, *, member: int | None = None,
                      progress=progress).row
     finally:
         problem.evaluator.close()
-    results = {"run_dir": str(run_dir), "mask_file": str(mask_file), "member": member,
-               "finetune": config["finetune"], "dense": problem.dense, **row}
-    if out is None:
-        suffix = "" if member is None else f"_member{member}"
-        out = run_dir / f"finetuned_{mask_file.stem}{suffix}.json"
-    write_json(out, results)
-    results["out"] = str(out)
-    return results
+    return row, problem.dense
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,6 +89,10 @@ def check_config(cfg: DictConfig) -> None:
             TrainConfig(**config[name])
     with section("evaluator", config["evaluator"]):
         check_settings(**config["evaluator"])
+        if cfg.evaluator.backend == "ray":  # fail now, not after training the dense model
+            from evoprune.evaluate.ray_backend import import_ray
+
+            import_ray()
     with section("fitness", config["fitness"]):
         fitness = make_fitness(cfg.fitness)
         fitness(Objectives(val_acc=0.5, macs=1000, params=10, macs_ratio=0.5), cfg.budget)
@@ -100,11 +104,6 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(
             f"evaluator.cost=latency needs pruning=structured: pruning={cfg.pruning.kind} removes "
             "nothing, so every mask runs at dense latency; use evaluator.cost=macs")
-    with section("evaluator", config["evaluator"]):
-        if cfg.evaluator.backend == "ray":  # fail now, not after training the dense model
-            from evoprune.evaluate.ray_backend import import_ray
-
-            import_ray()
     for name, check in (("latency", lambda c: LatencySettings(**c)),
                         ("checkpoint", lambda c: SearchCheckpoint("unused", **c)),
                         ("distill", lambda c: DistillConfig(alpha=c["alpha"],
