@@ -76,7 +76,7 @@ def finetune_mask(run_dir: Path, mask_file: Path, *, member: int | None = None,
     config = run_config(run_dir)
     description = mask_description(mask_file, member)
     cfg = OmegaConf.create(config)
-    with torch_threads(cfg.threads or None):  # as the run: the same cached dense model
+    with torch_threads(cfg.threads):  # as the run: the same cached dense model
         row, dense = _finetune(cfg, config, description, run_dir, mask_file, progress)
     results = {"run_dir": str(run_dir), "mask_file": str(mask_file), "member": member,
                "finetune": config["finetune"], "dense": dense, **row}

@@ -93,7 +93,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     """Run the search and baselines described by ``cfg``; write outputs to ``run_dir``. torch
     runs on ``cfg.threads`` threads meanwhile (0: as it was), and on as many as before after."""
     check_config(cfg)
-    with torch_threads(cfg.threads or None):
+    with torch_threads(cfg.threads):
         return _run(cfg, run_dir)
 
 

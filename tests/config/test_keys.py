@@ -45,3 +45,14 @@ def test_a_moved_key_is_refused_naming_its_new_place(override):
                                           r"evaluator.cost=latency$"):
         check_renamed(["budget=0.5", override])
     check_renamed(["evaluator.cost=latency", "budget=0.5"])  # the new key passes
+
+
+@pytest.mark.parametrize("target", ["evoprune.search.base.BestFeasible",
+                                    "evoprune.search.base.Strategy"])
+def test_a_search_target_that_is_no_strategy_the_driver_runs_is_refused(target):
+    # Strategy itself is the common base: the driver runs only its two kinds
+    with pytest.raises(ConfigError, match=rf"^search._target_={target} is not a search "
+                                          r"strategy: a strategy subclasses "
+                                          r"evoprune.search.base.AskTellStrategy or "
+                                          r"SelfDrivenStrategy$"):
+        check_config(compose_config([*FAST, f"search._target_={target}"]))

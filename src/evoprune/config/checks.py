@@ -36,7 +36,7 @@ from evoprune.infra.device import resolve_device
 from evoprune.infra.tracking import check_settings as check_tracker_settings
 from evoprune.infra.validators import check_bool, check_int
 from evoprune.pruning import check_space_settings
-from evoprune.search.base import Strategy
+from evoprune.search.base import STRATEGY_BASES, Strategy
 from evoprune.search.cost import COST_UNITS
 from evoprune.training.distill import DistillConfig
 from evoprune.training.train import TrainConfig
@@ -173,7 +173,7 @@ def strategy_class(cfg: DictConfig) -> type[Strategy]:
     config = OmegaConf.to_container(cfg.search, resolve=True)
     with section("search", config):
         strategy = get_class(cfg.search._target_)
-    if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
+    if not (isinstance(strategy, type) and issubclass(strategy, STRATEGY_BASES)):
         raise ConfigError(f"search._target_={cfg.search._target_} is not a search strategy: "
                           "a strategy subclasses evoprune.search.base.AskTellStrategy or "
                           "SelfDrivenStrategy")

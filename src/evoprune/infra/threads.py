@@ -10,9 +10,10 @@ import torch
 
 @contextlib.contextmanager
 def torch_threads(count: int | None) -> Iterator[None]:
-    """Run the block on ``count`` torch threads (None: leave the count as it is)."""
+    """Run the block on ``count`` torch threads (None or 0: leave the count as it is, as the
+    config's ``threads=0`` means)."""
     saved = torch.get_num_threads()
-    if count is not None:
+    if count:
         torch.set_num_threads(count)
     try:
         yield

@@ -186,6 +186,10 @@ class SelfDrivenStrategy(Strategy):
         """Run the whole search, reporting through ``driver``."""
 
 
+# what a search strategy derives from: the driver runs either kind, and nothing else
+STRATEGY_BASES = (AskTellStrategy, SelfDrivenStrategy)
+
+
 class BestFeasible:
     """Tracks the best candidates that meet the budget (``cost_ratio <= budget``), over every
     candidate scored: the best one (``mask``, ``objectives``, ``fitness``) and, with

@@ -23,13 +23,13 @@ from evoprune.infra.checkpoint import SearchCheckpoint, restore_rng, rng_state
 from evoprune.infra.progress import progress_bar
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import (
+    STRATEGY_BASES,
     AskTellStrategy,
     BestFeasible,
     ProgressCallback,
     Scored,
     SearchProblem,
     SearchResult,
-    SelfDrivenStrategy,
     Strategy,
 )
 from evoprune.search.cost import check_search_budget, shrink_within, uniform_mask_within
@@ -142,7 +142,7 @@ class SearchDriver:
     def run(self, strategy: Strategy) -> SearchResult:
         """Search with ``strategy`` (resuming from the checkpoint when there is one); return
         the best feasible mask of everything scored."""
-        if not isinstance(strategy, (AskTellStrategy, SelfDrivenStrategy)):
+        if not isinstance(strategy, STRATEGY_BASES):
             raise TypeError(f"a search strategy subclasses AskTellStrategy or "
                             f"SelfDrivenStrategy (evoprune.search.base), got "
                             f"{type(strategy).__name__}")
