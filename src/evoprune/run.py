@@ -242,8 +242,7 @@ def search_evaluator(cfg: DictConfig, problem: Problem) -> Evaluator | Finetuned
     if not cfg.proxy.epochs:
         return problem.evaluator
     samples = cfg.evaluator.val_samples
-    console.print(f"search score: validation accuracy after {cfg.proxy.epochs} epoch(s) of "
-                  "fine-tuning each candidate (proxy.epochs)")
+    console.print(f"search score: {score_description(cfg)}", highlight=False)
     return FinetunedEvaluator(
         problem.evaluator, dense=problem.model, train=problem.data.train,
         val=Split(problem.data.val.x[:samples], problem.data.val.y[:samples]),
