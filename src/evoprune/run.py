@@ -26,7 +26,6 @@ from evoprune.config.checks import check_config, make_fitness, search_cost, sear
 from evoprune.config.model_checks import check_against_model, check_model_accepts
 from evoprune.config.targets import make_data, make_model
 from evoprune.data import DataSplits
-from evoprune.data.splits import Split
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
 from evoprune.evaluate.sensitivity import sensitivity
@@ -144,7 +143,7 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
     model = model.to(resolve_device(cfg.device))
     # a layer the space cannot prune or count, or a baseline that cannot prune this model, is
     # refused now, not after training
-    space = make_space(model, data.train.x[:2].to(next(model.parameters()).device),
+    space = make_space(model, data.train.inputs(2).to(next(model.parameters()).device),
                        **config["pruning"])
     penalty = check_against_model(config, model, space, data, weights_given=bool(cfg.weights))
     if cfg.weights:
@@ -166,7 +165,7 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
 def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
                         model: torch.nn.Module) -> Problem:
     """Stage 3: the pruning space, the evaluator every method is scored by, the dense row."""
-    space = make_space(model, data.train.x[:2].to(next(model.parameters()).device),
+    space = make_space(model, data.train.inputs(2).to(next(model.parameters()).device),
                        **config["pruning"])
     latency = LatencySettings(**config["latency"])
     # with no search, nothing is budgeted in latency: baselines prune to MACs
@@ -245,7 +244,7 @@ def search_evaluator(cfg: DictConfig, problem: Problem) -> Evaluator | Finetuned
     console.print(f"search score: {score_description(cfg)}", highlight=False)
     return FinetunedEvaluator(
         problem.evaluator, dense=problem.model, train=problem.data.train,
-        val=Split(problem.data.val.x[:samples], problem.data.val.y[:samples]),
+        val=problem.data.val.head(samples),
         recipe=dataclasses.replace(problem.finetune, epochs=cfg.proxy.epochs), seed=cfg.seed,
         samples=cfg.proxy.samples)
 
@@ -344,7 +343,7 @@ def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, P
     for name, pruned in methods.items():
         write_json(run_dir / f"mask_{name}.json", problem.space.describe(pruned.mask))
         export_model(run_dir / f"model_{name}.pt2", finished[name].model,
-                     problem.data.test.x[:2])
+                     problem.data.test.inputs(2))
         save_pruned_weights(run_dir / WEIGHTS_FILE.format(method=name), finished[name].model,
                             pruned.mask, problem.data.input_shape, problem.data.num_classes)
         try:

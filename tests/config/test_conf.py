@@ -13,7 +13,8 @@ from tests.helpers import compose_config, data_and_model
 GROUPS = ["data", "model", "search", "fitness", "pruning", "logger", "experiment", "debug"]
 PAIRS = {"mnist1d": ["cnn1d", "mlp", "resnet", "gru", "lstm", "cnn_gru"],
          "digits": ["cnn2d", "mlp", "resnet"], "synthetic": ["cnn1d", "mlp"],
-         "cifar10": ["resnet20", "resnet56", "vgg16", "mobilenet_v2", "cnn2d"]}
+         "cifar10": ["resnet20", "resnet56", "vgg16", "mobilenet_v2", "cnn2d"],
+         "image_folder": ["cnn2d", "resnet"]}
 
 
 def options(group):
@@ -27,7 +28,12 @@ def test_every_group_has_files():
 
 
 def files_for(data: str, folder: Path) -> list[str]:
-    """Overrides that give ``data`` what it reads: CIFAR-10 gets tiny files in its format."""
+    """Overrides that give ``data`` what it reads: CIFAR-10 and the image folder get tiny
+    files in their formats."""
+    if data == "image_folder":
+        from tests.data.test_image_folder import write_images
+
+        return [f"data.root={write_images(folder / 'images')}"]
     if data != "cifar10":
         return []
     from tests.data.test_cifar10 import write_cifar
@@ -43,7 +49,7 @@ def test_data_and_models_instantiate(data, tmp_path):
     for model_name in PAIRS[data]:
         cfg = compose_config([f"data={data}", f"model={model_name}", *files])
         splits, model = data_and_model(cfg)
-        assert model(splits.train.x[:3]).shape == (3, splits.num_classes)
+        assert model(splits.train.inputs(3)).shape == (3, splits.num_classes)
 
 
 def test_cnn1d_refuses_image_data():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from evoprune.data import Split
 from evoprune.evaluate.evaluator import Evaluator, check_settings
 from evoprune.evaluate.scorer import MaskScorer, check_mode_runs
 from evoprune.models import RecurrentClassifier, ResNet
@@ -43,7 +44,7 @@ def test_batched_recalibration_gives_each_candidate_its_own_statistics():
     model = randomize_batchnorm(ResNet((1, 40), 10, blocks_per_stage=1)).eval()
     x = torch.randn(96, 1, 40)
     space = PruningSpace(model, x[:2])
-    scorer = MaskScorer(model, space, x[:32], torch.zeros(32, dtype=torch.long),
+    scorer = MaskScorer(model, space, Split(x[:32], torch.zeros(32, dtype=torch.long)),
                         calibration_batches=list(x[32:].split(32)), mode="batched")
     masks = masks_at(space, [0.3, 0.6, 0.9])
     population = scorer.population
@@ -66,7 +67,7 @@ def test_masks_that_remove_blocks_score_their_compacted_models():
     space = PruningSpace(model, x[:2], granularity="both")
     masks = masks_at(space, [0.5, 0.6, 0.7, 0.8], seed=2)
     assert len({tuple(space.removed_blocks(m)) for m in masks}) > 1  # several networks
-    scorer = MaskScorer(model, space, x, y, mode="batched", batch_candidates=2)
+    scorer = MaskScorer(model, space, Split(x, y), mode="batched", batch_candidates=2)
     expected = []
     for mask in masks:
         pruned = compact(model, space, mask)
@@ -90,7 +91,7 @@ def test_batched_runs_depthwise_convolutions_and_weight_policies(kind):
         masks = [space.mask_from_ratios([r] * len(space.groups)) for r in (0.1, 0.5, 1.0)]
     y = torch.randint(0, 10, (48,))
     calibration = list(torch.randn(64, *x.shape[1:]).split(32))
-    scores = [MaskScorer(model, space, x, y, calibration, mode=mode).accuracies(masks)
+    scores = [MaskScorer(model, space, Split(x, y), calibration, mode=mode).accuracies(masks)
               for mode in ("masked", "batched")]
     assert scores[1] == scores[0]
 
@@ -109,7 +110,7 @@ def test_a_model_vmap_cannot_run_is_refused_naming_it():
 
 def test_a_batched_scorer_pickles_with_its_chunk_size(trained_residual, synthetic_data):
     space = PruningSpace(trained_residual, synthetic_data.train.x[:2])
-    scorer = MaskScorer(trained_residual, space, synthetic_data.val.x, synthetic_data.val.y,
+    scorer = MaskScorer(trained_residual, space, synthetic_data.val,
                         mode="batched", batch_candidates=5)
     shipped = pickle.loads(pickle.dumps(scorer))  # what a Ray worker receives
     assert (shipped.mode, shipped.batch_candidates, shipped.population.candidates) == (

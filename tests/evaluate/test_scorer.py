@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from evoprune.data import Split
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.models import CNN1d
 from evoprune.pruning.space import PruningSpace
@@ -35,9 +36,10 @@ def test_sliced_recalibration_equals_masked_on_a_cnn():
     model = randomize_batchnorm(CNN1d((1, 40), 10)).eval()
     x = torch.randn(300, 1, 40)
     space = PruningSpace(model, x[:2])
-    scorers = {mode: Evaluator(model, space, _Split(x[:200], torch.randint(0, 10, (200,))),
-                               calibration=_Split(x[200:], torch.zeros(100)), mode=mode,
-                               bn_recalibration_batches=2, calibration_batch_size=50).scorer
+    calibration = Split(x[200:], torch.zeros(100, dtype=torch.long))
+    scorers = {mode: Evaluator(model, space, Split(x[:200], torch.randint(0, 10, (200,))),
+                               calibration=calibration, mode=mode, bn_recalibration_batches=2,
+                               calibration_batch_size=50).scorer
                for mode in ("sliced", "masked")}
     for mask in masks_at(space, [0.3, 0.7]):
         sliced = scorers["sliced"]
@@ -51,19 +53,11 @@ def test_sliced_recalibration_equals_masked_on_a_cnn():
         torch.testing.assert_close(fresh[name], reference[name][keep], rtol=1e-4, atol=1e-5)
 
 
-class _Split:
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-
 def test_auto_masks_what_cannot_be_sliced_and_sliced_says_why():
     model = DepthwiseNet().eval()
     x = torch.randn(8, 1, 6, 6)
     space = PruningSpace(model, x[:2])
-    val = _Split(x, torch.zeros(8, dtype=torch.long))
+    val = Split(x, torch.zeros(8, dtype=torch.long))
     with pytest.warns(RuntimeWarning, match="DepthwiseNet cannot run with sliced parameters.*"
                                             "scored with masked parameters"):
         assert Evaluator(model, space, val,
@@ -94,3 +88,20 @@ def test_threads_across_candidates_give_the_sequential_scores(trained_residual, 
     assert parallel == sequential
     # the model the evaluator holds is untouched by the replicas
     assert all(p.device.type == "cpu" for p in trained_residual.parameters())
+
+
+def test_a_streamed_validation_split_scores_what_the_in_memory_one_does():
+    from torch.utils.data import TensorDataset
+
+    from evoprune.data import DatasetSplit
+
+    model = randomize_batchnorm(CNN1d((1, 40), 10)).eval()
+    x, y = torch.randn(120, 1, 40), torch.randint(0, 10, (120,))
+    space = PruningSpace(model, x[:2])
+    masks = masks_at(space, [0.3, 0.7])
+    calibration = Split(x[:64], torch.zeros(64, dtype=torch.long))
+    for mode in ("sliced", "masked", "batched"):
+        scores = [Evaluator(model, space, val, calibration=calibration, mode=mode, batch_size=32,
+                            cache=False).evaluate(masks)
+                  for val in (Split(x, y), DatasetSplit(TensorDataset(x, y)))]
+        assert [s.val_acc for s in scores[0]] == [s.val_acc for s in scores[1]], mode

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from evoprune.baselines.registry import BaselineContext, applicable, prune
+from evoprune.data import Split
 from evoprune.evaluate.scorer import MaskScorer
 from evoprune.models import CNN1d
 from evoprune.models.cifar import InvertedResidual, MobileNetV2
@@ -117,7 +118,7 @@ def test_scoring_a_mask_that_removes_blocks_scores_its_compacted_model(mode):
     model = _resnet()
     x, y = torch.randn(64, 1, 40), torch.randint(0, 10, (64,))
     space = PruningSpace(model, x[:2], granularity="both")
-    scorer = MaskScorer(model, space, x, y, mode=mode)
+    scorer = MaskScorer(model, space, Split(x, y), mode=mode)
     rng = np.random.default_rng(2)
     for _ in range(3):
         mask = space.repair(rng.random(space.num_units) < 0.6)

@@ -24,7 +24,7 @@ class ModelDoesNotFitData(UserError, ValueError):
 def check_model_accepts(model: torch.nn.Module, data: DataSplits) -> None:
     try:
         with torch.no_grad():
-            out = model.eval()(data.train.x[:2])
+            out = model.eval()(data.train.inputs(2))
     except RuntimeError as err:
         raise ModelDoesNotFitData(
             f"model {type(model).__name__} does not accept {data.name} inputs of shape "
@@ -48,7 +48,7 @@ def check_against_model(config: dict, model: torch.nn.Module, space: PruningSpac
     except ValueError as err:
         raise ConfigError(f"baselines: {err}") from None
     try:
-        check_mode_runs(model, space, data.val.x[:4].to(device), config["evaluator"]["mode"],
+        check_mode_runs(model, space, data.val.inputs(4).to(device), config["evaluator"]["mode"],
                         config["evaluator"]["batch_candidates"])
     except ValueError as err:
         raise ConfigError(f"evaluator.{err}") from None

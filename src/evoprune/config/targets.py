@@ -16,7 +16,7 @@ from typing import Any
 from hydra.utils import instantiate
 
 from evoprune.config.errors import ConfigError
-from evoprune.data.splits import check_data
+from evoprune.data.datasets import as_data_splits
 
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 
@@ -88,7 +88,8 @@ def build(key: str, spec: Mapping[str, Any], **offered: Any) -> Any:
 
 def make_data(section: Mapping[str, Any], seed: int):
     """The run's data from its ``data`` config, checked against the data contract."""
-    return check_data(build("data", section, seed=seed), f"data._target_={section['_target_']}")
+    return as_data_splits(build("data", section, seed=seed),
+                          f"data._target_={section['_target_']}", seed=seed)
 
 
 def make_model(section: Mapping[str, Any], input_shape, num_classes: int):

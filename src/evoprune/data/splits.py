@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from evoprune.infra.device import BatchSource
 from evoprune.infra.errors import UserError
 from evoprune.infra.validators import check_number
 
@@ -24,10 +26,59 @@ class BadData(UserError, ValueError):
     is wrong and what is expected."""
 
 
+# One training or evaluation pass's batches: a function from index batches (tensors of sample
+# positions) to (inputs, labels) batches on the device the reader was made for.
+Reader = Callable[[Iterable[torch.Tensor]], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+
+
+class Samples(abc.ABC):
+    """What training, fine-tuning, BatchNorm recalibration and scoring read a split through:
+    :class:`Split` holds it in memory as two tensors (the fast path), and
+    :class:`~evoprune.data.datasets.DatasetSplit` streams it from a torch ``Dataset``, so that
+    memory follows the batch, not the dataset."""
+
+    # applied to each training batch (inputs, generator) -> inputs, e.g. random crops and
+    # flips; training uses it, evaluation never does
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def inputs(self, count: int | None = None) -> torch.Tensor:
+        """The first ``count`` inputs (all with None) as one tensor."""
+
+    @abc.abstractmethod
+    def head(self, count: int | None = None) -> Samples:
+        """The first ``count`` samples (all with None), augmented as this split is."""
+
+    @abc.abstractmethod
+    def reader(self, device: torch.device) -> Reader:
+        """A function from index batches to ``(x, y)`` batches on ``device``."""
+
+    @abc.abstractmethod
+    def check(self, source: str, name: str, *, num_classes: int,
+              input_shape: tuple[int, ...]) -> None:
+        """Raise :class:`BadData` if this split breaks the data contract."""
+
+    @abc.abstractmethod
+    def in_memory(self) -> Split:
+        """This split as one in-memory :class:`Split` (read once if streamed)."""
+
+    def batches(self, device: torch.device, batch_size: int):
+        """Every sample once, in order, as ``(x, y)`` batches on ``device``."""
+        return self.reader(device)(in_order(len(self), batch_size))
+
+
+def in_order(count: int, batch_size: int) -> list[torch.Tensor]:
+    """Index batches covering ``range(count)`` in order: an evaluation pass."""
+    return list(torch.arange(count).split(batch_size))
+
+
 @dataclass(frozen=True, eq=False)
-class Split:
-    """One labelled split: inputs ``x`` (float32, shape ``(N, *input_shape)``) and labels ``y``
-    (int64, shape ``(N,)``).
+class Split(Samples):
+    """One labelled split held in memory: inputs ``x`` (float32, shape ``(N, *input_shape)``)
+    and labels ``y`` (int64, shape ``(N,)``).
 
     ``eq=False`` because element-wise tensor comparison has no single truth value.
     """
@@ -54,14 +105,56 @@ class Split:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    def inputs(self, count: int | None = None) -> torch.Tensor:
+        """The first ``count`` inputs (all with None), as one tensor: example inputs for
+        shape checks, BatchNorm calibration and latency timing."""
+        return self.x[:count]
+
+    def head(self, count: int | None = None) -> Split:
+        """The first ``count`` samples (all with None), augmented as this split is."""
+        if count is None or count >= len(self):
+            return self
+        return Split(self.x[:count], self.y[:count], self.augment)
+
+    def in_memory(self) -> Split:
+        return self
+
+    def batches(self, device: torch.device, batch_size: int):
+        # slices: views, with no copy when the split already lies on ``device``
+        for start in range(0, len(self), batch_size):
+            yield (self.x[start:start + batch_size].to(device),
+                   self.y[start:start + batch_size].to(device))
+
+    def to(self, device: torch.device) -> Split:
+        """This split with its tensors on ``device``."""
+        return Split(self.x.to(device), self.y.to(device), self.augment)
+
+    def reader(self, device: torch.device) -> Reader:
+        """A function from index batches to ``(x, y)`` batches on ``device``
+        (:class:`~evoprune.infra.device.BatchSource`: on a GPU the split is copied there
+        once if it fits)."""
+        source = BatchSource(self.x, self.y, device)
+        return lambda index_batches: (source(idx) for idx in index_batches)
+
+    def check(self, source: str, name: str, *, num_classes: int,
+              input_shape: tuple[int, ...]) -> None:
+        if len(self) == 0:
+            raise BadData(f"{source}: the {name} split is empty")
+        if tuple(self.x.shape[1:]) != input_shape:
+            raise BadData(f"{source}: {name} inputs have per-sample shape "
+                          f"{list(self.x.shape[1:])}, but input_shape is {list(input_shape)}")
+        if not bool(torch.isfinite(self.x).all()):
+            raise BadData(f"{source}: {name} inputs hold NaN/inf values")
+        check_labels(source, name, self.y, num_classes)
+
 
 @dataclass(frozen=True, eq=False)
 class DataSplits:
     """A dataset split into train / val / test, plus the metadata models need to be built."""
 
-    train: Split
-    val: Split
-    test: Split
+    train: Samples
+    val: Samples
+    test: Samples
     num_classes: int
     input_shape: tuple[int, ...]
     name: str
@@ -86,20 +179,19 @@ def check_data(data: object, source: str) -> DataSplits:
     shape = tuple(data.input_shape)
     for name in ("train", "val", "test"):
         split = getattr(data, name)
-        if not isinstance(split, Split):
-            raise BadData(f"{source}: {name} is {type(split).__name__}, not a Split(x, y)")
-        if len(split) == 0:
-            raise BadData(f"{source}: the {name} split is empty")
-        if tuple(split.x.shape[1:]) != shape:
-            raise BadData(f"{source}: {name} inputs have per-sample shape "
-                          f"{list(split.x.shape[1:])}, but input_shape is {list(shape)}")
-        if not bool(torch.isfinite(split.x).all()):
-            raise BadData(f"{source}: {name} inputs hold NaN/inf values")
-        low, high = int(split.y.min()), int(split.y.max())
-        if low < 0 or high >= data.num_classes:
-            raise BadData(f"{source}: {name} labels must be in [0, {data.num_classes}) for "
-                          f"num_classes={data.num_classes}, found {low}..{high}")
+        if not isinstance(split, Samples):
+            raise BadData(f"{source}: {name} is {type(split).__name__}, not a Split(x, y) or "
+                          "a DatasetSplit")
+        split.check(source, name, num_classes=data.num_classes, input_shape=shape)
     return data
+
+
+def check_labels(source: str, name: str, labels: torch.Tensor, num_classes: int) -> None:
+    """Refuse class labels outside ``[0, num_classes)``."""
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        raise BadData(f"{source}: {name} labels must be in [0, {num_classes}) for "
+                      f"num_classes={num_classes}, found {low}..{high}")
 
 
 def _check_inputs(

@@ -28,7 +28,7 @@ from evoprune.evaluate.scorer import MODES, MaskScorer
 from evoprune.infra.validators import check_bool, check_int
 
 if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in scikit-learn)
-    from evoprune.data import Split
+    from evoprune.data import Samples
     from evoprune.pruning.space import PruningSpace
 
 BACKENDS = ("serial", "ray")
@@ -129,9 +129,9 @@ class Evaluator:
         self,
         model: nn.Module,
         space: PruningSpace,
-        val: Split,
+        val: Samples,
         *,
-        calibration: Split | None = None,
+        calibration: Samples | None = None,
         bn_recalibration_batches: int = 2,
         calibration_batch_size: int = 256,
         val_samples: int | None = None,
@@ -167,15 +167,16 @@ class Evaluator:
         self.model = model.eval()
         self.space = space
         with torch.no_grad():  # the output's width: chance accuracy is 1 / num_classes
-            self.num_classes = int(model(val.x[:1].to(next(model.parameters()).device)).shape[-1])
+            device = next(model.parameters()).device
+            self.num_classes = int(model(val.inputs(1).to(device)).shape[-1])
         self.calibration_batches: list[torch.Tensor] = []
         if bn_recalibration_batches and has_norms:
             # a fixed slice of training data: every mask is recalibrated on the same inputs
             size = min(calibration_batch_size * bn_recalibration_batches, len(calibration))
-            inputs = calibration.x[:size]
+            inputs = calibration.inputs(size)
             self.calibration_batches = list(inputs.split(calibration_batch_size))
-        self.scorer = MaskScorer(model, space, val.x[:val_samples], val.y[:val_samples],
-                                 self.calibration_batches, batch_size, mode, batch_candidates)
+        self.scorer = MaskScorer(model, space, val.head(val_samples), self.calibration_batches,
+                                 batch_size, mode, batch_candidates)
         self.backend = backend
         self.cache: dict[bytes, Objectives] | None = {} if cache else None
         self.evaluations = 0  # masks actually run through the model
@@ -184,7 +185,8 @@ class Evaluator:
         self._closed = False
         self.cost = cost
         self.latency = latency or LatencySettings()
-        self.latency_inputs = val.x[: self.latency.batch_size].to(next(model.parameters()).device)
+        self.latency_inputs = val.inputs(self.latency.batch_size).to(
+            next(model.parameters()).device)
         # the dense model timed exactly as every candidate is
         self.dense_latency_ms = self._latency(space.full_mask()) if cost == "latency" else None
         if backend == "ray":  # last: nothing after it can fail and leave the workers running

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from evoprune.data.splits import Samples, Split
 from evoprune.evaluate.batched import PopulationScorer
 from evoprune.evaluate.batchnorm import batchnorm_layers, cumulative_statistics
 from evoprune.infra.threads import torch_threads
@@ -40,7 +41,9 @@ class MaskScorer:
     Args:
         model: the trained dense model (not modified; put in eval mode).
         space: its pruning space.
-        x_val, y_val: the validation inputs and labels the accuracy is measured on.
+        val: the validation split the accuracy is measured on: an in-memory ``Split`` is
+            moved to the model's device once; a ``DatasetSplit`` is streamed batch by batch
+            for every mask (read into memory once for ``batched``).
         calibration_batches: inputs to re-estimate BatchNorm statistics of each masked model
             on (empty: keep the dense statistics).
         batch_size: evaluation batch size.
@@ -69,8 +72,7 @@ class MaskScorer:
         self,
         model: nn.Module,
         space: PruningSpace,
-        x_val: torch.Tensor,
-        y_val: torch.Tensor,
+        val: Samples,
         calibration_batches: Sequence[torch.Tensor] = (),
         batch_size: int = 1024,
         mode: str = "auto",
@@ -81,7 +83,10 @@ class MaskScorer:
         self.model = model.eval()
         self.space = space
         device = next(model.parameters()).device
-        self.x_val, self.y_val = x_val.to(device), y_val.to(device)
+        if mode == "batched":
+            val = val.in_memory()
+        self.val = val.to(device) if isinstance(val, Split) else val
+        self.device = device
         self.calibration_batches = [x.to(device) for x in calibration_batches]
         self.batch_size = batch_size
         self.mode = mode
@@ -89,7 +94,7 @@ class MaskScorer:
         self.masker = make_masker(model, space)
         self.slicer = None
         if mode != "masked" and space.kind == "structured":
-            slicer = ParameterSlicer(model, space, self.x_val[:4])
+            slicer = ParameterSlicer(model, space, self.val.inputs(4).to(device))
             if slicer.supported:
                 self.slicer = slicer
             elif mode == "auto":  # said, never silent: masked scoring is slower
@@ -111,7 +116,7 @@ class MaskScorer:
         self.population = None
         if mode == "batched":
             self.population = PopulationScorer(
-                model, space, self.masker, self.x_val, self.y_val,
+                model, space, self.masker, self.val.x, self.val.y,
                 self.calibration_batches, batch_size, batch_candidates)
             self._check_batched()
         self.parallel = device.type == "cpu"
@@ -125,7 +130,9 @@ class MaskScorer:
 
     def __reduce__(self):
         # slices are cloned so that they do not drag their whole source tensor along
-        return (MaskScorer, (self.model, self.space, self.x_val.clone(), self.y_val.clone(),
+        val = Split(self.val.x.clone(), self.val.y.clone()) if isinstance(self.val, Split) \
+            else self.val
+        return (MaskScorer, (self.model, self.space, val,
                              [x.clone() for x in self.calibration_batches], self.batch_size,
                              self.mode, self.batch_candidates))
 
@@ -153,7 +160,7 @@ class MaskScorer:
         half = self.space.mask_from_ratios(
             [1.0 if group.kind == "block" else 0.5 for group in self.space.groups])
         masks = [self.space.full_mask(), half]
-        x = self.x_val[:4]
+        x = self.val.inputs(4)
         reason = None
         try:
             batched = self.population.outputs(masks, x)
@@ -209,10 +216,9 @@ class MaskScorer:
                 buffers = self._recalibrated_buffers(model, bn_modules, params, buffers)
             state = {**params, **buffers}
             correct = 0
-            for x, y in zip(self.x_val.split(self.batch_size),
-                            self.y_val.split(self.batch_size)):
+            for x, y in self.val.batches(self.device, self.batch_size):
                 correct += int((functional_call(model, state, (x,)).argmax(1) == y).sum())
-        return correct / len(self.y_val)
+        return correct / len(self.val)
 
     def _recalibrated_buffers(self, model: nn.Module, bn_modules: list[nn.Module],
                               params: dict[str, torch.Tensor],
@@ -236,5 +242,5 @@ def check_mode_runs(model: nn.Module, space: PruningSpace, x: torch.Tensor, mode
     """Refuse ``mode`` (sliced, batched) for a model it cannot run: the checks a scorer makes
     when built, on a few inputs, so that they can run before the model is trained."""
     if mode in ("sliced", "batched"):
-        MaskScorer(model, space, x, torch.zeros(len(x), dtype=torch.long, device=x.device),
+        MaskScorer(model, space, Split(x, torch.zeros(len(x), dtype=torch.long, device=x.device)),
                    mode=mode, batch_candidates=batch_candidates)

@@ -76,7 +76,8 @@ def finish_mask(
     [objectives] = evaluator.evaluate([mask])
     model, hold = pruned_for_finetuning(dense, space, mask, evaluator.calibration_batches)
     if space.kind == "structured":
-        _check_cost_matches(name, model, space, mask, data.test.x[:1])  # fail before fine-tuning
+        # fail before fine-tuning
+        _check_cost_matches(name, model, space, mask, data.test.inputs(1))
     before = accuracy(model, data.test)
     train_classifier(
         model, data.train, finetune, seed=seed, description=f"fine-tune {name}",
@@ -126,7 +127,7 @@ def measure_finished(
     """
     mask = space.check(mask)
     if space.kind == "structured":  # unstructured models keep dense shapes: nothing to count
-        _check_cost_matches(name, model, space, mask, data.test.x[:1])
+        _check_cost_matches(name, model, space, mask, data.test.inputs(1))
     macs = int(space.macs(mask))
     row: MethodRow = {
         "val_acc": accuracy(model, data.val),
@@ -137,7 +138,7 @@ def measure_finished(
         "macs_ratio": macs / space.dense_macs,
         "params": int(space.params(mask)),
         "latency_ms": measure_latency_ms(
-            model, data.test.x[: latency.batch_size], repeats=latency.repeats,
+            model, data.test.inputs(latency.batch_size), repeats=latency.repeats,
             warmup=latency.warmup, threads=latency.threads,
         ),
         "kept_per_group": {g.name: int(k) for g, k in zip(space.groups, space.keep_counts(mask))},
@@ -154,7 +155,7 @@ def dense_row(model: nn.Module, space: PruningSpace, data: DataSplits,
         "macs": space.dense_macs,
         "params": count_params(model),
         "latency_ms": measure_latency_ms(
-            model, data.test.x[: latency.batch_size], repeats=latency.repeats,
+            model, data.test.inputs(latency.batch_size), repeats=latency.repeats,
             warmup=latency.warmup, threads=latency.threads,
         ),
     }

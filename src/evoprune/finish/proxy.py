@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from torch import nn
 
-from evoprune.data.splits import Split
+from evoprune.data.splits import Samples, Split
 from evoprune.evaluate.evaluator import Evaluator, Objectives
 from evoprune.finish.select import accuracy_after_finetuning, check_samples, first_samples
 from evoprune.infra.device import fits_on
@@ -46,15 +46,15 @@ class FinetunedEvaluator:
         seed: seeds every fine-tune.
     """
 
-    def __init__(self, evaluator: Evaluator, *, dense: nn.Module, train: Split, val: Split,
+    def __init__(self, evaluator: Evaluator, *, dense: nn.Module, train: Samples, val: Samples,
                  recipe: TrainConfig, seed: int, samples: int | None = None) -> None:
         check_proxy(recipe.epochs, samples)
         self.evaluator, self.dense, self.val = evaluator, dense, val
         train = first_samples(train, samples)
         device = next(dense.parameters()).device
-        if fits_on(device, train.x.nbytes + train.y.nbytes):
+        if isinstance(train, Split) and fits_on(device, train.x.nbytes + train.y.nbytes):
             # one copy in GPU memory that every brief fine-tune indexes, not one copy each
-            train = Split(train.x.to(device), train.y.to(device), train.augment)
+            train = train.to(device)
         self.train = train
         self.recipe, self.seed = recipe, seed
         self.space, self.cost = evaluator.space, evaluator.cost

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from evoprune.data.splits import Split
+from evoprune.data.splits import Samples
 from evoprune.finish.measure import pruned_for_finetuning
 from evoprune.infra.validators import check_int
 from evoprune.pruning.space import PruningSpace
@@ -40,14 +40,13 @@ def check_samples(samples: int | None) -> None:
     check_int("samples", samples, 1, optional=True)
 
 
-def first_samples(train: Split, samples: int | None) -> Split:
+def first_samples(train: Samples, samples: int | None) -> Samples:
     """The first ``samples`` of ``train`` (all of it with None): a brief fine-tune's data."""
-    return train if samples is None else Split(train.x[:samples], train.y[:samples],
-                                                 train.augment)
+    return train.head(samples)
 
 
 def select_by_finetuning(finalists: Sequence[Scored], *, dense: nn.Module, space: PruningSpace,
-                         calibration_batches: list[torch.Tensor], train: Split, val: Split,
+                         calibration_batches: list[torch.Tensor], train: Samples, val: Samples,
                          recipe: TrainConfig, seed: int, samples: int | None = None,
                          progress: bool = False) -> Selection:
     """Fine-tune each finalist briefly (``recipe`` on the first ``samples`` training samples,
@@ -63,7 +62,7 @@ def select_by_finetuning(finalists: Sequence[Scored], *, dense: nn.Module, space
 
 
 def accuracy_after_finetuning(dense: nn.Module, space: PruningSpace, mask: np.ndarray,
-                              calibration_batches: list[torch.Tensor], train: Split, val: Split,
+                              calibration_batches: list[torch.Tensor], train: Samples, val: Samples,
                               recipe: TrainConfig, *, seed: int, progress: bool = False,
                               description: str = "fine-tune") -> float:
     """Accuracy on ``val`` of ``mask``'s model (as the search scored it) after ``recipe`` on

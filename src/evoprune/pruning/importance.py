@@ -19,7 +19,7 @@ import torch_pruning as tp
 from torch import nn
 from torch.nn import functional as F
 
-from evoprune.data import Split
+from evoprune.data import Samples
 from evoprune.pruning.layers import ROOT_TYPES
 from evoprune.pruning.recurrent import recurrent_modules
 from evoprune.pruning.space import PruningSpace
@@ -142,7 +142,7 @@ def lamp_scores(model: nn.Module, space: PruningSpace) -> np.ndarray:
 def taylor_scores(
     model: nn.Module,
     space: PruningSpace,
-    train: Split,
+    train: Samples,
     *,
     batches: int = 4,
     batch_size: int = 128,
@@ -172,16 +172,14 @@ def taylor_scores(
         param.requires_grad_(True)
     device = params[0].device
     importance = tp.importance.GroupTaylorImportance(normalizer=None)
-    count = min(len(train), batches * batch_size)
     total = np.zeros(space.num_units)
-    starts = range(0, count, batch_size)
-    for start in starts:
+    used = 0
+    for x, y in train.head(batches * batch_size).batches(device, batch_size):
+        used += 1
         for param in params:
             param.grad = None  # one batch's gradient at a time (deepcopy also copied any)
         with torch.enable_grad():
-            end = min(start + batch_size, count)
-            F.cross_entropy(work(train.x[start:end].to(device)),
-                            train.y[start:end].to(device)).backward()
+            F.cross_entropy(work(x), y).backward()
         for param in params:
             if param.grad is None:  # a parameter the loss does not reach: no first-order effect
                 param.grad = torch.zeros_like(param)
@@ -197,7 +195,7 @@ def taylor_scores(
             else table[space.group_slice(group)] if group.kind == "block" else np.zeros(group.size)
             for value, group in zip(scored, space.groups)
         ])
-    return total / len(starts)
+    return total / used
 
 
 def slimming_scores(model: nn.Module, space: PruningSpace) -> np.ndarray:

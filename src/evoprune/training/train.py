@@ -13,10 +13,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from evoprune.data.splits import Split
+from evoprune.data.splits import Samples
 from evoprune.infra.atomic import save_torch_atomic
 from evoprune.infra.checkpoint import load_checkpoint
-from evoprune.infra.device import BatchSource
 from evoprune.infra.errors import UserError
 from evoprune.infra.progress import console, epoch_line, progress_bar
 from evoprune.infra.validators import check_bool, check_int, check_number
@@ -90,7 +89,7 @@ def _device_of(model: nn.Module) -> torch.device:
 
 def train_classifier(
     model: nn.Module,
-    train: Split,
+    train: Samples,
     cfg: TrainConfig,
     *,
     seed: int,
@@ -136,7 +135,7 @@ def train_classifier(
     if teacher is not None:
         teacher.eval()  # BatchNorm must use (and not update) the teacher's running statistics
     device = _device_of(model)
-    batch = BatchSource(train.x, train.y, device)
+    read = train.reader(device)
     generator = torch.Generator().manual_seed(int(seed))
     optimizer = _make_optimizer(model, cfg)
     steps_per_epoch = len(_batches(len(train), cfg.batch_size, torch.Generator()))
@@ -154,8 +153,8 @@ def train_classifier(
                 started = time.perf_counter()
                 model.train()
                 loss_sum, seen = 0.0, 0
-                for step, idx in enumerate(_batches(len(train), cfg.batch_size, generator)):
-                    x, y = batch(idx)
+                batches = _batches(len(train), cfg.batch_size, generator)
+                for step, (x, y) in enumerate(read(batches)):
                     if train.augment is not None:
                         x = train.augment(x, generator)
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
@@ -180,8 +179,8 @@ def train_classifier(
                     if after_step is not None:
                         after_step()
                     scheduler.step()
-                    loss_sum += loss_value * len(idx)
-                    seen += len(idx)
+                    loss_sum += loss_value * len(y)
+                    seen += len(y)
                     rate = seen / max(time.perf_counter() - started, 1e-9)
                     bar.update(
                         task,
@@ -241,7 +240,7 @@ def _check_teacher(model: nn.Module, teacher: nn.Module | None, distill: object)
 
 
 @torch.inference_mode()
-def accuracy(model: nn.Module, split: Split, *, batch_size: int = 1024) -> float:
+def accuracy(model: nn.Module, split: Samples, *, batch_size: int = 1024) -> float:
     """Fraction of ``split`` that ``model`` classifies correctly, in [0, 1].
 
     Evaluates in eval mode (BatchNorm uses running statistics); the model's previous
@@ -256,9 +255,7 @@ def accuracy(model: nn.Module, split: Split, *, batch_size: int = 1024) -> float
     device = _device_of(model)
     correct = 0
     try:
-        for start in range(0, len(split), batch_size):
-            x = split.x[start : start + batch_size].to(device)
-            y = split.y[start : start + batch_size].to(device)
+        for x, y in split.batches(device, batch_size):
             correct += int((model(x).argmax(dim=1) == y).sum().item())
     finally:
         model.train(was_training)

@@ -49,6 +49,6 @@ def make_layer_prune_env(
         raise ValueError("give model= and data= together (or neither, for the default problem)")
     if model is None:
         model, data = default_problem()
-    space = PruningSpace(model, data.train.x[:2], min_keep=min_keep)
+    space = PruningSpace(model, data.train.inputs(2), min_keep=min_keep)
     evaluator = Evaluator(model, space, data.val, calibration=data.train)
     return PruningEnv(space, evaluator.evaluate, budget, reward)
