@@ -4,8 +4,9 @@ Importing the package registers ``evoprune/LayerPrune-v0`` with Gymnasium. Only 
 registered (the entry point is a string), so ``import evoprune`` imports gymnasium but neither
 torch nor stable-baselines3, and nothing is built until ``gymnasium.make``.
 
-``evoprune.load_pruned(run_dir, method)`` rebuilds a run's pruned model
-(:func:`evoprune.load.load_pruned`); torch is imported on first use.
+``evoprune.prune(model, train, val, budget=...)`` runs a search from Python
+(:func:`evoprune.api.prune`); ``evoprune.load_pruned(run_dir, method)`` rebuilds a run's
+pruned model (:func:`evoprune.load.load_pruned`); torch is imported on first use of either.
 """
 
 import gymnasium as _gymnasium
@@ -19,11 +20,16 @@ if LAYER_PRUNE_ID not in _gymnasium.registry:  # re-imports must not warn about 
 
 
 def __getattr__(name: str):
-    if name == "load_pruned":  # imported on first use: it needs torch and Hydra
+    # imported on first use: they need torch and Hydra
+    if name == "load_pruned":
         from evoprune.load import load_pruned
 
         return load_pruned
+    if name == "prune":
+        from evoprune.api import prune
+
+        return prune
     raise AttributeError(f"module 'evoprune' has no attribute '{name}'")
 
 
-__all__ = ["LAYER_PRUNE_ID", "load_pruned"]
+__all__ = ["LAYER_PRUNE_ID", "load_pruned", "prune"]

@@ -4,6 +4,7 @@ writes and the run's resolved config in ``results.json``)."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -23,13 +24,18 @@ class PrunedModelNotFound(UserError, ValueError):
     """A run directory that holds no pruned model of the method asked for."""
 
 
-def load_pruned(run_dir: str | Path, method: str) -> nn.Module:
+def load_pruned(run_dir: str | Path, method: str, *, model: nn.Module | None = None
+                ) -> nn.Module:
     """The pruned, fine-tuned model of ``method`` from a completed run, in eval mode.
 
     Example::
 
         model = evoprune.load_pruned("outputs/2025-01-01/12-00-00", "ga")
         logits = model(x)  # any batch size
+
+    The dense architecture is rebuilt from the run's ``model`` config; a run on a model given
+    as an object (:func:`evoprune.prune`) has none: pass a model of the same architecture as
+    ``model`` (its weights are not used, nor is it changed).
 
     Raises :class:`PrunedModelNotFound` (a ``ValueError``) when ``run_dir`` holds no completed
     run, or no model of ``method``.
@@ -43,10 +49,18 @@ def load_pruned(run_dir: str | Path, method: str) -> nn.Module:
             f"saved; its model_{method}.pt2 loads with torch.export.load(path).module()"
         )
     saved = load_checkpoint(weights)
-    # the dense weights are replaced below: their random initialisation must not move the
-    # caller's random streams
-    with torch.random.fork_rng(devices=[]):
-        dense = make_model(config["model"], saved["input_shape"], saved["num_classes"])
+    if model is not None:
+        dense = copy.deepcopy(model).cpu()
+    elif "_target_" not in config["model"]:
+        raise PrunedModelNotFound(
+            f"the run in {run_dir} pruned a model given as an object ({config['model']}), so "
+            f"its config cannot rebuild it: pass one of the same architecture, "
+            f"load_pruned(run_dir, {method!r}, model=...)")
+    else:
+        # the dense weights are replaced below: their random initialisation must not move the
+        # caller's random streams
+        with torch.random.fork_rng(devices=[]):
+            dense = make_model(config["model"], saved["input_shape"], saved["num_classes"])
     sample = torch.zeros(2, *saved["input_shape"])
     space = make_space(dense, sample, **config["pruning"])
     mask = saved["mask"].numpy()

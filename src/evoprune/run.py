@@ -10,6 +10,7 @@ searched or baseline, reaches the finish stage as a :class:`~evoprune.finish.mea
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import random
 import time
@@ -88,15 +89,25 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def run(cfg: DictConfig, run_dir: Path) -> dict:
-    """Run the search and baselines described by ``cfg``; write outputs to ``run_dir``. torch
-    runs on ``cfg.threads`` threads meanwhile (0: as it was), and on as many as before after."""
-    check_config(cfg)
+@dataclass(frozen=True)
+class Given:
+    """Data and a trained dense model handed over as Python objects (``evoprune.prune``), in
+    place of the ``data`` and ``model`` configs and dense training."""
+
+    data: DataSplits
+    model: torch.nn.Module  # trained; copied, never changed
+
+
+def run(cfg: DictConfig, run_dir: Path, given: Given | None = None) -> dict:
+    """Run the search and baselines described by ``cfg`` (on ``given`` data and model, when
+    given); write outputs to ``run_dir``. torch runs on ``cfg.threads`` threads meanwhile (0:
+    as it was), and on as many as before after."""
+    check_config(cfg, data_and_model=given is None)
     with torch_threads(cfg.threads):
-        return _run(cfg, run_dir)
+        return _run(cfg, run_dir, given)
 
 
-def _run(cfg: DictConfig, run_dir: Path) -> dict:
+def _run(cfg: DictConfig, run_dir: Path, given: Given | None = None) -> dict:
     start = time.perf_counter()
     seed_everything(cfg.seed)
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -109,7 +120,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
     tracker = make_tracker(cfg.logger.kind, **_tracker_args(cfg, run_dir, config))
     problem = None
     try:
-        problem = space_and_evaluator(cfg, config, *data_and_dense_model(cfg, config))
+        problem = space_and_evaluator(cfg, config, *data_and_dense_model(cfg, config, given))
         if cfg.sensitivity.enabled:
             paths = write_sensitivity(sensitivity(problem.space, problem.evaluator,
                                                   ratios=list(cfg.sensitivity.ratios)), run_dir)
@@ -133,11 +144,15 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict:
             tracker.finish()
 
 
-def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, torch.nn.Module]:
-    """Stage 2: the data splits and the trained dense model (the user's weights, a cached
-    model, or one trained now)."""
-    data = make_data(config["data"], cfg.seed)
-    model = make_model(config["model"], data.input_shape, data.num_classes)
+def data_and_dense_model(cfg: DictConfig, config: dict, given: Given | None = None
+                         ) -> tuple[DataSplits, torch.nn.Module]:
+    """Stage 2: the data splits and the trained dense model (the one given, the user's
+    weights, a cached model, or one trained now)."""
+    if given is None:
+        data = make_data(config["data"], cfg.seed)
+        model = make_model(config["model"], data.input_shape, data.num_classes)
+    else:
+        data, model = given.data, copy.deepcopy(given.model)
     check_model_accepts(model, data)
     # the data is moved where it is used: per training batch (or once, to a GPU with room)
     model = model.to(resolve_device(cfg.device))
@@ -145,7 +160,11 @@ def data_and_dense_model(cfg: DictConfig, config: dict) -> tuple[DataSplits, tor
     # refused now, not after training
     space = make_space(model, data.train.inputs(2).to(next(model.parameters()).device),
                        **config["pruning"])
-    penalty = check_against_model(config, model, space, data, weights_given=bool(cfg.weights))
+    trained = given is not None or bool(cfg.weights)
+    penalty = check_against_model(config, model, space, data, weights_given=trained)
+    if given is not None:
+        console.print(f"dense model: the {type(model).__name__} given, as trained")
+        return data, model.eval()
     if cfg.weights:
         load_weights(model, cfg.weights)
         model.eval()

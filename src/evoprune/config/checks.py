@@ -79,8 +79,10 @@ def top_level() -> Iterator[None]:
         raise ConfigError(str(err)) from err
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Refuse any bad value of ``cfg`` before work starts (raises :class:`ConfigError`)."""
+def check_config(cfg: DictConfig, *, data_and_model: bool = True) -> None:
+    """Refuse any bad value of ``cfg`` before work starts (raises :class:`ConfigError`);
+    ``data_and_model=False`` leaves out the ``data`` and ``model`` sections (a run on data and
+    a model given as objects)."""
     _check_top_level(cfg)
     config = OmegaConf.to_container(cfg, resolve=True)
     cost = search_cost(cfg)
@@ -131,7 +133,8 @@ def check_config(cfg: DictConfig) -> None:
     if not search_enabled(cfg) and not names and not cfg.sensitivity.enabled:
         raise ConfigError("nothing to run: search=none, baselines=[] and sensitivity off; choose "
                           f"a search or baselines from {registry.names_for(cfg.pruning.kind)}")
-    _check_data_and_model(cfg, config)
+    if data_and_model:
+        _check_data_and_model(cfg, config)
 
 
 def _check_top_level(cfg: DictConfig) -> None:

@@ -13,10 +13,12 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from evoprune.config.errors import ConfigError
 from evoprune.data.datasets import as_data_splits
+from evoprune.infra.errors import UserError
 
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 
@@ -88,8 +90,13 @@ def build(key: str, spec: Mapping[str, Any], **offered: Any) -> Any:
 
 def make_data(section: Mapping[str, Any], seed: int):
     """The run's data from its ``data`` config, checked against the data contract."""
-    return as_data_splits(build("data", section, seed=seed),
-                          f"data._target_={section['_target_']}", seed=seed)
+    try:
+        made = build("data", section, seed=seed)
+    except InstantiationException as err:  # Hydra wraps the loader's own refusal of its files
+        if isinstance(err.__cause__, UserError):
+            raise err.__cause__ from None
+        raise
+    return as_data_splits(made, f"data._target_={section['_target_']}", seed=seed)
 
 
 def make_model(section: Mapping[str, Any], input_shape, num_classes: int):

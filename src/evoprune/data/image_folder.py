@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from evoprune.data.cifar10 import crop_and_flip
 from evoprune.data.datasets import DEFAULT_VAL_FRACTION, from_datasets
@@ -125,6 +125,8 @@ def load_image_folder(*, root: str, seed: int = 0, image_size: int | Sequence[in
     made = {"size": size, "grayscale": grayscale, "mean": mean, "std": std}
     train = ImageFiles(files, labels, classes, **made)
     test = ImageFiles(test_files, test_labels, classes, **made)
+    if workers:  # the DataLoaders' worker count is what from_datasets keeps
+        train, test = (DataLoader(d, num_workers=workers) for d in (train, test))
     return from_datasets(train, test, seed=seed, val_fraction=val_fraction,
                          num_classes=len(classes), augment=crop_and_flip if augment else None,
                          name=f"image_folder:{root.name}", source=f"data.root={root}")

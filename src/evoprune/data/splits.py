@@ -169,10 +169,11 @@ def check_data(data: object, source: str) -> DataSplits:
     per-sample shape, and a ``name``. :func:`make_splits` builds one from arrays.
     """
     if not isinstance(data, DataSplits):
-        raise BadData(f"{source} returned {type(data).__name__}, not evoprune.data.DataSplits; "
-                      "build one from arrays with evoprune.data.make_splits(x, y, x_test, "
-                      "y_test, val_fraction=..., seed=..., num_classes=..., input_shape=..., "
-                      "name=...)")
+        raise BadData(f"{source} returned {type(data).__name__}, not evoprune.data.DataSplits "
+                      "nor a tuple of torch Datasets, (train, test) or (train, val, test); "
+                      "build DataSplits from arrays with evoprune.data.make_splits(x, y, "
+                      "x_test, y_test, val_fraction=..., seed=..., num_classes=..., "
+                      "input_shape=..., name=...)")
     if isinstance(data.num_classes, bool) or not isinstance(data.num_classes, int) \
             or data.num_classes < 2:
         raise BadData(f"{source}: num_classes must be an integer >= 2, got {data.num_classes!r}")
