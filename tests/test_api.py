@@ -135,3 +135,25 @@ def test_the_readme_example_runs_as_written(tmp_path):
     assert re.search(r"ga: test_acc 0\.\d+ \(dense 0\.\d+\) at 0\.[0-3]\d* of dense MACs",
                      done.stdout)
     assert list(tmp_path.glob("evoprune_runs/*/results.json"))
+
+
+def test_inspect_command_prints_the_runs_groups_before_training(capsys):
+    from evoprune.__main__ import inspect_command
+
+    inspect_command(["data=synthetic", "model=cnn1d", "pruning.min_keep=0.5"])
+    out = capsys.readouterr().out
+    assert "CNN1d: 4 prunable groups" in out and "features.0" in out
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["serach=nsga2"], "serach is not a config key (did you mean search?)"),
+    (["pruning.min_keep=3"], "pruning.min_keep must be a number in (0, 1]"),
+])
+def test_inspect_command_refuses_a_bad_config_in_one_line(capsys, overrides, message):
+    from evoprune.__main__ import USAGE_ERROR, inspect_command
+
+    with pytest.raises(SystemExit) as exit_:
+        inspect_command(overrides)
+    assert exit_.value.code == USAGE_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1  # one line, no traceback

@@ -6,7 +6,9 @@ torch nor stable-baselines3, and nothing is built until ``gymnasium.make``.
 
 ``evoprune.prune(model, train, val, budget=...)`` runs a search from Python
 (:func:`evoprune.api.prune`); ``evoprune.load_pruned(run_dir, method)`` rebuilds a run's
-pruned model (:func:`evoprune.load.load_pruned`); torch is imported on first use of either.
+pruned model (:func:`evoprune.load.load_pruned`); ``evoprune.inspect(model, example_input)``
+shows its pruning space (:func:`evoprune.pruning.inspection.inspect`); torch is imported on
+first use of any.
 """
 
 import gymnasium as _gymnasium
@@ -29,7 +31,11 @@ def __getattr__(name: str):
         from evoprune.api import prune
 
         return prune
+    if name == "inspect":
+        from evoprune.pruning.inspection import inspect
+
+        return inspect
     raise AttributeError(f"module 'evoprune' has no attribute '{name}'")
 
 
-__all__ = ["LAYER_PRUNE_ID", "load_pruned", "prune"]
+__all__ = ["LAYER_PRUNE_ID", "inspect", "load_pruned", "prune"]

@@ -3,7 +3,8 @@
 A mistake a user can make (a config value, their model, their files, a budget the model cannot
 meet, a run dir or disk they cannot write to) ends the run with one line on stderr and exit
 status 2; Ctrl-C or SIGTERM ends it with one line saying how to continue it (exit status 130).
-``HYDRA_FULL_ERROR=1`` shows the traceback. Programming errors keep theirs. What the console
+``HYDRA_FULL_ERROR=1`` shows the traceback. ``python -m evoprune inspect <overrides>`` prints
+the run's prunable groups instead of running it. Programming errors keep theirs. What the console
 shows (progress bars aside), warnings and that last line included, is also in the run's log
 (``<run dir>/__main__.log``).
 """
@@ -103,7 +104,23 @@ def _warnings_to_console():
         warnings.showwarning = previous
 
 
+def inspect_command(overrides: list[str]) -> None:
+    """``python -m evoprune inspect <overrides>``: the run's pruning space, before training."""
+    from evoprune.api import inspect_run
+
+    try:
+        inspection = inspect_run(overrides)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+    for table in inspection.tables():
+        progress.console.print(table, highlight=False)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["inspect"]:
+        inspect_command(sys.argv[2:])
+        sys.exit(0)
     try:  # before Hydra, which would call a moved key unknown
         check_renamed(sys.argv[1:])
     except ConfigError as err:

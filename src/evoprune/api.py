@@ -1,9 +1,10 @@
-"""``evoprune.prune``: one run from Python, on a trained model and torch Datasets or DataLoaders.
+"""``evoprune.prune``: one run from Python, on a trained model and torch Datasets or DataLoaders;
+``python -m evoprune inspect``: a run's pruning space, before any training.
 
-It runs exactly what ``python -m evoprune`` runs (the same stages, checks, figures and files in
-a run directory), with the data and the dense model handed over as objects instead of the
-``data`` and ``model`` configs and dense training. Every other setting is the config's, changed
-by the same overrides the command line takes.
+``prune`` runs exactly what ``python -m evoprune`` runs (the same stages, checks, figures and
+files in a run directory), with the data and the dense model handed over as objects instead of
+the ``data`` and ``model`` configs and dense training. Every other setting is the config's,
+changed by the same overrides the command line takes.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from pathlib import Path
 
 from torch import nn
 
+from evoprune.config.checks import check_config
 from evoprune.config.errors import ConfigError
-from evoprune.config.keys import CONFIG_DIR, check_renamed
+from evoprune.config.keys import CONFIG_DIR, check_known, check_renamed
+from evoprune.config.model_checks import check_model_accepts
+from evoprune.config.targets import make_data, make_model
 from evoprune.data.datasets import from_datasets
 from evoprune.infra.progress import console
 from evoprune.load import load_pruned
+from evoprune.pruning.inspection import Inspection, inspect
 from evoprune.run import Given, run
 
 
@@ -95,18 +100,34 @@ def prune(model: nn.Module, train, val, *, test=None, budget: float = 0.5, searc
             PruneReport(run_dir=run_dir, results=results, method=method))
 
 
-def _config(overrides: list[str]):
+def inspect_run(overrides: Sequence[str]) -> Inspection:
+    """The pruning space of the run ``overrides`` describe (``python -m evoprune inspect
+    <overrides>``): its data made and its model built, untrained; the config checked as a run
+    checks it."""
+    from omegaconf import OmegaConf
+
+    cfg = _config(list(overrides), command="inspect")
+    check_config(cfg)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    data = make_data(config["data"], cfg.seed)
+    model = make_model(config["model"], data.input_shape, data.num_classes)
+    check_model_accepts(model, data)
+    return inspect(model, data.train.inputs(2), **config["pruning"])
+
+
+def _config(overrides: list[str], command: str = "prune"):
     """The run's config: the defaults with ``overrides``, refused as the command line would."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     check_renamed(overrides)
+    check_known({o.lstrip("+~").partition("=")[0].split(".")[0] for o in overrides})
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
             return compose(config_name="config", overrides=overrides)
     except (HydraException, OmegaConfBaseException) as error:
-        raise ConfigError(f"prune: {str(error).splitlines()[0]}") from None
+        raise ConfigError(f"{command}: {str(error).splitlines()[0]}") from None
 
 
 def _describe(cfg, model: nn.Module, datasets: list) -> None:
