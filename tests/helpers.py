@@ -60,10 +60,10 @@ def data_and_model(cfg: DictConfig):
     """The data and the untrained model a run of ``cfg`` starts from."""
     from omegaconf import OmegaConf
 
-    from evoprune.config.targets import make_data, make_model
+    from evoprune.config.targets import make_data, make_model, make_task
 
     config = OmegaConf.to_container(cfg, resolve=True)
-    data = make_data(config["data"], cfg.seed)
+    data = make_data(config["data"], cfg.seed, make_task(config["task"]))
     return data, make_model(config["model"], data.input_shape, data.num_classes)
 
 

@@ -14,6 +14,7 @@ PACKAGE = SOURCE / "evoprune"
 # bottom to top; the entry points (evoprune/*.py) sit above them all
 LAYERS = [
     {"infra"},
+    {"tasks"},
     {"data", "models"},
     {"pruning"},
     {"training", "evaluate"},

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from omegaconf import OmegaConf
 from torch import nn
 
 from evoprune.config.checks import check_config
 from evoprune.config.errors import ConfigError
 from evoprune.config.keys import CONFIG_DIR, check_known, check_renamed
 from evoprune.config.model_checks import check_model_accepts
-from evoprune.config.targets import make_data, make_model
+from evoprune.config.targets import make_data, make_model, make_task
 from evoprune.data.datasets import from_datasets
 from evoprune.infra.progress import console
 from evoprune.load import load_pruned
@@ -61,8 +62,9 @@ def prune(model: nn.Module, train, val, *, test=None, budget: float = 0.5, searc
 
     Args:
         model: the trained dense model (copied; never changed).
-        train, val, test: torch Datasets, or DataLoaders over them, of ``(input, class
-            index)`` pairs: ``train`` for fine-tuning (and BatchNorm calibration), ``val`` for
+        train, val, test: torch Datasets, or DataLoaders over them, of ``(input, label)``
+            pairs (a class index; with ``overrides=["task=regression"]`` or another task, what
+            it reads): ``train`` for fine-tuning (and BatchNorm calibration), ``val`` for
             the search's scores and the choice among finalists, ``test`` for the reported
             figures. Without ``test``, they are measured on ``val`` (said at the start: those
             figures then favour what was chosen on it).
@@ -86,11 +88,13 @@ def prune(model: nn.Module, train, val, *, test=None, budget: float = 0.5, searc
         raise ConfigError(f"prune: model must be a torch.nn.Module, got {type(model).__name__}")
     cfg = _config([f"search={search}", f"budget={budget}", f"seed={seed}", "logger=none",
                    f"progress={str(bool(progress)).lower()}", *overrides])
+    check_config(cfg, data_and_model=False)  # before the data is read
+    task = make_task(OmegaConf.to_container(cfg.task, resolve=True))
     if test is None:
         console.print("prune: no test split given: the test figures are measured on val, the "
                       "split the search chose on", highlight=False)
     splits = from_datasets(train, val, val if test is None else test, seed=seed,
-                           source="evoprune.prune")
+                           source="evoprune.prune", task=task)
     _describe(cfg, model, [train, val, test])
     run_dir = Path(output_dir or Path("evoprune_runs") / time.strftime("%Y-%m-%d_%H-%M-%S"))
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -104,12 +108,10 @@ def inspect_run(overrides: Sequence[str]) -> Inspection:
     """The pruning space of the run ``overrides`` describe (``python -m evoprune inspect
     <overrides>``): its data made and its model built, untrained; the config checked as a run
     checks it."""
-    from omegaconf import OmegaConf
-
     cfg = _config(list(overrides), command="inspect")
     check_config(cfg)
     config = OmegaConf.to_container(cfg, resolve=True)
-    data = make_data(config["data"], cfg.seed)
+    data = make_data(config["data"], cfg.seed, make_task(config["task"]))
     model = make_model(config["model"], data.input_shape, data.num_classes)
     check_model_accepts(model, data)
     return inspect(model, data.train.inputs(2), **config["pruning"])

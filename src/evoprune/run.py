@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from evoprune.baselines import registry
 from evoprune.config.checks import check_config, make_fitness, search_cost, search_enabled
 from evoprune.config.model_checks import check_against_model, check_model_accepts
-from evoprune.config.targets import make_data, make_model
+from evoprune.config.targets import make_data, make_model, make_task
 from evoprune.data import DataSplits
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
@@ -132,7 +132,8 @@ def _run(cfg: DictConfig, run_dir: Path, given: Given | None = None) -> dict:
         finished = finish_methods(cfg, problem, methods,
                                   checkpoints=run_dir / CHECKPOINT_DIR)
         if front:  # a multi-objective search: the whole accuracy-cost trade-off it found
-            write_front(front, problem, scorer, score_description(cfg), methods, finished,
+            write_front(front, problem, scorer,
+                        score_description(cfg, problem.data.task.score_name), methods, finished,
                         cfg.budget, run_dir, finetune_front(cfg, config, problem, front))
         return report(cfg, config, problem, methods, finished, run_dir,
                       time.perf_counter() - start, tracker)
@@ -149,7 +150,7 @@ def data_and_dense_model(cfg: DictConfig, config: dict, given: Given | None = No
     """Stage 2: the data splits and the trained dense model (the one given, the user's
     weights, a cached model, or one trained now)."""
     if given is None:
-        data = make_data(config["data"], cfg.seed)
+        data = make_data(config["data"], cfg.seed, make_task(config["task"]))
         model = make_model(config["model"], data.input_shape, data.num_classes)
     else:
         data, model = given.data, copy.deepcopy(given.model)
@@ -172,7 +173,8 @@ def data_and_dense_model(cfg: DictConfig, config: dict, given: Given | None = No
         return data, model
     train = TrainConfig(**config["train"])
     key = dense_cache_key(config["data"], config["model"], config["train"], cfg.seed,
-                          device=next(model.parameters()).device, threads=torch.get_num_threads())
+                          device=next(model.parameters()).device, threads=torch.get_num_threads(),
+                          task=config["task"])
     model, cached = load_or_train_dense(
         model, data, train, seed=cfg.seed, cache_dir=Path(cfg.cache_dir).expanduser(),
         cache_key=key, progress=cfg.progress, penalty=penalty,
@@ -190,7 +192,7 @@ def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
     # with no search, nothing is budgeted in latency: baselines prune to MACs
     cost = search_cost(cfg) if search_enabled(cfg) else "macs"
     evaluator = Evaluator(model, space, data.val, calibration=data.train, latency=latency,
-                          **{**config["evaluator"], "cost": cost})
+                          task=data.task, **{**config["evaluator"], "cost": cost})
     dense = dense_row(model, space, data, latency)
     if config["evaluator"]["mode"] == "auto" and next(model.parameters()).is_cuda:
         console.print("scoring on the GPU one mask at a time; evaluator.mode=batched runs "
@@ -198,7 +200,8 @@ def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
                       "experiments/bench_cifar.py --modes auto,batched` says which is faster "
                       "on this GPU)", highlight=False)
     console.print(
-        f"dense: val_acc {dense['val_acc']:.4f}, test_acc {dense['test_acc']:.4f}, "
+        f"dense: {score_label(data.task, 'val')} {dense['val_acc']:.4f}, "
+        f"{score_label(data.task, 'test')} {dense['test_acc']:.4f}, "
         f"{dense['macs']:,} MACs, {len(space.groups)} prunable groups, {space.num_units} units"
     )
     if evaluator.dense_latency_ms is not None:
@@ -246,12 +249,20 @@ def search(cfg: DictConfig, problem: Problem, scorer: Evaluator | FinetunedEvalu
     return {strategy.name: Pruned(chosen.mask, figures={"search": figures})}, result.front
 
 
-def score_description(cfg: DictConfig) -> str:
-    """What the search's ``val_acc`` is, in words (pareto.png's axis, pareto.json's score)."""
+def score_label(task, split: str) -> str:
+    """``val_acc`` / ``test_acc`` for classification (the keys results.json holds them under),
+    ``val r2`` and so on for another task's score."""
+    return f"{split}_acc" if task.score_name == "accuracy" else f"{split} {task.score_name}"
+
+
+def score_description(cfg: DictConfig, metric: str = "accuracy") -> str:
+    """What the search's ``val_acc`` is, in words (pareto.png's axis, pareto.json's score):
+    the task's ``metric`` on the validation split, right after pruning or after the proxy's
+    brief fine-tune."""
     if cfg.proxy.epochs:
-        return (f"validation accuracy after a {cfg.proxy.epochs}-epoch fine-tune "
+        return (f"validation {metric} after a {cfg.proxy.epochs}-epoch fine-tune "
                 "(the search's score, proxy.epochs)")
-    return SCORE
+    return SCORE.replace("accuracy", metric)
 
 
 def search_evaluator(cfg: DictConfig, problem: Problem) -> Evaluator | FinetunedEvaluator:
@@ -260,7 +271,8 @@ def search_evaluator(cfg: DictConfig, problem: Problem) -> Evaluator | Finetuned
     if not cfg.proxy.epochs:
         return problem.evaluator
     samples = cfg.evaluator.val_samples
-    console.print(f"search score: {score_description(cfg)}", highlight=False)
+    console.print(f"search score: {score_description(cfg, problem.data.task.score_name)}",
+                  highlight=False)
     return FinetunedEvaluator(
         problem.evaluator, dense=problem.model, train=problem.data.train,
         val=problem.data.val.head(samples),
@@ -279,7 +291,7 @@ def select(cfg: DictConfig, problem: Problem, finalists: list[Scored]) -> tuple[
         finalists, dense=problem.model, space=problem.space,
         calibration_batches=problem.evaluator.calibration_batches, train=problem.data.train,
         val=problem.data.val, recipe=recipe, seed=cfg.seed, samples=cfg.selection.samples,
-        progress=cfg.progress)
+        progress=cfg.progress, task=problem.data.task)
     accuracies, chosen = selection.accuracies, selection.chosen
     console.print(
         f"selection: finalist {chosen + 1} of {len(finalists)} by validation accuracy after "
@@ -356,6 +368,7 @@ def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, P
     searched = next((name for name, p in methods.items() if "search" in p.figures), None)
     rows = {name: method.row for name, method in finished.items()}
     results: Results = {"config": config,
+               "task": problem.data.task.name, "metric": problem.data.task.score_name,
                "cost": cost_rule(problem.cost, problem.space.kind, problem.latency),
                "dense": problem.dense, "methods": rows, "searched": searched,
                "wall_time_s": wall_time_s}
@@ -402,7 +415,7 @@ def write_front(front: list[dict], problem: Problem,
         return figures
 
     searched = next(name for name, p in methods.items() if "search" in p.figures)
-    paths = write_pareto(front, run_dir, reference=reference_point(problem.data.num_classes),
+    paths = write_pareto(front, run_dir, reference=reference_point(problem.evaluator.chance),
                          dense=point(problem.space.full_mask()),
                          baselines={name: point(p.mask, name) for name, p in methods.items()
                                     if name != searched},

@@ -10,11 +10,14 @@ from hydra.utils import instantiate
 from evoprune.__main__ import CONFIG_DIR
 from tests.helpers import compose_config, data_and_model
 
-GROUPS = ["data", "model", "search", "fitness", "pruning", "logger", "experiment", "debug"]
+GROUPS = ["data", "task", "model", "search", "fitness", "pruning", "logger", "experiment",
+          "debug"]
 PAIRS = {"mnist1d": ["cnn1d", "mlp", "resnet", "gru", "lstm", "cnn_gru"],
          "digits": ["cnn2d", "mlp", "resnet"], "synthetic": ["cnn1d", "mlp"],
          "cifar10": ["resnet20", "resnet56", "vgg16", "mobilenet_v2", "cnn2d"],
-         "image_folder": ["cnn2d", "resnet"]}
+         "image_folder": ["cnn2d", "resnet"], "diabetes": ["mlp"], "multilabel": ["mlp", "cnn1d"]}
+# the task each dataset's labels need (classification otherwise)
+TASKS = {"diabetes": "regression", "multilabel": "multilabel"}
 
 
 def options(group):
@@ -47,9 +50,11 @@ def files_for(data: str, folder: Path) -> list[str]:
 def test_data_and_models_instantiate(data, tmp_path):
     files = files_for(data, tmp_path)
     for model_name in PAIRS[data]:
-        cfg = compose_config([f"data={data}", f"model={model_name}", *files])
+        cfg = compose_config([f"data={data}", f"model={model_name}",
+                              f"task={TASKS.get(data, 'classification')}", *files])
         splits, model = data_and_model(cfg)
         assert model(splits.train.inputs(3)).shape == (3, splits.num_classes)
+        assert splits.task.name == TASKS.get(data, "classification")
 
 
 def test_cnn1d_refuses_image_data():

@@ -65,7 +65,7 @@ def test_three_dataloaders_are_taken_with_their_worker_counts():
 @pytest.mark.parametrize("bad, message", [
     (7, "expected a torch Dataset"),
     ([(torch.zeros(3),)] * 4, r"must be \(input, label\) pairs"),
-    ([(torch.zeros(3), "cat")] * 4, "an integer class label"),
+    ([(torch.zeros(3), "cat")] * 4, "a numeric label"),
     ([(torch.full((3,), float("nan")), 0)] * 4, "NaN/inf"),
 ])
 def test_unusable_items_are_refused_with_what_was_expected(bad, message):

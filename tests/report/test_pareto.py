@@ -3,9 +3,9 @@ import json
 import pytest
 
 from evoprune.report.pareto import plot_pareto, write_pareto
-from evoprune.search.pareto import REFERENCE_COST, hypervolume, reference_point
+from evoprune.search.pareto import REFERENCE_COST, chance_accuracy, hypervolume, reference_point
 
-REF10 = reference_point(10)
+REF10 = reference_point(chance_accuracy(10))
 
 
 def test_write_pareto(tmp_path):

@@ -10,7 +10,7 @@ from evoprune.pruning.space import PruningSpace
 from evoprune.report.pareto import write_pareto
 from evoprune.search.loop import run_search
 from evoprune.search.nsga2 import NSGA2Search, ParetoFitness, ParetoIndividual
-from evoprune.search.pareto import dominates, hypervolume, reference_point
+from evoprune.search.pareto import chance_accuracy, dominates, hypervolume, reference_point
 
 
 @pytest.fixture
@@ -103,9 +103,9 @@ def test_hypervolume_never_decreases_under_elitism(problem):
             assert after["hv"] >= before["hv"] - 1e-12
         assert after["hv"] <= after["hv_archive"] + 1e-12
     # at chance accuracy for the synthetic data's 4 classes, as the model's output says
-    assert evaluator.num_classes == 4
+    assert evaluator.num_classes == 4 and evaluator.chance == chance_accuracy(4)
     assert history[-1]["hv_archive"] == pytest.approx(
-        hypervolume(points(result.front), reference_point(4)))
+        hypervolume(points(result.front), reference_point(chance_accuracy(4))))
 
 
 @pytest.mark.parametrize(
@@ -139,10 +139,12 @@ def test_latency_cost_front_trades_accuracy_for_latency(trained_residual, synthe
     for entry in result.front:
         assert entry["latency_ratio"] == pytest.approx(
             entry["latency_ms"] / evaluator.dense_latency_ms)
-    write_pareto(result.front, tmp_path, reference=reference_point(4), cost_key="latency_ratio")
+    write_pareto(result.front, tmp_path, reference=reference_point(chance_accuracy(4)),
+                 cost_key="latency_ratio")
     saved = json.loads((tmp_path / "pareto.json").read_text())
     assert saved["objectives"] == {"val_acc": "max", "latency_ratio": "min"}
-    assert saved["hypervolume"] == pytest.approx(hypervolume(front, reference_point(4)))
+    reference = reference_point(chance_accuracy(4))
+    assert saved["hypervolume"] == pytest.approx(hypervolume(front, reference))
 
 
 def test_first_population_spans_the_cost_range_with_magnitude_anchors(problem):

@@ -9,7 +9,7 @@ from evoprune.search.pareto import (
     reference_point,
 )
 
-REF10 = reference_point(10)
+REF10 = reference_point(chance_accuracy(10))
 
 
 def test_dominates():
@@ -46,7 +46,7 @@ def test_hypervolume_hand_cases():
 @pytest.mark.parametrize("num_classes", [2, 4, 10])
 def test_reference_sits_at_chance_accuracy(num_classes):
     chance = 1 / num_classes
-    ref = reference_point(num_classes)
+    ref = reference_point(chance_accuracy(num_classes))
     assert chance_accuracy(num_classes) == ref[0] == pytest.approx(chance)
     # a mask that guesses (or does worse) adds nothing, however cheap it is
     assert hypervolume([(chance, 0.01)], ref) == 0.0
@@ -56,9 +56,9 @@ def test_reference_sits_at_chance_accuracy(num_classes):
 
 
 @pytest.mark.parametrize("bad", [1, 0, 2.5, True, "10"])
-def test_reference_refuses_bad_class_counts(bad):
+def test_chance_accuracy_refuses_bad_class_counts(bad):
     with pytest.raises(ValueError, match=f"num_classes must be an integer >= 2, got {bad!r}"):
-        reference_point(bad)
+        chance_accuracy(bad)
 
 
 def test_bad_points():

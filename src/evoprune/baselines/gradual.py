@@ -108,6 +108,7 @@ def gradual_magnitude(
                 work, data.train, replace(finetune, epochs=epochs), seed=seed + t - 1,
                 description=f"AGP step {t}/{steps}", progress=progress,
                 teacher=dense if distill is not None else None, distill=distill, after_step=hold,
+                task=data.task,
             )
         history.append({
             "step": t,

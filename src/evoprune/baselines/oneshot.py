@@ -51,7 +51,8 @@ def taylor_ranking_scores(context: BaselineContext) -> np.ndarray:
     the model), averaged over 4 batches of the first 512 training samples, divided by its
     group's mean."""
     return normalise_by_group_mean(
-        context.space, taylor_scores(context.model, context.space, context.data.train)
+        context.space, taylor_scores(context.model, context.space, context.data.train,
+                      task=context.data.task)
     )
 
 

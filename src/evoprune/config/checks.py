@@ -23,7 +23,7 @@ from evoprune.baselines import registry
 from evoprune.baselines.gradual import check_steps
 from evoprune.config.errors import ConfigError
 from evoprune.config.keys import check_known, closest
-from evoprune.config.targets import build, call_arguments
+from evoprune.config.targets import build, call_arguments, make_task
 from evoprune.evaluate.evaluator import Objectives, check_settings
 from evoprune.evaluate.fitness import Fitness
 from evoprune.evaluate.latency import LatencySettings
@@ -98,6 +98,7 @@ def check_config(cfg: DictConfig, *, data_and_model: bool = True) -> None:
     with section("fitness", config["fitness"]):
         fitness = make_fitness(cfg.fitness)
         fitness(Objectives(val_acc=0.5, macs=1000, params=10, macs_ratio=0.5), cfg.budget)
+    _check_task(cfg, config)
     if search_enabled(cfg):
         _check_search(cfg, config, cost)
     with section("pruning", config["pruning"]):
@@ -198,6 +199,22 @@ def _check_search(cfg: DictConfig, config: dict, cost: str) -> None:
                           "keeps weights by magnitude per layer; use search.encoding=ratios")
     with section("search", config["search"]):
         instantiate(cfg.search, seed=cfg.seed)  # constructors check their settings
+
+
+def _check_task(cfg: DictConfig, config: dict) -> None:
+    """The task made (its loss and metric found), and what only classification allows."""
+    with section("task", config["task"]):
+        task = make_task(config["task"])
+    if task.name == "classification":
+        return
+    if cfg.distill.enabled:
+        raise ConfigError(f"distill.enabled=true distils the dense model's class probabilities, "
+                          f"which task={task.name} has none of: use task=classification, or "
+                          "distill.enabled=false")
+    if "mnasnet" in str(config["fitness"].get("_target_")) and task.name != "multilabel":
+        raise ConfigError(f"the mnasnet fitness multiplies the score by a cost factor, which "
+                          f"needs a score >= 0; task={task.name}'s {task.score_name} can be "
+                          "negative: use fitness=constrained or weighted")
 
 
 def _check_data_and_model(cfg: DictConfig, config: dict) -> None:

@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from evoprune.config.errors import ConfigError
 from evoprune.data.datasets import as_data_splits
 from evoprune.infra.errors import UserError
+from evoprune.tasks import CLASSIFICATION, Task
 
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 
@@ -88,15 +89,25 @@ def build(key: str, spec: Mapping[str, Any], **offered: Any) -> Any:
     return instantiate({**hydra_keys, **arguments})
 
 
-def make_data(section: Mapping[str, Any], seed: int):
-    """The run's data from its ``data`` config, checked against the data contract."""
+def make_task(section: Mapping[str, Any]) -> Task:
+    """The run's :class:`~evoprune.tasks.Task` from its ``task`` config."""
+    task = instantiate(dict(section))
+    if not isinstance(task, Task):
+        raise ConfigError(f"task._target_={section.get('_target_')} made a "
+                          f"{type(task).__name__}, not an evoprune.tasks.Task")
+    return task
+
+
+def make_data(section: Mapping[str, Any], seed: int, task: Task = CLASSIFICATION):
+    """The run's data from its ``data`` config, checked against the data contract (its labels
+    against ``task``'s)."""
     try:
         made = build("data", section, seed=seed)
     except InstantiationException as err:  # Hydra wraps the loader's own refusal of its files
         if isinstance(err.__cause__, UserError):
             raise err.__cause__ from None
         raise
-    return as_data_splits(made, f"data._target_={section['_target_']}", seed=seed)
+    return as_data_splits(made, f"data._target_={section['_target_']}", seed=seed, task=task)
 
 
 def make_model(section: Mapping[str, Any], input_shape, num_classes: int):

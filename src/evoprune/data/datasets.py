@@ -9,6 +9,7 @@ first sample and the class count from the data.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ from evoprune.data.splits import (
     Split,
     check_data,
     check_fraction,
-    check_labels,
 )
 from evoprune.infra.validators import check_int
+from evoprune.tasks import CLASSIFICATION, Task
 
 DEFAULT_VAL_FRACTION = 0.1
 
@@ -81,7 +82,7 @@ class DatasetSplit(Samples):
         return read
 
     def check(self, source: str, name: str, *, num_classes: int,
-              input_shape: tuple[int, ...]) -> None:
+              input_shape: tuple[int, ...], task: Task = CLASSIFICATION) -> None:
         """The first sample only: a whole pass would read the dataset once more."""
         if len(self) == 0:
             raise BadData(f"{source}: the {name} split is empty")
@@ -89,15 +90,28 @@ class DatasetSplit(Samples):
         if tuple(x.shape[1:]) != tuple(input_shape):
             raise BadData(f"{source}: {name} inputs have per-sample shape "
                           f"{list(x.shape[1:])}, but input_shape is {list(input_shape)}")
-        check_labels(source, name, y, num_classes)
+        task.check_labels(source, name, y, num_classes)
 
 
 def collate(items: Sequence) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(input, label)`` items as one float32 input batch and one int64 label batch."""
-    inputs = torch.stack([torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x,
-                                          dtype=torch.float32) for x, _ in items])
-    labels = torch.as_tensor([int(y) for _, y in items], dtype=torch.int64)
-    return inputs, labels
+    """``(input, label)`` items as one float32 input batch and one label batch: int64 for
+    integer labels (class indices), float32 for float ones (targets, multi-hot vectors)."""
+    inputs = torch.stack([_tensor(x, torch.float32) for x, _ in items])
+    labels = torch.stack([_tensor(y) for _, y in items])
+    if labels.is_floating_point():
+        return inputs, labels.float()
+    if labels.dtype == torch.bool or labels.is_complex():
+        raise TypeError(f"labels must be integers or floats, got {labels.dtype}")
+    return inputs, labels.long()
+
+
+def _tensor(value, dtype: torch.dtype | None = None) -> torch.Tensor:
+    if torch.is_tensor(value):
+        return value.to(dtype) if dtype is not None else value
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"expected numbers, got {type(value).__name__} ({array.dtype})")
+    return torch.as_tensor(array, dtype=dtype)
 
 
 def first_sample(source: str, name: str, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,8 +127,8 @@ def first_sample(source: str, name: str, dataset: Dataset) -> tuple[torch.Tensor
         batch = collate([item])
     except (TypeError, ValueError, RuntimeError) as error:
         raise BadData(f"{source}: {name} items must hold a numeric input (a tensor or array) "
-                      f"and an integer class label, got {type(x).__name__} and "
-                      f"{type(y).__name__}: {error}") from error
+                      f"and a numeric label (a class index, or float targets), got "
+                      f"{type(x).__name__} and {type(y).__name__}: {error}") from error
     if not bool(torch.isfinite(batch[0]).all()):
         raise BadData(f"{source}: the first {name} input holds NaN/inf values")
     return batch
@@ -132,10 +146,13 @@ def as_dataset(data: object, role: str, source: str) -> tuple[Dataset, int]:
     return data, 0
 
 
-def class_count(train: Dataset) -> int:
-    """The number of classes: the training Dataset's ``classes`` when it has them (as
-    torchvision's and evoprune's image folders do), else one more than its largest label (a
-    pass over the training set: give ``num_classes`` to skip it)."""
+def output_count(train: Dataset, task: Task = CLASSIFICATION) -> int:
+    """The model's output width the labels call for: for classification, the training
+    Dataset's ``classes`` when it has them (as torchvision's and evoprune's image folders do),
+    else one more than its largest label (a pass over the training set: give ``num_classes``
+    to skip it); for other tasks, the width of the first label."""
+    if task.labels != "class":
+        return task.outputs_for(collate([train[0]])[1][0], None)
     classes = getattr(train, "classes", None)
     if classes is not None:
         return len(classes)
@@ -145,14 +162,15 @@ def class_count(train: Dataset) -> int:
 def from_datasets(*datasets: object, seed: int = 0, val_fraction: float = DEFAULT_VAL_FRACTION,
                   num_classes: int | None = None, input_shape: Sequence[int] | None = None,
                   augment: Callable | None = None, name: str = "datasets",
-                  source: str = "data") -> DataSplits:
+                  source: str = "data", task: Task = CLASSIFICATION) -> DataSplits:
     """``(train, val, test)`` or ``(train, test)`` Datasets or DataLoaders as
     :class:`~evoprune.data.splits.DataSplits` of :class:`DatasetSplit` s.
 
     With two, validation is a seeded random ``val_fraction`` of ``train`` (``Subset`` s; never
     augmented). The input shape is the first training sample's, the class count
-    :func:`class_count`'s, unless given. ``augment`` applies to training batches only. Inputs
-    are used as they come: standardise them in the Dataset.
+    :func:`output_count`'s, unless given. ``augment`` applies to training batches only. Inputs
+    are used as they come: standardise them in the Dataset. ``task`` says what the labels are
+    (:mod:`evoprune.tasks`; classification by default).
     """
     if len(datasets) not in (2, 3):
         raise BadData(f"{source} returned {len(datasets)} datasets; expected (train, test) "
@@ -167,7 +185,7 @@ def from_datasets(*datasets: object, seed: int = 0, val_fraction: float = DEFAUL
     if input_shape is None:
         input_shape = tuple(first_inputs.shape[1:])
     if num_classes is None:
-        num_classes = class_count(read[0][0])
+        num_classes = output_count(read[0][0], task)
     if len(read) == 2:
         check_fraction("val_fraction", val_fraction)
         train = read[0][0]
@@ -182,12 +200,16 @@ def from_datasets(*datasets: object, seed: int = 0, val_fraction: float = DEFAUL
     return check_data(DataSplits(
         train=DatasetSplit(train, augment, workers), val=DatasetSplit(val, None, val_workers),
         test=DatasetSplit(test, None, test_workers), num_classes=int(num_classes),
-        input_shape=tuple(int(d) for d in input_shape), name=name), source)
+        input_shape=tuple(int(d) for d in input_shape), name=name, task=task), source)
 
 
-def as_data_splits(data: object, source: str, *, seed: int) -> DataSplits:
-    """What a data target returned, checked against the data contract: ``DataSplits`` as is,
-    a tuple of Datasets or DataLoaders through :func:`from_datasets`."""
+def as_data_splits(data: object, source: str, *, seed: int,
+                   task: Task = CLASSIFICATION) -> DataSplits:
+    """What a data target returned, checked against the data contract for ``task``:
+    ``DataSplits`` (given the task), a tuple of Datasets or DataLoaders through
+    :func:`from_datasets`."""
     if isinstance(data, (tuple, list)):
-        return from_datasets(*data, seed=seed, source=source)
+        return from_datasets(*data, seed=seed, source=source, task=task)
+    if isinstance(data, DataSplits):
+        data = dataclasses.replace(data, task=task)
     return check_data(data, source)

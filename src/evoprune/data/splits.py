@@ -15,6 +15,7 @@ import torch
 from evoprune.infra.device import BatchSource
 from evoprune.infra.errors import UserError
 from evoprune.infra.validators import check_number
+from evoprune.tasks import CLASSIFICATION, Task
 
 # Channels whose train std is below this are only centred, not scaled: dividing by a ~0 std would
 # blow up any val/test value that differs from the constant train value.
@@ -58,8 +59,9 @@ class Samples(abc.ABC):
 
     @abc.abstractmethod
     def check(self, source: str, name: str, *, num_classes: int,
-              input_shape: tuple[int, ...]) -> None:
-        """Raise :class:`BadData` if this split breaks the data contract."""
+              input_shape: tuple[int, ...], task: Task = CLASSIFICATION) -> None:
+        """Raise :class:`BadData` if this split breaks the data contract (its labels: the
+        ``task``'s, for ``num_classes`` model outputs)."""
 
     @abc.abstractmethod
     def in_memory(self) -> Split:
@@ -78,7 +80,8 @@ def in_order(count: int, batch_size: int) -> list[torch.Tensor]:
 @dataclass(frozen=True, eq=False)
 class Split(Samples):
     """One labelled split held in memory: inputs ``x`` (float32, shape ``(N, *input_shape)``)
-    and labels ``y`` (int64, shape ``(N,)``).
+    and labels ``y``: class indices (int64, shape ``(N,)``), or float32 targets of shape
+    ``(N,)`` or ``(N, outputs)`` (regression, multilabel; see :mod:`evoprune.tasks`).
 
     ``eq=False`` because element-wise tensor comparison has no single truth value.
     """
@@ -92,10 +95,11 @@ class Split(Samples):
     def __post_init__(self) -> None:
         if self.x.dtype != torch.float32:
             raise ValueError(f"Split.x must be float32, got {self.x.dtype}")
-        if self.y.dtype != torch.int64:
-            raise ValueError(f"Split.y must be int64, got {self.y.dtype}")
-        if self.y.ndim != 1:
-            raise ValueError(f"Split.y must be 1-D, got shape {tuple(self.y.shape)}")
+        if self.y.dtype not in (torch.int64, torch.float32):
+            raise ValueError(f"Split.y must be int64 (class indices) or float32 (targets), "
+                             f"got {self.y.dtype}")
+        if self.y.ndim not in (1, 2):
+            raise ValueError(f"Split.y must be 1-D or 2-D, got shape {tuple(self.y.shape)}")
         if self.x.shape[0] != self.y.shape[0]:
             raise ValueError(
                 f"Split.x and Split.y must have the same length, got {self.x.shape[0]} inputs "
@@ -137,7 +141,7 @@ class Split(Samples):
         return lambda index_batches: (source(idx) for idx in index_batches)
 
     def check(self, source: str, name: str, *, num_classes: int,
-              input_shape: tuple[int, ...]) -> None:
+              input_shape: tuple[int, ...], task: Task = CLASSIFICATION) -> None:
         if len(self) == 0:
             raise BadData(f"{source}: the {name} split is empty")
         if tuple(self.x.shape[1:]) != input_shape:
@@ -145,7 +149,7 @@ class Split(Samples):
                           f"{list(self.x.shape[1:])}, but input_shape is {list(input_shape)}")
         if not bool(torch.isfinite(self.x).all()):
             raise BadData(f"{source}: {name} inputs hold NaN/inf values")
-        check_labels(source, name, self.y, num_classes)
+        task.check_labels(source, name, self.y, num_classes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,9 +159,10 @@ class DataSplits:
     train: Samples
     val: Samples
     test: Samples
-    num_classes: int
+    num_classes: int  # the model's output width: classes, regression targets or labels
     input_shape: tuple[int, ...]
     name: str
+    task: Task = CLASSIFICATION  # what the labels are, the loss and the score
 
 
 def check_data(data: object, source: str) -> DataSplits:
@@ -174,25 +179,20 @@ def check_data(data: object, source: str) -> DataSplits:
                       "build DataSplits from arrays with evoprune.data.make_splits(x, y, "
                       "x_test, y_test, val_fraction=..., seed=..., num_classes=..., "
                       "input_shape=..., name=...)")
+    fewest = 2 if data.task.labels == "class" else 1
     if isinstance(data.num_classes, bool) or not isinstance(data.num_classes, int) \
-            or data.num_classes < 2:
-        raise BadData(f"{source}: num_classes must be an integer >= 2, got {data.num_classes!r}")
+            or data.num_classes < fewest:
+        raise BadData(f"{source}: num_classes (the model's outputs) must be an integer >= "
+                      f"{fewest} for task={data.task.name}, got {data.num_classes!r}")
     shape = tuple(data.input_shape)
     for name in ("train", "val", "test"):
         split = getattr(data, name)
         if not isinstance(split, Samples):
             raise BadData(f"{source}: {name} is {type(split).__name__}, not a Split(x, y) or "
                           "a DatasetSplit")
-        split.check(source, name, num_classes=data.num_classes, input_shape=shape)
+        split.check(source, name, num_classes=data.num_classes, input_shape=shape,
+                    task=data.task)
     return data
-
-
-def check_labels(source: str, name: str, labels: torch.Tensor, num_classes: int) -> None:
-    """Refuse class labels outside ``[0, num_classes)``."""
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= num_classes:
-        raise BadData(f"{source}: {name} labels must be in [0, {num_classes}) for "
-                      f"num_classes={num_classes}, found {low}..{high}")
 
 
 def _check_inputs(

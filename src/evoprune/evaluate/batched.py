@@ -25,13 +25,14 @@ from torch.func import functional_call, vmap
 
 from evoprune.evaluate.batchnorm import batchnorm_layers, cumulative_statistics
 from evoprune.pruning.blocks import blocks_removed, outside
+from evoprune.tasks import CLASSIFICATION, Task
 
 if TYPE_CHECKING:
     from evoprune.pruning.space import PruningSpace
 
 
 class PopulationScorer:
-    """Validation accuracy of masks, ``candidates`` of them per vmapped forward pass.
+    """Validation scores of masks, ``candidates`` of them per vmapped forward pass.
 
     Args:
         model: the dense model (eval mode; its BatchNorm layers are switched to train mode
@@ -44,21 +45,22 @@ class PopulationScorer:
         batch_size: validation samples per call; a call holds ``candidates x batch_size``
             samples' activations (and ``candidates x`` a calibration batch).
         candidates: masks per call.
+        task: what the score is (top-1 accuracy by default).
     """
 
     def __init__(self, model: nn.Module, space: PruningSpace, masker,
                  x_val: torch.Tensor, y_val: torch.Tensor,
                  calibration_batches: Sequence[torch.Tensor], batch_size: int,
-                 candidates: int) -> None:
+                 candidates: int, task: Task = CLASSIFICATION) -> None:
         self.model, self.space, self.masker = model, space, masker
         self.x_val, self.y_val = x_val, y_val
         self.calibration_batches = list(calibration_batches)
-        self.batch_size, self.candidates = batch_size, candidates
+        self.batch_size, self.candidates, self.task = batch_size, candidates, task
         self.buffers = dict(model.named_buffers())
         self.bn_modules = batchnorm_layers(model)
 
     def accuracies(self, masks: Sequence[np.ndarray]) -> list[float]:
-        """Validation accuracy of each mask, in order."""
+        """Validation score of each mask, in order."""
         by_removed: dict[tuple[str, ...], list[int]] = {}
         for index, mask in enumerate(masks):
             by_removed.setdefault(tuple(self.space.removed_blocks(mask)), []).append(index)
@@ -66,9 +68,9 @@ class PopulationScorer:
         for removed, indices in by_removed.items():
             for start in range(0, len(indices), self.candidates):
                 chunk = indices[start:start + self.candidates]
-                correct = self._correct([masks[i] for i in chunk], removed)
-                for index, count in zip(chunk, correct):
-                    result[index] = count / len(self.y_val)
+                outputs = self._outputs([masks[i] for i in chunk], removed)
+                for index, candidate in zip(chunk, outputs):
+                    result[index] = self.task.score(candidate, self.y_val)
         return result
 
     @torch.inference_mode()
@@ -82,17 +84,16 @@ class PopulationScorer:
             return self._call(params, dims, outside(self.buffers, removed), None, x)
 
     @torch.inference_mode()
-    def _correct(self, masks: list[np.ndarray], removed: tuple[str, ...]) -> list[int]:
+    def _outputs(self, masks: list[np.ndarray], removed: tuple[str, ...]) -> torch.Tensor:
+        """Each mask's outputs on the validation inputs (candidates first), with BatchNorm
+        statistics re-estimated per mask when there are calibration batches."""
         params, dims = self._stacked(masks, removed)
         buffers, buffer_dims = outside(self.buffers, removed), None
         with blocks_removed(self.model, removed):
             if self.calibration_batches:
                 buffers, buffer_dims = self._recalibrated(params, dims, buffers, len(masks))
-            correct = torch.zeros(len(masks), dtype=torch.long, device=self.y_val.device)
-            for x, y in zip(self.x_val.split(self.batch_size), self.y_val.split(self.batch_size)):
-                logits = self._call(params, dims, buffers, buffer_dims, x)
-                correct += (logits.argmax(-1) == y).sum(1)
-        return correct.tolist()
+            return torch.cat([self._call(params, dims, buffers, buffer_dims, x).float()
+                              for x in self.x_val.split(self.batch_size)], dim=1)
 
     def _stacked(self, masks: Sequence[np.ndarray], removed: tuple[str, ...]):
         """Each parameter stacked over the candidates where some mask changes it, else the

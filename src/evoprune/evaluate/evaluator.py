@@ -26,6 +26,7 @@ from evoprune.evaluate.batchnorm import batchnorm_layers
 from evoprune.evaluate.latency import LatencySettings, measure_latency_ms
 from evoprune.evaluate.scorer import MODES, MaskScorer
 from evoprune.infra.validators import check_bool, check_int
+from evoprune.tasks import CLASSIFICATION, Task
 
 if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in scikit-learn)
     from evoprune.data import Samples
@@ -145,6 +146,7 @@ class Evaluator:
         latency: LatencySettings | None = None,
         mode: str = "auto",
         batch_candidates: int = 8,
+        task: Task = CLASSIFICATION,
     ) -> None:
         check_settings(bn_recalibration_batches=bn_recalibration_batches,
                        calibration_batch_size=calibration_batch_size, val_samples=val_samples,
@@ -166,9 +168,16 @@ class Evaluator:
                 "bn_recalibration_batches=0 to score with the dense statistics")
         self.model = model.eval()
         self.space = space
-        with torch.no_grad():  # the output's width: chance accuracy is 1 / num_classes
-            device = next(model.parameters()).device
-            self.num_classes = int(model(val.inputs(1).to(device)).shape[-1])
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            self.num_classes = int(model(val.inputs(1).to(device)).shape[-1])  # output width
+        self.task = task
+        # the score of a model that ignores its input (None: the task cannot say): where the
+        # Pareto front's hypervolume is measured from
+        self.chance = (1.0 / self.num_classes if task.labels == "class" else
+                       task.chance(val.head(val_samples).in_memory().y, self.num_classes))
+        if self.chance is None:  # a custom metric: the dense model against shuffled labels
+            self.chance = _shuffled_score(model, val.head(val_samples), task, batch_size)
         self.calibration_batches: list[torch.Tensor] = []
         if bn_recalibration_batches and has_norms:
             # a fixed slice of training data: every mask is recalibrated on the same inputs
@@ -176,7 +185,7 @@ class Evaluator:
             inputs = calibration.inputs(size)
             self.calibration_batches = list(inputs.split(calibration_batch_size))
         self.scorer = MaskScorer(model, space, val.head(val_samples), self.calibration_batches,
-                                 batch_size, mode, batch_candidates)
+                                 batch_size, mode, batch_candidates, task)
         self.backend = backend
         self.cache: dict[bytes, Objectives] | None = {} if cache else None
         self.evaluations = 0  # masks actually run through the model
@@ -287,3 +296,14 @@ class Evaluator:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+@torch.inference_mode()
+def _shuffled_score(model: nn.Module, val: Samples, task: Task, batch_size: int) -> float:
+    """The score of the dense model's outputs against the labels in a fixed random order: what
+    a model that ignores its input scores, for a metric nothing else is known about."""
+    device = next(model.parameters()).device
+    outputs, labels = zip(*((model(x).float(), y) for x, y in val.batches(device, batch_size)))
+    labels = torch.cat(labels)
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    return task.score(torch.cat(outputs), labels[order.to(labels.device)])

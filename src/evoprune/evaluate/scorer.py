@@ -25,6 +25,7 @@ from evoprune.infra.threads import torch_threads
 from evoprune.pruning.blocks import blocks_removed, outside
 from evoprune.pruning.masking import make_masker
 from evoprune.pruning.slicing import ParameterSlicer
+from evoprune.tasks import CLASSIFICATION, Task
 
 if TYPE_CHECKING:  # kept out of Ray workers' imports (the data loaders pull in scikit-learn)
     from evoprune.pruning.space import PruningSpace
@@ -56,6 +57,7 @@ class MaskScorer:
             under ``torch.func.vmap`` (``evaluate/batched.py``; meant for a GPU). All give
             the same outputs up to float rounding.
         batch_candidates: masks per forward pass (``batched`` only).
+        task: what the score is (top-1 accuracy by default; :mod:`evoprune.tasks`).
 
     Everything runs on the model's device; the data is moved there once. On CPU, a batch of
     masks is scored by as many Python threads as torch has intra-op threads, each running whole
@@ -77,6 +79,7 @@ class MaskScorer:
         batch_size: int = 1024,
         mode: str = "auto",
         batch_candidates: int = 8,
+        task: Task = CLASSIFICATION,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
@@ -91,6 +94,7 @@ class MaskScorer:
         self.batch_size = batch_size
         self.mode = mode
         self.batch_candidates = batch_candidates
+        self.task = task
         self.masker = make_masker(model, space)
         self.slicer = None
         if mode != "masked" and space.kind == "structured":
@@ -117,7 +121,7 @@ class MaskScorer:
         if mode == "batched":
             self.population = PopulationScorer(
                 model, space, self.masker, self.val.x, self.val.y,
-                self.calibration_batches, batch_size, batch_candidates)
+                self.calibration_batches, batch_size, batch_candidates, task)
             self._check_batched()
         self.parallel = device.type == "cpu"
         self._local = threading.local()
@@ -134,7 +138,7 @@ class MaskScorer:
             else self.val
         return (MaskScorer, (self.model, self.space, val,
                              [x.clone() for x in self.calibration_batches], self.batch_size,
-                             self.mode, self.batch_candidates))
+                             self.mode, self.batch_candidates, self.task))
 
     def accuracies(self, masks: Sequence[np.ndarray]) -> list[float]:
         """Validation accuracy of each mask, in order."""
@@ -215,10 +219,11 @@ class MaskScorer:
             if self.calibration_batches:
                 buffers = self._recalibrated_buffers(model, bn_modules, params, buffers)
             state = {**params, **buffers}
-            correct = 0
+            outputs, labels = [], []
             for x, y in self.val.batches(self.device, self.batch_size):
-                correct += int((functional_call(model, state, (x,)).argmax(1) == y).sum())
-        return correct / len(self.val)
+                outputs.append(functional_call(model, state, (x,)).float())
+                labels.append(y)
+        return self.task.score(torch.cat(outputs), torch.cat(labels))
 
     def _recalibrated_buffers(self, model: nn.Module, bn_modules: list[nn.Module],
                               params: dict[str, torch.Tensor],

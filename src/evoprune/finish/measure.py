@@ -22,7 +22,7 @@ from evoprune.pruning.masking import MaskHold
 from evoprune.pruning.pruned import Pruned
 from evoprune.pruning.space import PruningSpace
 from evoprune.training.distill import DistillConfig
-from evoprune.training.train import TrainConfig, accuracy, train_classifier
+from evoprune.training.train import TrainConfig, score, train_classifier
 
 
 @dataclass
@@ -78,11 +78,11 @@ def finish_mask(
     if space.kind == "structured":
         # fail before fine-tuning
         _check_cost_matches(name, model, space, mask, data.test.inputs(1))
-    before = accuracy(model, data.test)
+    before = score(model, data.test, task=data.task)
     train_classifier(
         model, data.train, finetune, seed=seed, description=f"fine-tune {name}",
         progress=progress, teacher=dense if distill is not None else None, distill=distill,
-        after_step=hold, checkpoint=checkpoint,
+        after_step=hold, checkpoint=checkpoint, task=data.task,
     )
     return measure_finished(
         name, mask, model, space=space, data=data, latency=latency,
@@ -130,8 +130,8 @@ def measure_finished(
         _check_cost_matches(name, model, space, mask, data.test.inputs(1))
     macs = int(space.macs(mask))
     row: MethodRow = {
-        "val_acc": accuracy(model, data.val),
-        "test_acc": accuracy(model, data.test),
+        "val_acc": score(model, data.val, task=data.task),
+        "test_acc": score(model, data.test, task=data.task),
         "test_acc_before_finetune": test_acc_before_finetune,
         "val_acc_before_finetune": val_acc_before_finetune,
         "macs": macs,
@@ -150,8 +150,8 @@ def dense_row(model: nn.Module, space: PruningSpace, data: DataSplits,
               latency: LatencySettings) -> DenseRow:
     """The dense model's row: accuracies, cost and latency."""
     return {
-        "val_acc": accuracy(model, data.val),
-        "test_acc": accuracy(model, data.test),
+        "val_acc": score(model, data.val, task=data.task),
+        "test_acc": score(model, data.test, task=data.task),
         "macs": space.dense_macs,
         "params": count_params(model),
         "latency_ms": measure_latency_ms(

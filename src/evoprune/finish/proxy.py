@@ -59,6 +59,7 @@ class FinetunedEvaluator:
         self.recipe, self.seed = recipe, seed
         self.space, self.cost = evaluator.space, evaluator.cost
         self.dense_latency_ms, self.num_classes = evaluator.dense_latency_ms, evaluator.num_classes
+        self.chance, self.task = evaluator.chance, evaluator.task
         self.accuracies: dict[bytes, float] = {}
 
     @property
@@ -88,5 +89,5 @@ class FinetunedEvaluator:
         if key not in self.accuracies:
             self.accuracies[key] = accuracy_after_finetuning(
                 self.dense, self.space, mask, self.evaluator.calibration_batches, self.train,
-                self.val, self.recipe, seed=self.seed)
+                self.val, self.recipe, seed=self.seed, task=self.task)
         return self.accuracies[key]

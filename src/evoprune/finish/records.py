@@ -128,9 +128,13 @@ class RunConfig(TypedDict):
 
 
 class Results(TypedDict):
-    """``results.json``: a completed run."""
+    """``results.json``: a completed run. Every ``val_acc`` / ``test_acc`` in it holds the
+    task's score, named by ``metric`` (top-1 ``accuracy`` for classification; higher is better
+    for every metric: a lower-is-better one is negated, ``neg_rmse``)."""
 
     config: RunConfig
+    task: str  # classification | regression | multilabel | custom
+    metric: str  # what val_acc / test_acc hold: accuracy, r2, neg_rmse, map, f1, ...
     cost: str  # the cost unit and rule, in words
     dense: DenseRow
     methods: dict[str, MethodRow]

@@ -16,7 +16,8 @@ from evoprune.finish.measure import pruned_for_finetuning
 from evoprune.infra.validators import check_int
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import Scored
-from evoprune.training.train import TrainConfig, accuracy, train_classifier
+from evoprune.tasks import CLASSIFICATION, Task
+from evoprune.training.train import TrainConfig, score, train_classifier
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def first_samples(train: Samples, samples: int | None) -> Samples:
 def select_by_finetuning(finalists: Sequence[Scored], *, dense: nn.Module, space: PruningSpace,
                          calibration_batches: list[torch.Tensor], train: Samples, val: Samples,
                          recipe: TrainConfig, seed: int, samples: int | None = None,
-                         progress: bool = False) -> Selection:
+                         progress: bool = False, task: Task = CLASSIFICATION) -> Selection:
     """Fine-tune each finalist briefly (``recipe`` on the first ``samples`` training samples,
     every finalist from the same seed) and pick the most accurate on ``val``; ties go to the
     better search score."""
@@ -56,7 +57,7 @@ def select_by_finetuning(finalists: Sequence[Scored], *, dense: nn.Module, space
     accuracies = [
         accuracy_after_finetuning(dense, space, finalist.mask, calibration_batches, subset, val,
                                   recipe, seed=seed, progress=progress,
-                                  description=f"select {rank + 1}/{len(finalists)}")
+                                  description=f"select {rank + 1}/{len(finalists)}", task=task)
         for rank, finalist in enumerate(finalists)]
     return Selection(max(range(len(accuracies)), key=lambda i: (accuracies[i], -i)), accuracies)
 
@@ -64,10 +65,12 @@ def select_by_finetuning(finalists: Sequence[Scored], *, dense: nn.Module, space
 def accuracy_after_finetuning(dense: nn.Module, space: PruningSpace, mask: np.ndarray,
                               calibration_batches: list[torch.Tensor], train: Samples, val: Samples,
                               recipe: TrainConfig, *, seed: int, progress: bool = False,
-                              description: str = "fine-tune") -> float:
-    """Accuracy on ``val`` of ``mask``'s model (as the search scored it) after ``recipe`` on
-    ``train``: the brief fine-tune that re-ranks finalists, or the full one as the oracle."""
+                              description: str = "fine-tune",
+                              task: Task = CLASSIFICATION) -> float:
+    """The ``task``'s score on ``val`` of ``mask``'s model (as the search scored it) after
+    ``recipe`` on ``train``: the brief fine-tune that re-ranks finalists, or the full one as
+    the oracle."""
     model, hold = pruned_for_finetuning(dense, space, mask, calibration_batches)
     train_classifier(model, train, recipe, seed=seed, progress=progress,
-                     description=description, after_step=hold)
-    return accuracy(model, val)
+                     description=description, after_step=hold, task=task)
+    return score(model, val, task=task)

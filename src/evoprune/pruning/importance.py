@@ -17,13 +17,13 @@ import numpy as np
 import torch
 import torch_pruning as tp
 from torch import nn
-from torch.nn import functional as F
 
 from evoprune.data import Samples
 from evoprune.pruning.layers import ROOT_TYPES
 from evoprune.pruning.recurrent import recurrent_modules
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.sparsity import bn_scales, has_bn_scale, unit_norms
+from evoprune.tasks import CLASSIFICATION, Task
 
 
 def magnitude_scores(space: PruningSpace) -> np.ndarray:
@@ -146,18 +146,19 @@ def taylor_scores(
     *,
     batches: int = 4,
     batch_size: int = 128,
+    task: Task = CLASSIFICATION,
 ) -> np.ndarray:
     """First-order Taylor importance ``sum |w * dL/dw|`` per unit (torch-pruning's
     ``GroupTaylorImportance``), averaged over ``batches`` batches of the first
     ``batches * batch_size`` training samples (fixed, unshuffled: deterministic).
 
-    Each batch is scored from its own cross-entropy gradient, as Molchanov et al. (CVPR 2019)
-    average per-minibatch importance: summing the gradients first would let them cancel, since
-    at a minimum of the training loss their mean is ~0 and what remains is noise (on a
-    converged CNN1d / MNIST-1D that ranking was worse than random). Works on a deep copy in
-    eval mode, so ``model``'s parameters, gradients, BatchNorm statistics and mode are
-    untouched; eval mode also makes the gradients those of the model as it is evaluated
-    (frozen BatchNorm statistics). Scores are raw (not normalised).
+    Each batch is scored from its own gradient of the ``task``'s loss (cross-entropy), as
+    Molchanov et al. (CVPR 2019) average per-minibatch importance: summing the gradients first
+    would let them cancel, since at a minimum of the training loss their mean is ~0 and what
+    remains is noise (on a converged CNN1d / MNIST-1D that ranking was worse than random).
+    Works on a deep copy in eval mode, so ``model``'s parameters, gradients, BatchNorm
+    statistics and mode are untouched; eval mode also makes the gradients those of the model
+    as it is evaluated (frozen BatchNorm statistics). Scores are raw (not normalised).
     """
     if batches < 1 or batch_size < 1:
         raise ValueError(f"taylor needs batches >= 1 and batch_size >= 1, got {batches} and "
@@ -179,7 +180,7 @@ def taylor_scores(
         for param in params:
             param.grad = None  # one batch's gradient at a time (deepcopy also copied any)
         with torch.enable_grad():
-            F.cross_entropy(work(x), y).backward()
+            task.loss(work(x), y).backward()
         for param in params:
             if param.grad is None:  # a parameter the loss does not reach: no first-order effect
                 param.grad = torch.zeros_like(param)

@@ -72,14 +72,16 @@ def export_model(path: Path, model: nn.Module, example_input: torch.Tensor) -> N
 
 
 def results_table(results: Mapping, budget: float, cost: str = "macs") -> Table:
-    """Dense and every method side by side; test accuracy is the headline. ``cost``: what the
-    budget limited for the search (``macs`` or ``latency``; baselines are always at MACs)."""
+    """Dense and every method side by side; the test score (accuracy for classification, the
+    task's ``metric`` otherwise) is the headline. ``cost``: what the budget limited for the
+    search (``macs`` or ``latency``; baselines are always at MACs)."""
+    metric = _short(results.get("metric", "accuracy"))
     title = f"budget: {budget:g} of dense MACs"
     if cost == "latency":
         title = f"budget: {budget:g} of dense latency for the search, of dense MACs for baselines"
     table = Table(title=f"evoprune results ({title})", caption=results.get("cost"))
-    for column in ("method", "test acc", "before FT", "val acc", "MACs", "MACs ratio",
-                   "params", "latency ms"):
+    for column in ("method", f"test {metric}", "before FT", f"val {metric}", "MACs",
+                   "MACs ratio", "params", "latency ms"):
         table.add_column(column, justify="left" if column == "method" else "right")
     dense = results["dense"]
     table.add_row("dense", f"{dense['test_acc']:.4f}", "", f"{dense['val_acc']:.4f}",
@@ -91,3 +93,8 @@ def results_table(results: Mapping, budget: float, cost: str = "macs") -> Table:
                       f"{row['val_acc']:.4f}", f"{row['macs']:,}", f"{row['macs_ratio']:.3f}",
                       f"{row['params']:,}", f"{row['latency_ms']:.3f}")
     return table
+
+
+def _short(metric: str) -> str:
+    """A column's name for ``metric``: ``acc`` for accuracy, as the table always said."""
+    return "acc" if metric == "accuracy" else metric

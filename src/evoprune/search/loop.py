@@ -147,8 +147,8 @@ class SearchDriver:
                             f"SelfDrivenStrategy (evoprune.search.base), got "
                             f"{type(strategy).__name__}")
         self.strategy = strategy
-        # hypervolumes count accuracy above chance for the model's classes, nothing below
-        reference = reference_point(self.evaluator.num_classes)
+        # hypervolumes count the score above chance (a model that ignores its input)
+        reference = reference_point(self.evaluator.chance)
         self.archive = ParetoArchive(reference) if strategy.multi_objective else None
         problem = SearchProblem(
             self.space, self.budget, self.evaluator.cost, self.fitness, self.score,

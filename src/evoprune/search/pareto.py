@@ -27,10 +27,11 @@ def chance_accuracy(num_classes: int) -> float:
     return 1.0 / num_classes
 
 
-def reference_point(num_classes: int) -> tuple[float, float]:
-    """The hypervolume reference ``(worst accuracy, worst cost ratio)`` of a ``num_classes``-way
-    problem: chance accuracy, and just past the dense model's cost."""
-    return (chance_accuracy(num_classes), REFERENCE_COST)
+def reference_point(chance: float) -> tuple[float, float]:
+    """The hypervolume reference ``(worst score, worst cost ratio)``: the score of a model that
+    ignores its input (``chance``; :func:`chance_accuracy` for a classifier), and just past the
+    dense model's cost."""
+    return (float(chance), REFERENCE_COST)
 
 
 def dominates(a: Point, b: Point) -> bool:

@@ -2,6 +2,6 @@
 method's fine-tune, the proxy's brief fine-tunes), knowledge distillation, and the cached
 dense model."""
 
-from evoprune.training.train import TrainConfig, accuracy, train_classifier
+from evoprune.training.train import TrainConfig, accuracy, score, train_classifier
 
-__all__ = ["TrainConfig", "accuracy", "train_classifier"]
+__all__ = ["TrainConfig", "accuracy", "score", "train_classifier"]

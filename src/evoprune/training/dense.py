@@ -31,15 +31,18 @@ def cache_key(*parts: object) -> str:
 
 
 def dense_cache_key(data: dict, model: dict, train: dict, seed: int, *,
-                    device: torch.device | str, threads: int) -> str:
+                    device: torch.device | str, threads: int, task: dict | None = None) -> str:
     """The dense model's cache key: its data, model and training settings, the seed, and where
     it trains: the device type and, on a CPU, torch's thread count (both change the order of
     floating-point sums, hence the weights: a run on one thread must not reuse weights trained
-    on two). A sparsity penalty left at 0 stays out of it."""
+    on two). A sparsity penalty left at 0 stays out of it; so does the ``task`` when it is
+    classification (the loss every key before tasks was trained with)."""
     train = {k: v for k, v in train.items() if k not in SPARSITY_KEYS or v}
     place = {"device": torch.device(device).type}
     if place["device"] == "cpu":
         place["threads"] = threads
+    if task and task.get("_target_") != "evoprune.tasks.classification":
+        place["task"] = task
     return cache_key(data, model, train, seed, place)
 
 
@@ -97,7 +100,7 @@ def load_or_train_dense(
         warnings.warn(f"dense training continues from its last epoch checkpoint {partial}",
                       RuntimeWarning, stacklevel=2)
     train_classifier(model, data.train, cfg, seed=seed, description="dense", progress=progress,
-                     checkpoint=partial, penalty=penalty)
+                     checkpoint=partial, penalty=penalty, task=data.task)
     check_finite(model, f"the dense model after training (lr={cfg.lr}: try a lower one)")
     save_entry(path, model.state_dict())
     return model, False

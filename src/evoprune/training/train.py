@@ -11,7 +11,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from evoprune.data.splits import Samples
 from evoprune.infra.atomic import save_torch_atomic
@@ -19,6 +18,7 @@ from evoprune.infra.checkpoint import load_checkpoint
 from evoprune.infra.errors import UserError
 from evoprune.infra.progress import console, epoch_line, progress_bar
 from evoprune.infra.validators import check_bool, check_int, check_number
+from evoprune.tasks import CLASSIFICATION, Task
 from evoprune.training.distill import DistillConfig, distillation_loss
 
 _OPTIMIZERS = ("adamw", "sgd")
@@ -100,8 +100,10 @@ def train_classifier(
     after_step: Callable[[], None] | None = None,
     checkpoint: str | Path | None = None,
     penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+    task: Task = CLASSIFICATION,
 ) -> list[dict]:
-    """Train ``model`` in place with cross-entropy; return per-epoch ``{"epoch", "loss"}``.
+    """Train ``model`` in place with the ``task``'s loss (cross-entropy by default); return
+    per-epoch ``{"epoch", "loss"}``.
 
     Deterministic given ``seed`` and the model's initial weights: batches are shuffled with a
     ``torch.Generator`` seeded from ``seed`` (global RNG state is neither used nor changed).
@@ -148,7 +150,8 @@ def train_classifier(
         first, history = _restore(checkpoint, model, optimizer, scheduler, generator)
     try:
         with progress_bar(enabled=progress) as bar:
-            task = bar.add_task(description, total=total_steps, completed=first * steps_per_epoch)
+            bar_task = bar.add_task(description, total=total_steps,
+                                    completed=first * steps_per_epoch)
             for epoch in range(first, cfg.epochs):
                 started = time.perf_counter()
                 model.train()
@@ -159,7 +162,7 @@ def train_classifier(
                         x = train.augment(x, generator)
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                         if teacher is None:
-                            loss = F.cross_entropy(model(x), y)
+                            loss = task.loss(model(x), y)
                         else:
                             with torch.no_grad():
                                 teacher_logits = teacher(x)
@@ -183,7 +186,7 @@ def train_classifier(
                     seen += len(y)
                     rate = seen / max(time.perf_counter() - started, 1e-9)
                     bar.update(
-                        task,
+                        bar_task,
                         advance=1,
                         description=f"{description} ep {epoch + 1}/{cfg.epochs} "
                         f"loss {loss_value:.3f} {rate:,.0f} samples/s",
@@ -240,23 +243,31 @@ def _check_teacher(model: nn.Module, teacher: nn.Module | None, distill: object)
 
 
 @torch.inference_mode()
-def accuracy(model: nn.Module, split: Samples, *, batch_size: int = 1024) -> float:
-    """Fraction of ``split`` that ``model`` classifies correctly, in [0, 1].
+def score(model: nn.Module, split: Samples, *, task: Task = CLASSIFICATION,
+          batch_size: int = 1024) -> float:
+    """The ``task``'s score (higher is better; top-1 accuracy by default) of ``model`` on
+    ``split``, read in batches of ``batch_size``.
 
     Evaluates in eval mode (BatchNorm uses running statistics); the model's previous
     train/eval mode is restored afterwards.
     """
     if len(split) == 0:
-        raise ValueError("cannot compute accuracy on an empty split")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise ValueError("cannot score a model on an empty split")
+    check_int("batch_size", batch_size, 1)
     was_training = model.training
     model.eval()
     device = _device_of(model)
-    correct = 0
+    outputs, labels = [], []
     try:
         for x, y in split.batches(device, batch_size):
-            correct += int((model(x).argmax(dim=1) == y).sum().item())
+            outputs.append(model(x).float())
+            labels.append(y)
     finally:
         model.train(was_training)
-    return correct / len(split)
+    return task.score(torch.cat(outputs), torch.cat(labels))
+
+
+def accuracy(model: nn.Module, split: Samples, *, batch_size: int = 1024) -> float:
+    """Fraction of ``split`` that ``model`` classifies correctly, in [0, 1]: :func:`score` of
+    the classification task."""
+    return score(model, split, batch_size=batch_size)

@@ -17,7 +17,7 @@ class LastGroupMatters:
     spent early is lost to the group that counts, so the best policy keeps every earlier
     group at its minimum and the last one as wide as the action wall then allows."""
 
-    cost, num_classes = "macs", 2
+    cost, chance = "macs", 0.5  # a 2-way score: chance is one half
 
     def __init__(self, space: PruningSpace) -> None:
         self.space, self.requests, self.evaluations = space, 0, 0
