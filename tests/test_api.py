@@ -157,3 +157,17 @@ def test_inspect_command_refuses_a_bad_config_in_one_line(capsys, overrides, mes
     assert exit_.value.code == USAGE_ERROR
     err = capsys.readouterr().err
     assert err.startswith(f"error: {message}") and err.count("\n") == 1  # one line, no traceback
+
+
+def test_prune_takes_the_task_from_its_overrides(tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 1, 16, generator=generator)
+    y = x[:, 0, :8].sum(1) - x[:, 0, 8:].mean(1)  # a float target
+    torch.manual_seed(0)
+    model = evoprune.models.MLP((1, 16), 1, hidden=(32, 16))
+    data = [TensorDataset(x[i:i + 100], y[i:i + 100]) for i in (0, 100, 200)]
+    train_classifier(model, evoprune.data.DatasetSplit(data[0]), TrainConfig(epochs=200, lr=0.01),
+                     seed=0, progress=False, task=evoprune.tasks.regression())
+    _, report = evoprune.prune(model, data[0], data[1], test=data[2], output_dir=tmp_path,
+                               overrides=["task=regression", *SMOKE], progress=False)
+    assert report.results["metric"] == "r2" and report.dense["test_acc"] > 0.5

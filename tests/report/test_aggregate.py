@@ -37,8 +37,8 @@ def fake_results(budget: float, seed: int, extra_config: dict | None = None) -> 
               "model": {"hidden": [8]}, "train": {"epochs": 1}, **(extra_config or {})}
     dense = {"val_acc": 0.9, "test_acc": 0.90 + 0.01 * seed, "macs": 1000, "params": 500,
              "latency_ms": 2.0 + seed}
-    return {"config": config, "cost": "MACs", "dense": dense, "methods": methods, "searched": "ga",
-            "wall_time_s": 1.0}
+    return {"config": config, "task": "classification", "metric": "accuracy", "cost": "MACs",
+            "dense": dense, "methods": methods, "searched": "ga", "wall_time_s": 1.0}
 
 
 def write_job(root: Path, num: int, overrides: list[str], results: dict | str | None) -> Path:

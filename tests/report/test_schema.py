@@ -17,12 +17,12 @@ def test_a_runs_results_are_valid(fast_run):
 def test_a_broken_results_file_is_named_with_the_bad_field(fast_run, tmp_path):
     results = json.loads((fast_run.run_dir / "results.json").read_text())
     method = next(iter(results["methods"]))
-    results["methods"][method]["test_acc"] = 1.5
+    results["methods"][method]["macs_ratio"] = 1.5
     del results["dense"]["macs"]
     (tmp_path / "results.json").write_text(json.dumps(results))
     problems = schema_violations([tmp_path / "results.json"])
     assert len(problems) == 2
-    assert any(f"methods/{method}/test_acc: 1.5 is greater than the maximum of 1" in p
+    assert any(f"methods/{method}/macs_ratio: 1.5 is greater than the maximum of 1" in p
                for p in problems)
     assert any("dense: 'macs' is a required property" in p for p in problems)
 

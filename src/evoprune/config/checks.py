@@ -211,7 +211,9 @@ def _check_task(cfg: DictConfig, config: dict) -> None:
         raise ConfigError(f"distill.enabled=true distils the dense model's class probabilities, "
                           f"which task={task.name} has none of: use task=classification, or "
                           "distill.enabled=false")
-    if "mnasnet" in str(config["fitness"].get("_target_")) and task.name != "multilabel":
+    reward = (config.get("search") or {}).get("reward")
+    if ("mnasnet" in str(config["fitness"].get("_target_")) or reward == "mnasnet") \
+            and task.name != "multilabel":
         raise ConfigError(f"the mnasnet fitness multiplies the score by a cost factor, which "
                           f"needs a score >= 0; task={task.name}'s {task.score_name} can be "
                           "negative: use fitness=constrained or weighted")

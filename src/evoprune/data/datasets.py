@@ -152,7 +152,7 @@ def output_count(train: Dataset, task: Task = CLASSIFICATION) -> int:
     else one more than its largest label (a pass over the training set: give ``num_classes``
     to skip it); for other tasks, the width of the first label."""
     if task.labels != "class":
-        return task.outputs_for(collate([train[0]])[1][0], None)
+        return task.outputs_for(collate([train[0]])[1], None)  # a batch of one
     classes = getattr(train, "classes", None)
     if classes is not None:
         return len(classes)

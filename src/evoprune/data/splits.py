@@ -179,19 +179,19 @@ def check_data(data: object, source: str) -> DataSplits:
                       "build DataSplits from arrays with evoprune.data.make_splits(x, y, "
                       "x_test, y_test, val_fraction=..., seed=..., num_classes=..., "
                       "input_shape=..., name=...)")
-    fewest = 2 if data.task.labels == "class" else 1
-    if isinstance(data.num_classes, bool) or not isinstance(data.num_classes, int) \
-            or data.num_classes < fewest:
-        raise BadData(f"{source}: num_classes (the model's outputs) must be an integer >= "
-                      f"{fewest} for task={data.task.name}, got {data.num_classes!r}")
     shape = tuple(data.input_shape)
-    for name in ("train", "val", "test"):
+    for name in ("train", "val", "test"):  # first: labels of another task say which task
         split = getattr(data, name)
         if not isinstance(split, Samples):
             raise BadData(f"{source}: {name} is {type(split).__name__}, not a Split(x, y) or "
                           "a DatasetSplit")
         split.check(source, name, num_classes=data.num_classes, input_shape=shape,
                     task=data.task)
+    fewest = 2 if data.task.labels == "class" else 1
+    if isinstance(data.num_classes, bool) or not isinstance(data.num_classes, int) \
+            or data.num_classes < fewest:
+        raise BadData(f"{source}: num_classes (the model's outputs) must be an integer >= "
+                      f"{fewest} for task={data.task.name}, got {data.num_classes!r}")
     return data
 
 

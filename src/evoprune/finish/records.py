@@ -33,13 +33,16 @@ class Bounds:
 Fraction = Annotated[float, Bounds(minimum=0, maximum=1)]
 Count = Annotated[int, Bounds(minimum=0)]
 NonNegative = Annotated[float, Bounds(minimum=0)]
+# the task's score, higher is better: top-1 accuracy in [0, 1] for classification; R², a
+# negated error and so on for other tasks (results.json's "metric" names it)
+Score = float
 
 
 class DenseRow(TypedDict):
     """The dense (unpruned) model: accuracies, cost and latency."""
 
-    val_acc: Fraction
-    test_acc: Fraction
+    val_acc: Score
+    test_acc: Score
     macs: Count  # multiply-accumulates per input sample
     params: Count
     latency_ms: NonNegative  # median CPU time of one forward pass (latency settings)
@@ -62,11 +65,11 @@ class SearchFigures(_SearchFigures, total=False):
 
 
 class _MethodRow(TypedDict):
-    val_acc: Fraction  # after fine-tuning
-    test_acc: Fraction
+    val_acc: Score  # after fine-tuning
+    test_acc: Score
     # as the search scored the mask; None when the method never stopped training (gradual)
-    test_acc_before_finetune: Fraction | None
-    val_acc_before_finetune: Fraction | None
+    test_acc_before_finetune: Score | None
+    val_acc_before_finetune: Score | None
     macs: Count
     macs_ratio: Fraction  # pruned / dense MACs
     params: Count
@@ -87,10 +90,10 @@ class FinetunedFigures(TypedDict):
     macs_ratio: Fraction
     macs: Count
     params: Count
-    val_acc_before_finetune: Fraction | None
-    test_acc_before_finetune: Fraction | None
-    val_acc_after_finetune: Fraction
-    test_acc_after_finetune: Fraction
+    val_acc_before_finetune: Score | None
+    test_acc_before_finetune: Score | None
+    val_acc_after_finetune: Score
+    test_acc_after_finetune: Score
 
 
 class FinetunedMember(FinetunedFigures):
@@ -113,7 +116,7 @@ class _FinetunedFront(TypedDict):
 class FinetunedFront(_FinetunedFront, total=False):
     """``pareto.json``'s ``finetuned``: the front after fine-tuning, beside the baselines."""
 
-    dense_test_acc: Fraction
+    dense_test_acc: Score
     wall_time_s: NonNegative
 
 

@@ -20,9 +20,9 @@ from evoprune.finish.records import (
     Bounds,
     Count,
     FinetunedFront,
-    Fraction,
     NonNegative,
     Results,
+    Score,
 )
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string",
@@ -62,7 +62,7 @@ def json_schema(hint: Any) -> dict:
 
 
 # pareto.json's fields, in the records' units
-_FRACTION = json_schema(Fraction)
+_SCORE = json_schema(Score)  # the task's score (results.json's metric)
 _COUNT = json_schema(Count)
 _NONNEGATIVE = json_schema(NonNegative)
 _COST_RATIO = _NONNEGATIVE  # pruned / dense; a latency ratio may pass 1
@@ -81,7 +81,7 @@ _MASK = {"type": "object", "required": ["num_units", "groups"],
 _POINT = {  # one trade-off, with its cost under the file's cost key
     "type": "object",
     "required": ["val_acc"],
-    "properties": {"val_acc": _FRACTION, "macs_ratio": _COST_RATIO,
+    "properties": {"val_acc": _SCORE, "macs_ratio": _COST_RATIO,
                    "latency_ratio": _COST_RATIO, "macs": _COUNT, "params": _COUNT},
     "anyOf": [{"required": ["macs_ratio"]}, {"required": ["latency_ratio"]}],
 }

@@ -97,6 +97,8 @@ class Aggregate:
     debug: dict[str, int] = field(default_factory=dict)  # debug=<name> -> completed runs
     paired: list[PairedDifference] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    # what every test_acc holds (results.json's metric; runs from before tasks: accuracy)
+    metric: str = "accuracy"
 
     @property
     def debug_note(self) -> str:
@@ -128,11 +130,15 @@ def collect(multirun_dir: str | Path) -> Aggregate:
         found = f"{len(missing)} job dir(s), none with a readable {RESULTS_FILE}" if missing \
             else f"no job dir (no {RESULTS_FILE}, no .hydra/overrides.yaml)"
         raise ValueError(f"nothing to aggregate in {str(root)!r}: {found}")
+    metrics = sorted({results.get("metric", "accuracy") for _, _, results in jobs})
+    if len(metrics) > 1:
+        raise ValueError(f"the runs under {str(root)!r} report different metrics ({metrics}): "
+                         "compare runs of one task and metric at a time")
     labels = _variant_labels([overrides for _, overrides, _ in jobs])
     samples, searched = _method_samples(jobs, labels)
     return Aggregate(root, _method_rows(samples, searched), _dense_rows(jobs, labels), missing,
                      completed=len(jobs), debug=dict(debug),
-                     paired=paired_differences(samples, searched))
+                     paired=paired_differences(samples, searched), metric=metrics[0])
 
 
 def _job_dirs(root: Path) -> list[Path]:

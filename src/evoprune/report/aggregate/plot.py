@@ -55,11 +55,11 @@ def plot(agg: Aggregate, path: Path) -> None:
             ax.xaxis.set_major_formatter(ScalarFormatter())
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("MACs ratio (pruned / dense multiply-accumulates per sample)")
-        ax.set_title(f"test accuracy {title}")
+        ax.set_title(f"test {agg.metric} {title}")
         ax.grid(True, alpha=0.3)
     if agg.paired:
         _plot_paired(figure.add_subplot(1, panels, 3), agg, log_x)
-    axes[0].set_ylabel("test accuracy (mean ± std over seeds)")
+    axes[0].set_ylabel(f"test {agg.metric} (mean ± std over seeds)")
     axes[0].legend(fontsize="small")
     title = (f"{agg.multirun_dir.name}: {agg.completed} run(s); error bars: sample std "
              "over seeds")
@@ -87,7 +87,7 @@ def _plot_paired(ax, agg: Aggregate, log_x: bool) -> None:
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("budget (fraction of dense MACs)")
-    ax.set_ylabel("test accuracy difference, points")
+    ax.set_ylabel(f"test {agg.metric} difference, points (x 100)")
     ax.set_title("searched − best baseline, paired by seed (95 % CI)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")

@@ -63,6 +63,20 @@ def cells(row: Row, pm: str = " ± ") -> list[str]:
             show("latency_ms", ".3f"), str(row.n_seeds)]
 
 
+def headers(metric: str = "accuracy") -> list[str]:
+    """:data:`HEADERS`, with the score columns named by the runs' ``metric``."""
+    return HEADERS if metric == "accuracy" else \
+        [h.replace("test acc", f"test {metric}") for h in HEADERS]
+
+
+def score_note(metric: str) -> str:
+    """What the score columns hold, in words."""
+    if metric == "accuracy":
+        return "Accuracies are fractions of the test split"
+    return (f"Scores are the task's {metric} on the test split (higher is better; differences "
+            "below are in its units x 100)")
+
+
 def markdown(agg: Aggregate) -> str:
     """The comparison as a Markdown document: cost unit, table, missing runs."""
     dense_macs = ", ".join(f"{row.stats['macs'].mean:,.0f}" for row in agg.dense)
@@ -73,12 +87,12 @@ def markdown(agg: Aggregate) -> str:
         f"{len(agg.missing)} missing.",
         "",
         *([f"> **Warning: {agg.debug_note}.**", ""] if agg.debug else []),
-        f"{COST_NOTE} (dense: {dense_macs} MACs). Accuracies are fractions of the test split, "
+        f"{COST_NOTE} (dense: {dense_macs} MACs). {score_note(agg.metric)}, "
         "mean ± sample standard deviation over the n seeds; *before FT* is the pruned model "
         "as the search scored it, before fine-tuning. Latency: median CPU time of one forward "
         "pass of a batch (settings under `latency`).",
         "",
-        "| " + " | ".join(HEADERS) + " |",
+        "| " + " | ".join(headers(agg.metric)) + " |",
         "| --- | " + " | ".join("---:" for _ in HEADERS[1:]) + " |",
     ]
     lines += ["| " + " | ".join(_escape(c) for c in cells(row)) + " |"
@@ -143,7 +157,8 @@ def rich_table(agg: Aggregate) -> Table:
         title += f"\n[bold yellow]{agg.debug_note}[/bold yellow]"
     table = Table(title=title, caption=COST_NOTE)
     # the results table's short headers: the console is often only 120 columns wide
-    for header in ("method", "budget", "MACs ratio", "test acc", "before FT", "params",
+    score = "test acc" if agg.metric == "accuracy" else f"test {agg.metric}"
+    for header in ("method", "budget", "MACs ratio", score, "before FT", "params",
                    "latency ms", "n"):
         table.add_column(header, justify="left" if header == "method" else "right",
                          no_wrap=header == "method")
