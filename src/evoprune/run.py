@@ -231,7 +231,8 @@ def search(cfg: DictConfig, problem: Problem, scorer: Evaluator | FinetunedEvalu
     found = result.objectives
     console.print(
         f"{strategy.name}: {result.evaluations} evaluations ({result.requests} requested), "
-        f"{result.wall_time_s:.1f} s, best val_acc {found.val_acc:.4f} at "
+        f"{result.wall_time_s:.1f} s, best {score_label(problem.data.task, 'val')} "
+        f"{found.val_acc:.4f} at "
         f"{found.cost_ratio:.3f} of dense {COST_UNITS[problem.cost]}"
     )
     if result.extra:  # the strategy's own figures (RL: its greedy episode against random)
@@ -354,6 +355,7 @@ def finetune_front(cfg: DictConfig, config: dict, problem: Problem,
                                                        progress=False)[name],
         progress=cfg.progress)
     finetuned["dense_test_acc"] = problem.dense["test_acc"]
+    finetuned["metric"] = problem.data.task.score_name
     finetuned["wall_time_s"] = time.perf_counter() - start
     console.print(finetuned_table(finetuned))
     console.print(f"front after fine-tuning: {len(finetuned['members'])} members and the "

@@ -190,8 +190,8 @@ def test_constant_train_feature_is_not_blown_up():
 
 def test_the_built_in_datasets_table_says_what_each_loader_makes():
     """docs/guides/own-model-and-data.md lists each built-in dataset's input shape, classes
-    and split sizes at the defaults: as the loaders make them (CIFAR-10, which needs its
-    files, by the shape and class count its loader checks)."""
+    (the model's outputs) and split sizes at the defaults: as the loaders make them (CIFAR-10,
+    which needs its files, by the shape and class count its loader checks)."""
     import re
 
     from evoprune.data import cifar10
@@ -203,9 +203,11 @@ def test_the_built_in_datasets_table_says_what_each_loader_makes():
     table = {name: (tuple(int(v) for v in shape.split(",")), int(classes),
                     tuple(int(n.replace(",", "")) for n in sizes))
              for name, shape, classes, *sizes in rows}
-    assert set(table) == {"mnist1d", "digits", "cifar10", "synthetic"}
-    for name in ("mnist1d", "digits", "synthetic"):
-        data, _ = data_and_model(compose_config([f"data={name}", "model=mlp"]))
+    tasks = {"diabetes": "regression", "multilabel": "multilabel"}  # their labels' tasks
+    assert set(table) == {"mnist1d", "digits", "cifar10", "synthetic", *tasks}
+    for name in ("mnist1d", "digits", "synthetic", *tasks):
+        data, _ = data_and_model(compose_config([f"data={name}", "model=mlp",
+                                                 f"task={tasks.get(name, 'classification')}"]))
         assert table[name] == (data.input_shape, data.num_classes,
                                (len(data.train), len(data.val), len(data.test))), name
     shape, classes, (train, val, test) = table["cifar10"]

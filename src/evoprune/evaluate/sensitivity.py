@@ -69,8 +69,10 @@ def sensitivity(
             "val_acc": float(objectives.val_acc),
             "macs_ratio": float(objectives.macs_ratio),
         })
+    task = getattr(evaluator, "task", None)
     return {
         "ratios": ratios,
+        "metric": "accuracy" if task is None else task.score_name,  # what every val_acc is
         "dense": {"val_acc": float(dense.val_acc), "macs": int(dense.macs)},
         "groups": groups,
     }

@@ -118,6 +118,7 @@ class FinetunedFront(_FinetunedFront, total=False):
 
     dense_test_acc: Score
     wall_time_s: NonNegative
+    metric: str  # what every *_acc figure holds (results.json's metric)
 
 
 class RunConfig(TypedDict):

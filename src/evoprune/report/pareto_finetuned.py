@@ -24,7 +24,8 @@ def finetuned_table(finetuned: Mapping) -> Table:
     """One row per front member fine-tuned: its MACs ratio, its test accuracy after (and
     before) fine-tuning, and each baseline's at that MACs ratio."""
     names = list(finetuned["baselines"])
-    table = Table(title="Pareto front after fine-tuning: test accuracy (before fine-tuning)")
+    metric = finetuned.get("metric", "accuracy")
+    table = Table(title=f"Pareto front after fine-tuning: test {metric} (before fine-tuning)")
     table.add_column("MACs ratio", justify="right")
     table.add_column("front member", justify="right")
     for name in names:
@@ -66,8 +67,9 @@ def plot_finetuned(finetuned: Mapping, *, label: str = "front"):
         ax.axhline(finetuned["dense_test_acc"], color="black", linestyle="--", alpha=0.6,
                    label="dense")
     ax.set_xlabel(COST_AXES["macs_ratio"][1])
-    ax.set_ylabel("test accuracy")
-    ax.set_title("accuracy / MACs after the same fine-tune for every mask", fontsize="medium")
+    metric = finetuned.get("metric", "accuracy")
+    ax.set_ylabel(f"test {metric}")
+    ax.set_title(f"{metric} / MACs after the same fine-tune for every mask", fontsize="medium")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return figure

@@ -47,7 +47,7 @@ def plot_sensitivity(result: Mapping):
     axes.axhline(result["dense"]["val_acc"], color="black", linestyle="--", label="dense")
     axes.set_xlim(1.02, 0.0)  # left to right: pruning harder
     axes.set_xlabel("keep ratio of the pruned group (all others dense)")
-    axes.set_ylabel("validation accuracy (no fine-tuning)")
+    axes.set_ylabel(f"validation {result.get('metric', 'accuracy')} (no fine-tuning)")
     axes.set_title("per-group pruning sensitivity")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small", title="group (units)")

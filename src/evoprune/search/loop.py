@@ -230,14 +230,18 @@ class SearchDriver:
     def _show(self, row: dict) -> None:
         if self._display is None:
             return
-        display, task = self._display
+        display, bar_task = self._display
         line = self.strategy.format_row(row)
+        # the score's name: val_acc, as results.json keeps it, for accuracy; else the metric's
+        task = getattr(self.evaluator, "task", None)
+        score = "val_acc" if task is None or task.score_name == "accuracy" \
+            else f"val {task.score_name}"
         if line is not None and self.progress:
-            display.console.print(f"{line}  best feasible: val_acc {row['best_acc']:.4f} at "
+            display.console.print(f"{line}  best feasible: {score} {row['best_acc']:.4f} at "
                                   f"{best_cost_text(row)}")
         step, number = next(iter(row.items()))
-        display.update(task, advance=1, description=(
-            f"{self.strategy.label} {step} {number}: best feasible val_acc "
+        display.update(bar_task, advance=1, description=(
+            f"{self.strategy.label} {step} {number}: best feasible {score} "
             f"{row['best_acc']:.4f}"))
 
 
