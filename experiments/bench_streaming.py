@@ -7,7 +7,11 @@ Writes two image folders (``--images`` and twice as many PNGs, three classes), t
 ``python -m evoprune data=image_folder ... debug=smoke`` on each in a fresh process, once as
 shipped (every split streamed from disk, batch by batch) and once with the same images read
 into memory first (the in-memory ``Split`` path, :func:`load_in_memory`). Each process reports
-its own peak resident memory (``ru_maxrss``) and wall time. Prints one JSON object:
+its own peak resident memory (``ru_maxrss``) and wall time. Evaluation reads batches of 256
+(``evaluator.batch_size``), 30 % of the images are the test split and 40 % of the rest
+validation, so that every batch is full at both sizes: activations follow the batch, and a
+half-empty batch at the smaller size would hide the data's growth behind the batch's. Prints
+one JSON object:
 ``runs`` (one row per folder size and path) and, per path, ``growth``: peak memory at twice the
 images over peak memory at the first size (the streamed path's target: at most 1.10).
 """
@@ -44,13 +48,13 @@ def write_folder(root: Path, images: int, size: int, seed: int = 0) -> Path:
     return root
 
 
-def load_in_memory(root: str, seed: int = 0):
+def load_in_memory(root: str, seed: int = 0, **settings):
     """The image folder read whole into in-memory splits: the path to compare against."""
     import dataclasses
 
     from evoprune.data import load_image_folder
 
-    data = load_image_folder(root=root, seed=seed)
+    data = load_image_folder(root=root, seed=seed, **settings)
     return dataclasses.replace(data, train=data.train.in_memory(), val=data.val.in_memory(),
                                test=data.test.in_memory())
 
@@ -70,9 +74,14 @@ def child(arguments: list[str]) -> None:
 
 
 def run(root: Path, path: str, work: Path) -> dict:
-    data = (["data=image_folder", f"data.root={root}"] if path == "streamed" else
-            ["data=custom", "data._target_=bench_streaming.load_in_memory", f"+data.root={root}"])
-    arguments = [*data, "model=cnn2d", "debug=smoke", "logger=none",
+    # every evaluation batch full at both sizes: what grows is the data alone
+    fractions = {"val_fraction": 0.4, "test_fraction": 0.3}
+    data = (["data=image_folder", f"data.root={root}",
+             *(f"data.{key}={value}" for key, value in fractions.items())]
+            if path == "streamed" else
+            ["data=custom", "data._target_=bench_streaming.load_in_memory", f"+data.root={root}",
+             *(f"+data.{key}={value}" for key, value in fractions.items())])
+    arguments = [*data, "model=cnn2d", "evaluator.batch_size=256", "debug=smoke", "logger=none",
                  "progress=false", "baselines=[uniform_magnitude]",
                  f"cache_dir={work / 'cache'}", f"hydra.run.dir={work / 'runs' / path / root.name}"]
     environment = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}"

@@ -193,7 +193,7 @@ def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
     cost = search_cost(cfg) if search_enabled(cfg) else "macs"
     evaluator = Evaluator(model, space, data.val, calibration=data.train, latency=latency,
                           task=data.task, **{**config["evaluator"], "cost": cost})
-    dense = dense_row(model, space, data, latency)
+    dense = dense_row(model, space, data, latency, batch_size=evaluator.batch_size)
     if config["evaluator"]["mode"] == "auto" and next(model.parameters()).is_cuda:
         console.print("scoring on the GPU one mask at a time; evaluator.mode=batched runs "
                       f"{config['evaluator']['batch_candidates']} per pass (`python "
@@ -292,7 +292,8 @@ def select(cfg: DictConfig, problem: Problem, finalists: list[Scored]) -> tuple[
         finalists, dense=problem.model, space=problem.space,
         calibration_batches=problem.evaluator.calibration_batches, train=problem.data.train,
         val=problem.data.val, recipe=recipe, seed=cfg.seed, samples=cfg.selection.samples,
-        progress=cfg.progress, task=problem.data.task)
+        progress=cfg.progress, task=problem.data.task,
+        batch_size=problem.evaluator.batch_size)
     accuracies, chosen = selection.accuracies, selection.chosen
     console.print(
         f"selection: finalist {chosen + 1} of {len(finalists)} by validation accuracy after "

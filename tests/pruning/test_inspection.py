@@ -53,3 +53,8 @@ def test_a_model_evoprune_cannot_prune_is_refused_with_the_reason():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 4))
     with pytest.raises(evoprune.infra.errors.UserError, match="has no prunable layer"):
         evoprune.inspect(model, torch.randn(2, 8))
+
+
+def test_unstructured_pruning_has_no_groups_to_show():
+    with pytest.raises(evoprune.infra.errors.UserError, match="not pruning.kind=unstructured"):
+        evoprune.inspect(CNN1d((1, 40), 10), torch.randn(2, 1, 40), kind="unstructured")

@@ -52,7 +52,7 @@ def test_custom_takes_a_loss_class_and_a_metric_function_either_way_up():
                   {"_target_": "tests.tasks.test_tasks.mae"}, higher_is_better=False)
     outputs, labels = torch.zeros(4, 1), torch.tensor([1.0, -1.0, 2.0, 0.0])
     assert task.score_name == "neg_mae" and task.score(outputs, labels) == -1.0
-    assert isinstance(task.loss, torch.nn.SmoothL1Loss) and task.loss.beta == 0.5
+    assert isinstance(task.loss.function, torch.nn.SmoothL1Loss) and task.loss.function.beta == 0.5
     assert custom({"_target_": "torch.nn.L1Loss"}, {"_target_": "tests.tasks.test_tasks.mae"},
                   name="abs").score_name == "abs"
 
@@ -106,3 +106,19 @@ def test_chance_is_what_a_model_ignoring_its_input_scores():
 def test_settings_out_of_range_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_a_custom_loss_sees_one_output_per_sample_shaped_like_1d_targets():
+    seen = []
+
+    task = custom({"_target_": "torch.nn.L1Loss"}, {"_target_": "tests.tasks.test_tasks.mae"})
+    outputs, labels = torch.zeros(5, 1), torch.arange(5.0)
+    assert float(task.loss(outputs, labels)) == 2.0  # |0 - k| averaged, not a (5, 5) grid
+    record = custom({"_target_": "tests.tasks.test_tasks.mae"},
+                    {"_target_": "tests.tasks.test_tasks.mae"})
+    record.metric.function = lambda o, y: seen.append(o.shape) or 0.0
+    record.score(outputs, labels)
+    assert seen == [torch.Size([5])]
+    # class indices keep their logits as they are
+    assert custom({"_target_": "torch.nn.CrossEntropyLoss"},
+                  {"_target_": "tests.tasks.test_tasks.mae"}).counts_classes(torch.tensor([1, 0]))

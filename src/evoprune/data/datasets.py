@@ -151,8 +151,9 @@ def output_count(train: Dataset, task: Task = CLASSIFICATION) -> int:
     Dataset's ``classes`` when it has them (as torchvision's and evoprune's image folders do),
     else one more than its largest label (a pass over the training set: give ``num_classes``
     to skip it); for other tasks, the width of the first label."""
-    if task.labels != "class":
-        return task.outputs_for(collate([train[0]])[1], None)  # a batch of one
+    first = collate([train[0]])[1]  # a batch of one
+    if not task.counts_classes(first):  # targets or multi-hot vectors: their width
+        return task.outputs_for(first, None)
     classes = getattr(train, "classes", None)
     if classes is not None:
         return len(classes)

@@ -169,9 +169,11 @@ def check_data(data: object, source: str) -> DataSplits:
     """``data`` if it keeps the data contract, else :class:`BadData` saying what breaks it.
 
     The contract (docs: guides/own-model-and-data): a :class:`DataSplits` of three non-empty
-    :class:`Split` s (``x`` float32 of shape ``(N, *input_shape)``, ``y`` int64 of shape
-    ``(N,)`` with labels in ``[0, num_classes)``), ``num_classes >= 2``, ``input_shape`` the
-    per-sample shape, and a ``name``. :func:`make_splits` builds one from arrays.
+    splits (``x`` float32 of shape ``(N, *input_shape)``; labels as ``data.task`` reads them:
+    for classification int64 of shape ``(N,)`` in ``[0, num_classes)`` and ``num_classes >=
+    2``, for other tasks float32 targets whose width is ``num_classes``; docs:
+    guides/tasks), ``input_shape`` the per-sample shape, and a ``name``. :func:`make_splits`
+    builds a classification one from arrays.
     """
     if not isinstance(data, DataSplits):
         raise BadData(f"{source} returned {type(data).__name__}, not evoprune.data.DataSplits "

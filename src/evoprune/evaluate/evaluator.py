@@ -172,6 +172,7 @@ class Evaluator:
         with torch.no_grad():
             self.num_classes = int(model(val.inputs(1).to(device)).shape[-1])  # output width
         self.task = task
+        self.batch_size = batch_size  # every evaluation pass of a run reads batches this size
         # the score of a model that ignores its input (None: the task cannot say): where the
         # Pareto front's hypervolume is measured from
         self.chance = (1.0 / self.num_classes if task.labels == "class" else

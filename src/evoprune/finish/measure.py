@@ -46,7 +46,8 @@ def finish(name: str, pruned: Pruned, *, dense: nn.Module, space: PruningSpace,
     else:  # no honest before-fine-tuning accuracy: the method never stopped training
         finished = measure_finished(name, pruned.mask, pruned.model, space=space, data=data,
                                     latency=latency, test_acc_before_finetune=None,
-                                    val_acc_before_finetune=None)
+                                    val_acc_before_finetune=None,
+                                    batch_size=evaluator.batch_size)
     finished.row.update(pruned.figures)
     return finished
 
@@ -78,7 +79,7 @@ def finish_mask(
     if space.kind == "structured":
         # fail before fine-tuning
         _check_cost_matches(name, model, space, mask, data.test.inputs(1))
-    before = score(model, data.test, task=data.task)
+    before = score(model, data.test, task=data.task, batch_size=evaluator.batch_size)
     train_classifier(
         model, data.train, finetune, seed=seed, description=f"fine-tune {name}",
         progress=progress, teacher=dense if distill is not None else None, distill=distill,
@@ -87,6 +88,7 @@ def finish_mask(
     return measure_finished(
         name, mask, model, space=space, data=data, latency=latency,
         test_acc_before_finetune=before, val_acc_before_finetune=objectives.val_acc,
+        batch_size=evaluator.batch_size,
     )
 
 
@@ -119,6 +121,7 @@ def measure_finished(
     latency: LatencySettings,
     test_acc_before_finetune: float | None,
     val_acc_before_finetune: float | None,
+    batch_size: int = 1024,
 ) -> FinishedMethod:
     """The row of a compacted, already fine-tuned ``model`` of ``mask``.
 
@@ -130,8 +133,8 @@ def measure_finished(
         _check_cost_matches(name, model, space, mask, data.test.inputs(1))
     macs = int(space.macs(mask))
     row: MethodRow = {
-        "val_acc": score(model, data.val, task=data.task),
-        "test_acc": score(model, data.test, task=data.task),
+        "val_acc": score(model, data.val, task=data.task, batch_size=batch_size),
+        "test_acc": score(model, data.test, task=data.task, batch_size=batch_size),
         "test_acc_before_finetune": test_acc_before_finetune,
         "val_acc_before_finetune": val_acc_before_finetune,
         "macs": macs,
@@ -147,11 +150,11 @@ def measure_finished(
 
 
 def dense_row(model: nn.Module, space: PruningSpace, data: DataSplits,
-              latency: LatencySettings) -> DenseRow:
-    """The dense model's row: accuracies, cost and latency."""
+              latency: LatencySettings, batch_size: int = 1024) -> DenseRow:
+    """The dense model's row: scores (read in batches of ``batch_size``), cost, latency."""
     return {
-        "val_acc": score(model, data.val, task=data.task),
-        "test_acc": score(model, data.test, task=data.task),
+        "val_acc": score(model, data.val, task=data.task, batch_size=batch_size),
+        "test_acc": score(model, data.test, task=data.task, batch_size=batch_size),
         "macs": space.dense_macs,
         "params": count_params(model),
         "latency_ms": measure_latency_ms(

@@ -89,5 +89,6 @@ class FinetunedEvaluator:
         if key not in self.accuracies:
             self.accuracies[key] = accuracy_after_finetuning(
                 self.dense, self.space, mask, self.evaluator.calibration_batches, self.train,
-                self.val, self.recipe, seed=self.seed, task=self.task)
+                self.val, self.recipe, seed=self.seed, task=self.task,
+                batch_size=self.evaluator.batch_size)
         return self.accuracies[key]

@@ -49,7 +49,8 @@ def first_samples(train: Samples, samples: int | None) -> Samples:
 def select_by_finetuning(finalists: Sequence[Scored], *, dense: nn.Module, space: PruningSpace,
                          calibration_batches: list[torch.Tensor], train: Samples, val: Samples,
                          recipe: TrainConfig, seed: int, samples: int | None = None,
-                         progress: bool = False, task: Task = CLASSIFICATION) -> Selection:
+                         progress: bool = False, task: Task = CLASSIFICATION,
+                         batch_size: int = 1024) -> Selection:
     """Fine-tune each finalist briefly (``recipe`` on the first ``samples`` training samples,
     every finalist from the same seed) and pick the most accurate on ``val``; ties go to the
     better search score."""
@@ -57,7 +58,8 @@ def select_by_finetuning(finalists: Sequence[Scored], *, dense: nn.Module, space
     accuracies = [
         accuracy_after_finetuning(dense, space, finalist.mask, calibration_batches, subset, val,
                                   recipe, seed=seed, progress=progress,
-                                  description=f"select {rank + 1}/{len(finalists)}", task=task)
+                                  description=f"select {rank + 1}/{len(finalists)}", task=task,
+                                  batch_size=batch_size)
         for rank, finalist in enumerate(finalists)]
     return Selection(max(range(len(accuracies)), key=lambda i: (accuracies[i], -i)), accuracies)
 
@@ -66,11 +68,11 @@ def accuracy_after_finetuning(dense: nn.Module, space: PruningSpace, mask: np.nd
                               calibration_batches: list[torch.Tensor], train: Samples, val: Samples,
                               recipe: TrainConfig, *, seed: int, progress: bool = False,
                               description: str = "fine-tune",
-                              task: Task = CLASSIFICATION) -> float:
+                              task: Task = CLASSIFICATION, batch_size: int = 1024) -> float:
     """The ``task``'s score on ``val`` of ``mask``'s model (as the search scored it) after
     ``recipe`` on ``train``: the brief fine-tune that re-ranks finalists, or the full one as
     the oracle."""
     model, hold = pruned_for_finetuning(dense, space, mask, calibration_batches)
     train_classifier(model, train, recipe, seed=seed, progress=progress,
                      description=description, after_step=hold, task=task)
-    return score(model, val, task=task)
+    return score(model, val, task=task, batch_size=batch_size)

@@ -13,6 +13,7 @@ import torch
 from rich.table import Table
 from torch import nn
 
+from evoprune.infra.errors import UserError
 from evoprune.pruning.layers import ROOT_TYPES
 from evoprune.pruning.recurrent import RECURRENT_TYPES
 from evoprune.pruning.space import PruningSpace
@@ -112,6 +113,10 @@ def inspect_space(model: nn.Module, space: PruningSpace,
                       space.dense_params, float(fixed))
 
 
+class NotInspectable(UserError, ValueError):
+    """A pruning space ``inspect`` cannot show (unstructured pruning has no groups)."""
+
+
 def _why_kept(name: str, module: nn.Module, model: nn.Module,
               ignored_layers: Sequence[str]) -> str:
     if name in ignored_layers:
@@ -131,7 +136,9 @@ def inspect(model: nn.Module, example_input: torch.Tensor, **pruning) -> Inspect
     ...). A model evoprune cannot prune is refused with the reason (a ``UserError``)."""
     from evoprune.pruning import make_space
 
+    if pruning.get("kind", "structured") != "structured":
+        raise NotInspectable(f"inspect shows structured pruning spaces (groups of units), "
+                             f"not pruning.kind={pruning['kind']}: every weight is its own "
+                             "unit there; drop pruning=unstructured to inspect the groups")
     space = make_space(model, example_input, **pruning)
-    if not isinstance(space, PruningSpace):
-        raise ValueError("inspect shows structured pruning spaces (pruning.kind=structured)")
     return inspect_space(model, space, pruning.get("ignored_layers", ()))

@@ -89,9 +89,16 @@ class Task:
         if self.labels == "multi_hot" and not bool(((labels == 0) | (labels == 1)).all()):
             raise BadLabels(f"{source}: {split} labels must be 0 or 1 for task=multilabel")
 
+    def counts_classes(self, labels: torch.Tensor) -> bool:
+        """Whether ``labels`` are class indices (a custom task's 1-D integer labels too):
+        the model then has one output per class."""
+        return self.labels == "class" or (self.labels == "any" and labels.ndim == 1
+                                          and not labels.is_floating_point())
+
     def outputs_for(self, labels: torch.Tensor, classes: int | None) -> int:
-        """The model's output width these labels call for."""
-        if self.labels == "class":
+        """The model's output width these labels call for: ``classes`` (or the largest
+        label + 1) for class indices, else the labels' width."""
+        if self.counts_classes(labels):
             return int(classes) if classes is not None else int(labels.max()) + 1
         return 1 if labels.ndim == 1 else int(labels.shape[1])
 
@@ -169,7 +176,23 @@ def custom(loss: Mapping[str, Any], metric: Mapping[str, Any], higher_is_better:
         raise ValueError(f"task.higher_is_better must be true or false, got {higher_is_better!r}")
     loss_fn, loss_name = _callable("task.loss", loss)
     metric_fn, metric_name = _callable("task.metric", metric)
-    return Task("custom", loss_fn, metric_fn, name or metric_name, higher_is_better, "any")
+    return Task("custom", ShapedLikeLabels(loss_fn), ShapedLikeLabels(metric_fn),
+                name or metric_name, higher_is_better, "any")
+
+
+class ShapedLikeLabels:
+    """A custom loss or metric called with one output per sample shaped like 1-D float
+    labels: ``(N, 1)`` outputs against ``(N,)`` targets would broadcast to ``(N, N)`` in most
+    losses (``torch.nn.L1Loss`` warns, and trains on the wrong thing)."""
+
+    def __init__(self, function: Callable) -> None:
+        self.function = function
+
+    def __call__(self, outputs: torch.Tensor, labels: torch.Tensor):
+        if labels.is_floating_point() and labels.ndim == 1 and outputs.ndim == 2 \
+                and outputs.shape[1] == 1:
+            outputs = outputs[:, 0]
+        return self.function(outputs, labels)
 
 
 def _callable(key: str, spec: Mapping[str, Any]) -> tuple[Callable, str]:
@@ -187,8 +210,9 @@ def _callable(key: str, spec: Mapping[str, Any]) -> tuple[Callable, str]:
     try:
         target = get_object(path)
     except Exception as err:  # noqa: BLE001 - Hydra raises several kinds for a missing path
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ValueError(f"{key}._target_={path} cannot be imported: run from the folder that "
-                         f"holds its module, or put it on PYTHONPATH ({err})") from None
+                         f"holds its module, or put it on PYTHONPATH ({reason})") from None
     arguments = {k: v for k, v in spec.items() if not k.startswith("_")}
     if inspect.isclass(target):
         return target(**arguments), target.__name__.lower()

@@ -20,6 +20,11 @@ PAIRED_HEADERS = ["searched", "budget", "best baseline", "n", "mean difference",
                   "paired t-test p", "seeds ahead"]
 PAIRED_NOTE = ("test accuracy after fine-tuning, searched method minus the baseline with the "
                "highest mean at that budget, seed by seed; in points (1 point = 0.01)")
+
+
+def paired_note(metric: str = "accuracy") -> str:
+    """:data:`PAIRED_NOTE` for the runs' ``metric``."""
+    return PAIRED_NOTE.replace("test accuracy", f"test {metric}")
 COST_NOTE = ("MACs = multiply-accumulates per sample (conv, linear and recurrent layers; "
              "FLOPs = 2 × MACs); MACs ratio = pruned MACs / dense MACs")
 
@@ -97,7 +102,7 @@ def markdown(agg: Aggregate) -> str:
     ]
     lines += ["| " + " | ".join(_escape(c) for c in cells(row)) + " |"
               for row in agg.dense + agg.rows]
-    lines += paired_markdown(agg.paired)
+    lines += paired_markdown(agg.paired, agg.metric)
     lines += ["", "## Missing runs", ""]
     if not agg.missing:
         lines.append("None: every job wrote its results.")
@@ -119,12 +124,12 @@ def paired_cells(d: PairedDifference) -> list[str]:
             f"{d.wins} of {len(d.seeds)}"]
 
 
-def paired_markdown(paired: list[PairedDifference]) -> list[str]:
+def paired_markdown(paired: list[PairedDifference], metric: str = "accuracy") -> list[str]:
     """The "searched − best baseline" section of compare.md (empty without a searched
     method and a baseline at the same budget)."""
     if not paired:
         return []
-    return ["", "## Searched − best baseline, paired by seed", "", PAIRED_NOTE + ".", "",
+    return ["", "## Searched − best baseline, paired by seed", "", paired_note(metric) + ".", "",
             "| " + " | ".join(PAIRED_HEADERS) + " |",
             "| --- | ---: | --- | " + " | ".join("---:" for _ in PAIRED_HEADERS[3:]) + " |",
             *("| " + " | ".join(_escape(c) for c in paired_cells(d)) + " |" for d in paired)]
@@ -132,7 +137,8 @@ def paired_markdown(paired: list[PairedDifference]) -> list[str]:
 
 def paired_table(agg: Aggregate) -> Table:
     """The paired differences, for the console."""
-    table = Table(title="searched − best baseline, paired by seed (points)", caption=PAIRED_NOTE)
+    table = Table(title="searched − best baseline, paired by seed (points)",
+                  caption=paired_note(agg.metric))
     for header in PAIRED_HEADERS:
         table.add_column(header, justify="left" if header in ("searched", "best baseline")
                          else "right")
