@@ -130,7 +130,8 @@ def _run(cfg: DictConfig, run_dir: Path, given: Given | None = None) -> dict:
         others = baselines(cfg, config["baselines"], problem)
         methods = {**searched, **others}
         finished = finish_methods(cfg, problem, methods,
-                                  checkpoints=run_dir / CHECKPOINT_DIR)
+                                  checkpoints=run_dir / CHECKPOINT_DIR,
+                                  match_compute=cfg.compute_matched)
         if front:  # a multi-objective search: the whole accuracy-cost trade-off it found
             write_front(front, problem, scorer,
                         score_description(cfg, problem.data.task.score_name), methods, finished,
@@ -323,21 +324,62 @@ def baselines(cfg: DictConfig, names, problem: Problem, *, budget: float | None 
 
 
 def finish_methods(cfg: DictConfig, problem: Problem, methods: dict[str, Pruned], *,
-                   progress: bool | None = None, checkpoints: Path | None = None) -> dict:
+                   progress: bool | None = None, checkpoints: Path | None = None,
+                   match_compute: bool = False) -> dict:
     """Stage 6: every method fine-tuned the same way (unless it did so itself) and measured
     (``progress`` overrides the config's); with ``checkpoints``, each fine-tuning keeps an
-    epoch checkpoint there, which ``resume=true`` continues from."""
+    epoch checkpoint there, which ``resume=true`` continues from; with ``match_compute``,
+    the compute-matched baselines as well (:func:`compute_matched`)."""
     progress = cfg.progress if progress is None else progress
     finished = {}
     for name, pruned in methods.items():
-        seed_everything(cfg.seed)  # every method fine-tunes from the same RNG state
-        finished[name] = finish(
-            name, pruned, dense=problem.model, space=problem.space,
-            evaluator=problem.evaluator, data=problem.data,
-            finetune=problem.finetune, seed=cfg.seed, latency=problem.latency,
-            distill=problem.distill, progress=progress,
-            checkpoint=checkpoints / f"finetune-{name}.pt" if checkpoints else None)
+        finished[name] = _finish_one(cfg, problem, name, pruned, problem.finetune, progress,
+                                     checkpoints)
+    if match_compute:
+        finished.update(compute_matched(cfg, problem, methods, finished, progress, checkpoints))
     return finished
+
+
+def _finish_one(cfg: DictConfig, problem: Problem, name: str, pruned: Pruned,
+                recipe: TrainConfig, progress: bool, checkpoints: Path | None):
+    """One method fine-tuned with ``recipe`` and measured, its fine-tune timed."""
+    seed_everything(cfg.seed)  # every method fine-tunes from the same RNG state
+    start = time.perf_counter()
+    finished = finish(
+        name, pruned, dense=problem.model, space=problem.space, evaluator=problem.evaluator,
+        data=problem.data, finetune=recipe, seed=cfg.seed, latency=problem.latency,
+        distill=problem.distill, progress=progress,
+        checkpoint=checkpoints / f"finetune-{name}.pt" if checkpoints else None)
+    if pruned.model is None:  # a method that trains itself has no fine-tune of its own
+        finished.row["finetune_s"] = time.perf_counter() - start
+    return finished
+
+
+def compute_matched(cfg: DictConfig, problem: Problem, methods: dict[str, Pruned],
+                    finished: dict, progress: bool, checkpoints: Path | None) -> dict:
+    """Stage 6c (``compute_matched=true``): every one-shot baseline fine-tuned again for as
+    long as the search ran, as extra epochs at the searched method's measured fine-tune
+    speed: the ``<name>+compute`` rows."""
+    searched = next((name for name, p in methods.items() if "search" in p.figures), None)
+    if searched is None or not problem.finetune.epochs:
+        return {}
+    search_s = float(methods[searched].figures["search"]["wall_time_s"])
+    per_epoch = finished[searched].row["finetune_s"] / problem.finetune.epochs
+    extra = max(0, round(search_s / per_epoch))
+    recipe = dataclasses.replace(problem.finetune, epochs=problem.finetune.epochs + extra)
+    console.print(f"compute-matched baselines: the search's {search_s:.1f} s are {extra} "
+                  f"extra epochs at {per_epoch:.2f} s/epoch: {recipe.epochs} in all",
+                  highlight=False)
+    matched = {}
+    for name, pruned in methods.items():
+        if name == searched or pruned.model is not None:  # not gradual: it trains itself
+            continue
+        done = _finish_one(cfg, problem, f"{name}+compute", pruned, recipe, progress,
+                           checkpoints)
+        done.row["compute_matched"] = {"epochs": recipe.epochs, "extra_epochs": extra,
+                                       "search_s": search_s, "seconds_per_epoch": per_epoch}
+        matched[f"{name}+compute"] = done
+    return matched
 
 
 def finetune_front(cfg: DictConfig, config: dict, problem: Problem,

@@ -288,3 +288,44 @@ def test_no_paired_section_without_a_searched_method(tmp_path):
     write_job(tmp_path, 0, ["budget=0.5"], results)
     agg = aggregate(tmp_path)
     assert agg.paired == [] and "paired by seed" not in agg.files["md"].read_text()
+
+
+def write_recovery_multirun(root: Path) -> Path:
+    """Fine-tune length swept (5 and 20 epochs) at one budget, 3 seeds, with a compute-matched
+    baseline: the GA leads by 5 points after 5 epochs and trails by 1 after 20; the
+    compute-matched baseline is 2 points above the plain one."""
+    num = 0
+    for epochs, lead in ((5, 0.05), (20, -0.01)):
+        for seed in SEEDS:
+            results = fake_results(0.5, seed)
+            plain = results["methods"]["uniform_magnitude"]
+            results["methods"]["ga"]["test_acc"] = plain["test_acc"] + lead
+            results["methods"]["uniform_magnitude+compute"] = {
+                **plain, "test_acc": plain["test_acc"] + 0.02,
+                "compute_matched": {"epochs": epochs + 30, "extra_epochs": 30,
+                                    "search_s": 30.0, "seconds_per_epoch": 1.0}}
+            write_job(root, num, ["budget=0.5", f"seed={seed}", f"finetune.epochs={epochs}"],
+                      results)
+            num += 1
+    return root
+
+
+def test_fine_tune_length_is_an_axis_paired_within_each_length(tmp_path):
+    agg = aggregate(write_recovery_multirun(tmp_path))
+    by = {(d.variant, d.baseline.split(" (")[0]): d for d in agg.paired}
+    assert set(by) == {(f"finetune.epochs={e}", b) for e in (5, 20)
+                       for b in ("uniform_magnitude", "uniform_magnitude+compute")}
+    # each length against its own baselines, never the other length's
+    assert by[("finetune.epochs=5", "uniform_magnitude")].mean == pytest.approx(0.05)
+    assert by[("finetune.epochs=20", "uniform_magnitude")].mean == pytest.approx(-0.01)
+    assert by[("finetune.epochs=20", "uniform_magnitude+compute")].mean == pytest.approx(-0.03)
+    assert by[("finetune.epochs=20", "uniform_magnitude")].wins == 0
+    assert agg.files["recovery"].read_bytes().startswith(PNG_MAGIC)
+    text = agg.files["md"].read_text()
+    assert "| ga (finetune.epochs=20) | 0.5 | uniform_magnitude+compute (finetune.epochs=20) |" \
+        in text
+
+
+def test_no_recovery_figure_without_two_fine_tune_lengths(tmp_path):
+    agg = aggregate(write_fake_multirun(tmp_path))
+    assert "recovery" not in agg.files and not (tmp_path / "compare_recovery.png").exists()

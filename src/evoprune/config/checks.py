@@ -128,6 +128,10 @@ def check_config(cfg: DictConfig, *, data_and_model: bool = True) -> None:
         names = registry.resolve(config["baselines"], cfg.pruning.kind)
     with section("warm_start", ()):
         starts = registry.check_warm_start(config["warm_start"], cfg.pruning.kind)
+    if cfg.compute_matched and not (search_enabled(cfg) and names):
+        raise ConfigError("compute_matched=true gives the baselines the search's time as extra "
+                          "fine-tuning: it needs a search and baselines (search=none or "
+                          "baselines=[] leaves nothing to match)")
     if starts and not (search_enabled(cfg) and strategy_class(cfg).starts_population):
         raise ConfigError(f"warm_start={starts} seeds a first population: use search=ga or "
                           "search=nsga2, or warm_start=[]")
@@ -148,7 +152,8 @@ def _check_top_level(cfg: DictConfig) -> None:
         resolve_device(cfg.device)
         check_int("seed", cfg.seed)
         check_int("threads", cfg.threads, 0)
-        for key in ("resume", "progress", "distill.enabled", "sensitivity.enabled"):
+        for key in ("resume", "progress", "compute_matched", "distill.enabled",
+                    "sensitivity.enabled"):
             check_bool(key, OmegaConf.select(cfg, key))
     if not isinstance(cfg.cache_dir, str) or not cfg.cache_dir.strip():
         raise ConfigError(f"cache_dir must be a directory path, got {cfg.cache_dir!r}")

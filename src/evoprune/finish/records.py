@@ -77,10 +77,23 @@ class _MethodRow(TypedDict):
     kept_per_group: dict[str, Count]  # units each group keeps
 
 
+class ComputeMatched(TypedDict):
+    """How a compute-matched baseline (``<name>+compute``) was given the search's time: its
+    fine-tune ran ``epochs`` in all, ``extra_epochs`` more than every other method's, the
+    searched method's ``search_s`` at its fine-tune's ``seconds_per_epoch``."""
+
+    epochs: Count
+    extra_epochs: Count
+    search_s: NonNegative
+    seconds_per_epoch: NonNegative
+
+
 class MethodRow(_MethodRow, total=False):
     """One method's pruned, fine-tuned model."""
 
     search: SearchFigures  # the searched method only
+    finetune_s: NonNegative  # seconds its fine-tune took (none for a method that trains itself)
+    compute_matched: ComputeMatched  # a baseline given the search's seconds as epochs
 
 
 class FinetunedFigures(TypedDict):

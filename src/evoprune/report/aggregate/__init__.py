@@ -1,5 +1,6 @@
 """Aggregate a Hydra multirun (e.g. ``experiment=compare``) into ``compare.csv``, ``compare.md``
-and ``compare.png``: every method at every budget, mean ± std over seeds, next to the dense model.
+and ``compare.png``: every method at every budget, mean ± std over seeds, next to the dense model;
+with fine-tune length swept, ``compare_recovery.png`` as well.
 
 From the command line: ``python -m evoprune.report.aggregate MULTIRUN_DIR [--out DIR]``.
 """
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from evoprune.report.aggregate.collect import Aggregate, MissingRun, Row, Stat, collect
 from evoprune.report.aggregate.plot import plot
+from evoprune.report.aggregate.recovery import plot_recovery
 from evoprune.report.aggregate.tables import markdown, rich_table, write_csv, write_markdown
 
 __all__ = ["Aggregate", "MissingRun", "Row", "Stat", "aggregate", "collect", "markdown",
@@ -29,4 +31,6 @@ def aggregate(multirun_dir: str | Path, out_dir: str | Path | None = None) -> Ag
     write_csv(agg, agg.files["csv"])
     write_markdown(agg, agg.files["md"])
     plot(agg, agg.files["png"])
+    if plot_recovery(agg, out / "compare_recovery.png"):  # fine-tune length was swept
+        agg.files["recovery"] = out / "compare_recovery.png"
     return agg

@@ -83,6 +83,7 @@ class PairedDifference:
     high: float
     p: float
     wins: int  # seeds on which the searched method is strictly ahead
+    variant: str = ""  # the settings both ran with (e.g. finetune.epochs=20), beyond budget
 
 
 @dataclass
@@ -135,10 +136,11 @@ def collect(multirun_dir: str | Path) -> Aggregate:
         raise ValueError(f"the runs under {str(root)!r} report different metrics ({metrics}): "
                          "compare runs of one task and metric at a time")
     labels = _variant_labels([overrides for _, overrides, _ in jobs])
-    samples, searched = _method_samples(jobs, labels)
+    samples, searched, parts = _method_samples(jobs, labels)
     return Aggregate(root, _method_rows(samples, searched), _dense_rows(jobs, labels), missing,
                      completed=len(jobs), debug=dict(debug),
-                     paired=paired_differences(samples, searched), metric=metrics[0])
+                     paired=paired_differences(samples, searched, parts=parts),
+                     metric=metrics[0])
 
 
 def _job_dirs(root: Path) -> list[Path]:
@@ -232,24 +234,37 @@ def _label(name: str, variant: str) -> str:
     return f"{name} ({variant})" if variant else name
 
 
+COMPUTE_MATCHED = "+compute"  # a baseline given the search's time (run.compute_matched)
+
+
+def finetune_epochs(variant: str) -> int | None:
+    """The fine-tune length a variant label names (``finetune.epochs=20``), or None."""
+    for part in variant.split(", "):
+        key, _, value = part.partition("=")
+        if key == "finetune.epochs" and value.isdigit():
+            return int(value)
+    return None
+
+
 def _method_samples(jobs, labels) -> tuple[dict[tuple[str, float], list[tuple[int, dict]]],
-                                           set[str]]:
-    """Every method's figures per (method label, budget), one ``(seed, figures)`` per seed,
-    and the labels of searched methods."""
+                                           set[str], dict[str, tuple[str, str]]]:
+    """Every method's figures per (method label, budget), one ``(seed, figures)`` per seed;
+    the labels of searched methods; and each label's (method, variant)."""
     samples: dict[tuple[str, float], list[tuple[int, dict]]] = defaultdict(list)
-    searched = set()
+    searched, parts = set(), {}
     for (_, _, results), variant in zip(jobs, labels):
         config = results["config"]
         if results.get("searched"):
             searched.add(_label(results["searched"], variant))
         for name, figures in results["methods"].items():
+            parts[_label(name, variant)] = (name, variant)
             key = (_label(name, variant), float(config["budget"]))
             seed = int(config["seed"])
             # a method run again at the same budget and seed (baselines in each job of a
             # `search=ga,rl` sweep) is the same experiment: count it once, not as another seed
             if all(seed != seen for seen, _ in samples[key]):
                 samples[key].append((seed, figures))
-    return samples, searched
+    return samples, searched, parts
 
 
 def _method_rows(samples, searched) -> list[Row]:
@@ -260,41 +275,59 @@ def _method_rows(samples, searched) -> list[Row]:
 
 
 def paired_differences(samples: dict[tuple[str, float], list[tuple[int, dict]]],
-                       searched: set[str], metric: str = "test_acc") -> list[PairedDifference]:
-    """Each searched method minus the best baseline (highest mean ``metric``) at each budget,
-    over the seeds both ran: the comparison the study's claim rests on. Pairing by seed
-    removes what the seed shares (data split, dense model), so it resolves smaller gaps than
-    two independent means."""
-    from scipy import stats  # only when aggregating
-
+                       searched: set[str], metric: str = "test_acc",
+                       parts: dict[str, tuple[str, str]] | None = None
+                       ) -> list[PairedDifference]:
+    """Each searched method minus the best baseline (highest mean ``metric``) at each budget
+    and variant (``parts``: each label's method and variant, e.g. a fine-tune length), over
+    the seeds both ran: the comparison the study's claim rests on; and, where the runs have
+    compute-matched baselines (``<name>+compute``), minus the best of those too. Pairing by
+    seed removes what the seed shares (data split, dense model), so it resolves smaller gaps
+    than two independent means."""
+    parts = parts or {}
     differences = []
     for (method, budget), ours in samples.items():
         if method not in searched:
             continue
-        baselines = {name: dict(runs) for (name, b), runs in samples.items()
-                     if b == budget and name not in searched}
-        if not baselines:
-            continue
-        best = max(baselines, key=lambda name: np.mean(
-            [figures[metric] for figures in baselines[name].values()]))
-        pairs = [(seed, figures[metric], baselines[best][seed][metric])
-                 for seed, figures in sorted(ours) if seed in baselines[best]]
-        if not pairs:
-            continue
-        diffs = np.array([a - b for _, a, b in pairs])
-        mean, n = float(diffs.mean()), len(diffs)
-        low = high = p = float("nan")
-        if n > 1:
-            sem = float(diffs.std(ddof=1)) / np.sqrt(n)
-            half = float(stats.t.ppf(0.975, n - 1)) * sem
-            low, high = mean - half, mean + half
-            if sem > 1e-12:  # the paired t-test: t = mean / sem on n - 1 degrees of freedom
-                p = float(2 * stats.t.sf(abs(mean) / sem, n - 1))
-            else:  # the same difference on every seed (rounding aside)
-                p = 0.0 if abs(mean) > 1e-12 else 1.0
-        differences.append(PairedDifference(method, budget, best, tuple(s for s, _, _ in pairs),
-                                            mean, low, high, p, int((diffs > 0).sum())))
-    return sorted(differences, key=lambda d: (d.method, -d.budget))
+        variant = parts.get(method, (method, ""))[1]
+        rivals = {name: dict(runs) for (name, b), runs in samples.items()
+                  if b == budget and name not in searched
+                  and parts.get(name, (name, ""))[1] == variant}
+        for matched in (False, True):
+            baselines = {name: runs for name, runs in rivals.items()
+                         if parts.get(name, (name, ""))[0].endswith(COMPUTE_MATCHED) == matched}
+            difference = _paired(method, budget, ours, baselines, metric, variant)
+            if difference is not None:
+                differences.append(difference)
+    return sorted(differences, key=lambda d: (d.method, -d.budget, d.baseline))
+
+
+def _paired(method: str, budget: float, ours: list[tuple[int, dict]], baselines: dict,
+            metric: str, variant: str) -> PairedDifference | None:
+    """``method`` minus the best of ``baselines``, paired by seed (None without one)."""
+    from scipy import stats  # only when aggregating
+
+    if not baselines:
+        return None
+    best = max(baselines, key=lambda name: np.mean(
+        [figures[metric] for figures in baselines[name].values()]))
+    pairs = [(seed, figures[metric], baselines[best][seed][metric])
+             for seed, figures in sorted(ours) if seed in baselines[best]]
+    if not pairs:
+        return None
+    diffs = np.array([a - b for _, a, b in pairs])
+    mean, n = float(diffs.mean()), len(diffs)
+    low = high = p = float("nan")
+    if n > 1:
+        sem = float(diffs.std(ddof=1)) / np.sqrt(n)
+        half = float(stats.t.ppf(0.975, n - 1)) * sem
+        low, high = mean - half, mean + half
+        if sem > 1e-12:  # the paired t-test: t = mean / sem on n - 1 degrees of freedom
+            p = float(2 * stats.t.sf(abs(mean) / sem, n - 1))
+        else:  # the same difference on every seed (rounding aside)
+            p = 0.0 if abs(mean) > 1e-12 else 1.0
+    return PairedDifference(method, budget, best, tuple(s for s, _, _ in pairs), mean, low,
+                            high, p, int((diffs > 0).sum()), variant)
 
 
 def _dense_rows(jobs, labels) -> list[Row]:
