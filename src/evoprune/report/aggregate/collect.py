@@ -26,8 +26,10 @@ DENSE_METRICS = ("test_acc", "val_acc", "macs", "params", "latency_ms")
 
 # overrides that never split a method into variants: the swept axes themselves, the choice of
 # which methods run (a method's name already says what it is), and settings that change no figure
+# compute_matched adds "<name>+compute" rows and changes no other: runs with and without it
+# are the same experiment for every other method
 _NOT_A_VARIANT = {"seed", "budget", "baselines", "search", "progress", "threads", "cache_dir",
-                  "logger"}
+                  "logger", "compute_matched"}
 
 
 @dataclass(frozen=True)
