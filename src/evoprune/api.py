@@ -96,12 +96,22 @@ def prune(model: nn.Module, train, val, *, test=None, budget: float = 0.5, searc
     splits = from_datasets(train, val, val if test is None else test, seed=seed,
                            source="evoprune.prune", task=task)
     _describe(cfg, model, [train, val, test])
-    run_dir = Path(output_dir or Path("evoprune_runs") / time.strftime("%Y-%m-%d_%H-%M-%S"))
+    run_dir = Path(output_dir) if output_dir else _fresh_dir(Path("evoprune_runs"))
     run_dir.mkdir(parents=True, exist_ok=True)
     results = run(cfg, run_dir, Given(splits, model))
     method = results["searched"] or next(iter(results["methods"]))
     return (load_pruned(run_dir, method, model=model),
             PruneReport(run_dir=run_dir, results=results, method=method))
+
+
+def _fresh_dir(root: Path) -> Path:
+    """``root/<date>_<time>``, with a suffix when a run of the same second holds it (a fresh
+    run clears the directory it is given)."""
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    candidate, number = root / stamp, 1
+    while candidate.exists():
+        candidate, number = root / f"{stamp}-{number}", number + 1
+    return candidate
 
 
 def inspect_run(overrides: Sequence[str]) -> Inspection:
