@@ -98,7 +98,8 @@ def test_data_that_breaks_the_contract_is_refused(user_code, tmp_path):
     """))
     for loader, message in [
         ("as_dict", "error: data._target_=bad_data.as_dict returned dict, not "
-                    "evoprune.data.DataSplits; build one from arrays with "
+                    "evoprune.data.DataSplits nor a tuple of torch Datasets, (train, test) "
+                    "or (train, val, test); build DataSplits from arrays with "
                     "evoprune.data.make_splits"),
         ("labels_out_of_range", "error: data._target_=bad_data.labels_out_of_range: train "
                                 "labels must be in [0, 4) for num_classes=4, found 0..7"),
