@@ -201,8 +201,8 @@ def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
                       "experiments/bench_cifar.py --modes auto,batched` says which is faster "
                       "on this GPU)", highlight=False)
     console.print(
-        f"dense: {score_label(data.task, 'val')} {dense['val_acc']:.4f}, "
-        f"{score_label(data.task, 'test')} {dense['test_acc']:.4f}, "
+        f"dense: {data.task.label('val')} {dense['val_acc']:.4f}, "
+        f"{data.task.label('test')} {dense['test_acc']:.4f}, "
         f"{dense['macs']:,} MACs, {len(space.groups)} prunable groups, {space.num_units} units"
     )
     if evaluator.dense_latency_ms is not None:
@@ -232,7 +232,7 @@ def search(cfg: DictConfig, problem: Problem, scorer: Evaluator | FinetunedEvalu
     found = result.objectives
     console.print(
         f"{strategy.name}: {result.evaluations} evaluations ({result.requests} requested), "
-        f"{result.wall_time_s:.1f} s, best {score_label(problem.data.task, 'val')} "
+        f"{result.wall_time_s:.1f} s, best {problem.data.task.label('val')} "
         f"{found.val_acc:.4f} at "
         f"{found.cost_ratio:.3f} of dense {COST_UNITS[problem.cost]}"
     )
@@ -249,12 +249,6 @@ def search(cfg: DictConfig, problem: Problem, scorer: Evaluator | FinetunedEvalu
         figures.update(latency_ms=chosen.objectives.latency_ms,
                        dense_latency_ms=problem.evaluator.dense_latency_ms)
     return {strategy.name: Pruned(chosen.mask, figures={"search": figures})}, result.front
-
-
-def score_label(task, split: str) -> str:
-    """``val_acc`` / ``test_acc`` for classification (the keys results.json holds them under),
-    ``val r2`` and so on for another task's score."""
-    return f"{split}_acc" if task.score_name == "accuracy" else f"{split} {task.score_name}"
 
 
 def score_description(cfg: DictConfig, metric: str = "accuracy") -> str:

@@ -232,10 +232,8 @@ class SearchDriver:
             return
         display, bar_task = self._display
         line = self.strategy.format_row(row)
-        # the score's name: val_acc, as results.json keeps it, for accuracy; else the metric's
-        task = getattr(self.evaluator, "task", None)
-        score = "val_acc" if task is None or task.score_name == "accuracy" \
-            else f"val {task.score_name}"
+        task = getattr(self.evaluator, "task", None)  # a stand-in evaluator may have none
+        score = "val_acc" if task is None else task.label("val")
         if line is not None and self.progress:
             display.console.print(f"{line}  best feasible: {score} {row['best_acc']:.4f} at "
                                   f"{best_cost_text(row)}")

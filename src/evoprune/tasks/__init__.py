@@ -53,6 +53,11 @@ class Task:
         """What :meth:`score` reports, e.g. ``accuracy``, ``r2``, ``neg_mae``."""
         return self.metric_name if self.higher_is_better else f"neg_{self.metric_name}"
 
+    def label(self, split: str) -> str:
+        """How console lines name the score on ``split``: ``val_acc`` / ``test_acc`` for
+        accuracy (the keys results.json holds it under), ``val r2`` and so on otherwise."""
+        return f"{split}_acc" if self.score_name == "accuracy" else f"{split} {self.score_name}"
+
     def score(self, outputs: torch.Tensor, labels: torch.Tensor) -> float:
         """The metric, higher is better, on outputs and labels of one whole split."""
         value = float(self.metric(outputs.float(), labels))
