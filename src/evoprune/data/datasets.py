@@ -146,6 +146,15 @@ def as_dataset(data: object, role: str, source: str) -> tuple[Dataset, int]:
     return data, 0
 
 
+def seeded_holdout(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Positions ``(kept, held)`` of ``count`` samples, ``fraction`` of them (at least one)
+    held out in an order drawn from ``seed``: the unstratified hold-out of streamed data, whose
+    labels are not read ahead."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(int(seed))).tolist()
+    held = max(1, math.floor(count * fraction))
+    return order[held:], order[:held]
+
+
 def output_count(train: Dataset, task: Task = CLASSIFICATION) -> int:
     """The model's output width the labels call for: for classification, the training
     Dataset's ``classes`` when it has them (as torchvision's and evoprune's image folders do),
@@ -190,13 +199,11 @@ def from_datasets(*datasets: object, seed: int = 0, val_fraction: float = DEFAUL
     if len(read) == 2:
         check_fraction("val_fraction", val_fraction)
         train = read[0][0]
-        size = max(1, math.floor(len(train) * val_fraction))
-        if size >= len(train):
+        kept, held = seeded_holdout(len(train), val_fraction, seed)
+        if not kept:
             raise BadData(f"{source}: cannot carve a validation split with val_fraction="
                           f"{val_fraction} from {len(train)} training samples")
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(int(seed)))
-        read = [(Subset(train, order[size:].tolist()), workers),
-                (Subset(train, order[:size].tolist()), workers), read[1]]
+        read = [(Subset(train, kept), workers), (Subset(train, held), workers), read[1]]
     (train, _), (val, val_workers), (test, test_workers) = read
     return check_data(DataSplits(
         train=DatasetSplit(train, augment, workers), val=DatasetSplit(val, None, val_workers),

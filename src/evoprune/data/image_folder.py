@@ -12,7 +12,6 @@ standardised per channel with statistics of a seeded sample of training images.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from evoprune.data.cifar10 import crop_and_flip
-from evoprune.data.datasets import DEFAULT_VAL_FRACTION, from_datasets
+from evoprune.data.datasets import DEFAULT_VAL_FRACTION, from_datasets, seeded_holdout
 from evoprune.data.splits import BadData, DataSplits, check_fraction, checked_by
 from evoprune.infra.validators import check_bool, check_int
 
@@ -114,12 +113,9 @@ def load_image_folder(*, root: str, seed: int = 0, image_size: int | Sequence[in
         test_files, test_labels = _listing(root / "test", classes, known_only=True)
         _image_size(test_files, image_size, expected=size)
     else:
-        order = torch.randperm(len(files), generator=torch.Generator().manual_seed(int(seed)))
-        held = max(1, math.floor(len(files) * test_fraction))
-        test_files = [files[i] for i in order[:held].tolist()]
-        test_labels = [labels[i] for i in order[:held].tolist()]
-        files = [files[i] for i in order[held:].tolist()]
-        labels = [labels[i] for i in order[held:].tolist()]
+        kept, held = seeded_holdout(len(files), test_fraction, seed)
+        test_files, test_labels = [files[i] for i in held], [labels[i] for i in held]
+        files, labels = [files[i] for i in kept], [labels[i] for i in kept]
     mean, std = _statistics(ImageFiles(files, labels, classes, size=size, grayscale=grayscale),
                             stats_samples, seed)
     made = {"size": size, "grayscale": grayscale, "mean": mean, "std": std}
