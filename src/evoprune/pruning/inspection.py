@@ -100,6 +100,9 @@ def inspect_space(model: nn.Module, space: PruningSpace,
     reached = {layer.name for g in space.groups for layer in g.layers}
     reached |= {member for g in space.groups for member in g.members}
     blocks = [name for g in space.groups if g.kind == "block" for name in g.members]
+    # the last layer with units, in definition order: the one whose units are the outputs
+    output_layer = [n for n, m in model.named_modules()
+                    if isinstance(m, ROOT_TYPES + RECURRENT_TYPES)][-1]
     kept = []
     for name, module in model.named_modules():
         if not name or not any(True for _ in module.parameters(recurse=False)):
@@ -107,7 +110,7 @@ def inspect_space(model: nn.Module, space: PruningSpace,
         if name in reached or any(name.startswith(block + ".") for block in blocks):
             continue
         kept.append(KeptLayer(name, type(module).__name__,
-                              _why_kept(name, module, model, ignored_layers)))
+                              _why_kept(name, module, output_layer, ignored_layers)))
     fixed = space.macs(np.zeros_like(full)) / space.dense_macs
     return Inspection(type(model).__name__, tuple(rows), tuple(kept), space.dense_macs,
                       space.dense_params, float(fixed))
@@ -117,14 +120,13 @@ class NotInspectable(UserError, ValueError):
     """A pruning space ``inspect`` cannot show (unstructured pruning has no groups)."""
 
 
-def _why_kept(name: str, module: nn.Module, model: nn.Module,
+def _why_kept(name: str, module: nn.Module, output_layer: str,
               ignored_layers: Sequence[str]) -> str:
     if name in ignored_layers:
         return "listed in pruning.ignored_layers"
     if not isinstance(module, ROOT_TYPES + RECURRENT_TYPES):
         return "no prunable group's units reach it"
-    last = [n for n, m in model.named_modules() if isinstance(m, ROOT_TYPES + RECURRENT_TYPES)]
-    if name == last[-1]:
+    if name == output_layer:
         return "the output layer: its units are the model's outputs"
     return "its units feed a layer kept whole (pruning.ignored_layers) or no other layer"
 

@@ -239,6 +239,12 @@ def _label(name: str, variant: str) -> str:
 COMPUTE_MATCHED = "+compute"  # a baseline given the search's time (run.compute_matched)
 
 
+def is_compute_matched(label: str) -> bool:
+    """Whether a method label (``name`` or ``name (variant)``) is a compute-matched
+    baseline's."""
+    return label.split(" (")[0].endswith(COMPUTE_MATCHED)
+
+
 def finetune_epochs(variant: str) -> int | None:
     """The fine-tune length a variant label names (``finetune.epochs=20``), or None."""
     for part in variant.split(", "):
@@ -297,7 +303,7 @@ def paired_differences(samples: dict[tuple[str, float], list[tuple[int, dict]]],
                   and parts.get(name, (name, ""))[1] == variant}
         for matched in (False, True):
             baselines = {name: runs for name, runs in rivals.items()
-                         if parts.get(name, (name, ""))[0].endswith(COMPUTE_MATCHED) == matched}
+                         if is_compute_matched(name) == matched}
             difference = _paired(method, budget, ours, baselines, metric, variant)
             if difference is not None:
                 differences.append(difference)

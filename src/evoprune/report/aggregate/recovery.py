@@ -13,10 +13,10 @@ from matplotlib.figure import Figure
 
 from evoprune.infra.atomic import write_atomic
 from evoprune.report.aggregate.collect import (
-    COMPUTE_MATCHED,
     Aggregate,
     PairedDifference,
     finetune_epochs,
+    is_compute_matched,
 )
 
 MARKERS = "osD^v<>phX*"
@@ -31,7 +31,7 @@ def recovery_series(agg: Aggregate) -> dict[tuple[str, float, bool], list[Paired
         if epochs is None:
             continue
         method = d.method.removesuffix(f" ({d.variant})")
-        series[(method, d.budget, d.baseline.split(" (")[0].endswith(COMPUTE_MATCHED))].append(d)
+        series[(method, d.budget, is_compute_matched(d.baseline))].append(d)
     lengths = {finetune_epochs(d.variant) for ds in series.values() for d in ds}
     if len(lengths) < 2:
         return {}
