@@ -12,7 +12,7 @@ import torch
 from evoprune.config.checks import ConfigError
 from evoprune.pruning.space import PruningSpace
 from evoprune.report.results import RESULTS_FILE
-from evoprune.run import run
+from evoprune.run import run, score_description
 from tests.helpers import FAST, compose_config, data_and_model
 from tests.wandb_runs import read_run
 
@@ -326,6 +326,15 @@ def test_warm_started_ga_starts_from_the_baselines_and_beats_them_in_fitness(tmp
     # on validation before fine-tuning (no proxy: the search scores what val_acc measures)
     for name in ("lamp", "global_magnitude"):
         assert ga["val_acc_before_finetune"] >= results["methods"][name]["val_acc_before_finetune"]
+
+
+@pytest.mark.parametrize("overrides, score", [
+    ([], "validation accuracy after a 1-epoch fine-tune"),  # auto, 5-epoch fine-tune
+    (["finetune.epochs=20"], "validation accuracy right after pruning"),  # auto, long one
+    (["finetune.epochs=20", "proxy.epochs=2"], "validation accuracy after a 2-epoch"),
+])
+def test_the_search_score_follows_the_finetune_length_under_auto(overrides, score):
+    assert score_description(compose_config(overrides)).startswith(score)
 
 
 def test_random_search_run_is_finished_like_the_others(tmp_path, cache):

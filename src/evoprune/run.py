@@ -32,7 +32,7 @@ from evoprune.evaluate.latency import LatencySettings
 from evoprune.evaluate.sensitivity import sensitivity
 from evoprune.finish.along_front import finetune_along_front
 from evoprune.finish.measure import dense_row, finish
-from evoprune.finish.proxy import FinetunedEvaluator
+from evoprune.finish.proxy import FinetunedEvaluator, proxy_epochs
 from evoprune.finish.records import DenseRow, Results
 from evoprune.finish.select import select_by_finetuning
 from evoprune.infra.atomic import save_torch_atomic
@@ -255,8 +255,9 @@ def score_description(cfg: DictConfig, metric: str = "accuracy") -> str:
     """What the search's ``val_acc`` is, in words (pareto.png's axis, pareto.json's score):
     the task's ``metric`` on the validation split, right after pruning or after the proxy's
     brief fine-tune."""
-    if cfg.proxy.epochs:
-        return (f"validation {metric} after a {cfg.proxy.epochs}-epoch fine-tune "
+    epochs = proxy_epochs(cfg.proxy.epochs, cfg.finetune.epochs)
+    if epochs:
+        return (f"validation {metric} after a {epochs}-epoch fine-tune "
                 "(the search's score, proxy.epochs)")
     return SCORE.replace("accuracy", metric)
 
@@ -264,15 +265,16 @@ def score_description(cfg: DictConfig, metric: str = "accuracy") -> str:
 def search_evaluator(cfg: DictConfig, problem: Problem) -> Evaluator | FinetunedEvaluator:
     """What the search scores candidates with: the evaluator, or with ``proxy.epochs > 0``
     the evaluator with each candidate's accuracy taken after that brief fine-tune."""
-    if not cfg.proxy.epochs:
-        return problem.evaluator
-    samples = cfg.evaluator.val_samples
+    epochs = proxy_epochs(cfg.proxy.epochs, cfg.finetune.epochs)
     console.print(f"search score: {score_description(cfg, problem.data.task.score_name)}",
                   highlight=False)
+    if not epochs:
+        return problem.evaluator
+    samples = cfg.evaluator.val_samples
     return FinetunedEvaluator(
         problem.evaluator, dense=problem.model, train=problem.data.train,
         val=problem.data.val.head(samples),
-        recipe=dataclasses.replace(problem.finetune, epochs=cfg.proxy.epochs), seed=cfg.seed,
+        recipe=dataclasses.replace(problem.finetune, epochs=epochs), seed=cfg.seed,
         samples=cfg.proxy.samples)
 
 

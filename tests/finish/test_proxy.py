@@ -8,7 +8,12 @@ import pytest
 from evoprune.data.splits import Split
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
-from evoprune.finish.proxy import FinetunedEvaluator, check_proxy
+from evoprune.finish.proxy import (
+    AUTO_PROXY_LONGEST_FINETUNE,
+    FinetunedEvaluator,
+    check_proxy,
+    proxy_epochs,
+)
 from evoprune.finish.select import accuracy_after_finetuning
 from evoprune.pruning.budget import uniform_mask
 from evoprune.pruning.space import PruningSpace
@@ -74,13 +79,22 @@ def test_a_search_scores_with_it(setup):
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"epochs": -1, "samples": None}, "epochs must be an integer >= 0, got -1"),
-    ({"epochs": 1.5, "samples": None}, "epochs must be an integer >= 0, got 1.5"),
+    ({"epochs": -1, "samples": None}, "epochs must be an integer >= 0 or auto, got -1"),
+    ({"epochs": 1.5, "samples": None}, "epochs must be an integer >= 0 or auto, got 1.5"),
     ({"epochs": 1, "samples": 0}, "samples must be an integer >= 1 or null, got 0"),
 ])
 def test_bad_settings(settings, message):
     with pytest.raises(ValueError, match=message):
         check_proxy(**settings)
+
+
+def test_auto_scores_by_the_proxy_for_short_finetunes_only():
+    check_proxy("auto", None)  # accepted as it is
+    assert proxy_epochs("auto", 5) == 1
+    assert proxy_epochs("auto", AUTO_PROXY_LONGEST_FINETUNE) == 1
+    assert proxy_epochs("auto", AUTO_PROXY_LONGEST_FINETUNE + 1) == 0
+    assert proxy_epochs("auto", 40) == 0
+    assert proxy_epochs(3, 40) == 3 and proxy_epochs(0, 5) == 0  # a number is taken as given
 
 
 def test_masks_are_checked_before_any_finetune(setup):
