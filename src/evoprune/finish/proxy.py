@@ -22,7 +22,6 @@ from evoprune.data.splits import Samples, Split
 from evoprune.evaluate.evaluator import Evaluator, Objectives
 from evoprune.finish.select import accuracy_after_finetuning, check_samples, first_samples
 from evoprune.infra.device import fits_on
-from evoprune.infra.validators import check_int
 from evoprune.training.train import TrainConfig
 
 #: With ``proxy.epochs=auto``, the longest fine-tune (``finetune.epochs``) for which the search
@@ -33,11 +32,9 @@ AUTO_PROXY_LONGEST_FINETUNE = 10
 
 def check_proxy(epochs: int | str, samples: int | None) -> None:
     """Refuse proxy settings out of range (before any work)."""
-    if epochs != "auto":
-        try:
-            check_int("epochs", epochs, 0)
-        except ValueError as error:
-            raise ValueError(f"{str(error).split(',')[0]} or auto, got {epochs!r}") from None
+    whole = isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0
+    if epochs != "auto" and not whole:
+        raise ValueError(f"epochs must be an integer >= 0 or auto, got {epochs!r}")
     check_samples(samples)
 
 
