@@ -13,6 +13,7 @@ import yaml
 
 from evoprune.report.aggregate import aggregate, collect
 from evoprune.report.aggregate.__main__ import main
+from evoprune.report.aggregate.recovery import recovery_series
 from evoprune.report.aggregate.tables import CSV_COLUMNS
 
 OFFSET = {"ga": 0.0, "uniform_magnitude": -0.05}  # 2 methods
@@ -329,3 +330,33 @@ def test_fine_tune_length_is_an_axis_paired_within_each_length(tmp_path):
 def test_no_recovery_figure_without_two_fine_tune_lengths(tmp_path):
     agg = aggregate(write_fake_multirun(tmp_path))
     assert "recovery" not in agg.files and not (tmp_path / "compare_recovery.png").exists()
+
+
+def test_variant_label_of_a_job_left_at_the_default_is_its_recorded_value(tmp_path):
+    """A job that did not override a swept key is labelled with what it ran with (its
+    recorded config), so runs from before a default changed keep an honest label."""
+    write_job(tmp_path, 0, ["budget=0.5", "seed=0", "proxy.epochs=0"],
+              fake_results(0.5, 0, {"proxy": {"epochs": 0}}))
+    write_job(tmp_path, 1, ["budget=0.5", "seed=0"], fake_results(0.5, 0, {"proxy": {"epochs": 1}}))
+    write_job(tmp_path, 2, ["budget=0.5", "seed=0", "+extra=1"], fake_results(0.5, 0))
+    methods = [row.method for row in collect(tmp_path).rows if row.method.startswith("ga")]
+    assert methods == ["ga (proxy.epochs=0)", "ga (proxy.epochs=1)", "ga (extra=1)"]
+
+
+def test_recovery_series_keep_other_settings_apart(tmp_path):
+    """Runs swept over fine-tune length under two scores are two lines per budget, each
+    through its own lengths, never one line through both."""
+    write_recovery_multirun(tmp_path)
+    num = 100
+    for epochs in (5, 20):
+        for seed in SEEDS:
+            write_job(tmp_path, num, ["budget=0.5", f"seed={seed}", f"finetune.epochs={epochs}",
+                                      "proxy.epochs=0"], fake_results(0.5, seed))
+            num += 1
+    series = recovery_series(collect(tmp_path))
+    plain = {key: ds for key, ds in series.items() if not key[2]}
+    assert sorted(plain) == [("ga", 0.5, False), ("ga (proxy.epochs=0)", 0.5, False)]
+    for rows in plain.values():
+        assert [d.variant.split(", ")[0] for d in rows] == ["finetune.epochs=5",
+                                                             "finetune.epochs=20"]
+    assert [round(d.mean, 6) for d in plain[("ga", 0.5, False)]] == [0.05, -0.01]

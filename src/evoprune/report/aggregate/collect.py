@@ -137,7 +137,7 @@ def collect(multirun_dir: str | Path) -> Aggregate:
     if len(metrics) > 1:
         raise ValueError(f"the runs under {str(root)!r} report different metrics ({metrics}): "
                          "compare runs of one task and metric at a time")
-    labels = _variant_labels([overrides for _, overrides, _ in jobs])
+    labels = _variant_labels([(overrides, results["config"]) for _, overrides, results in jobs])
     samples, searched, parts = _method_samples(jobs, labels)
     return Aggregate(root, _method_rows(samples, searched), _dense_rows(jobs, labels), missing,
                      completed=len(jobs), debug=dict(debug),
@@ -220,16 +220,40 @@ def _override_items(overrides: list[str]) -> dict[str, str]:
     return items
 
 
-def _variant_labels(all_overrides: list[list[str]]) -> list[str]:
-    """Per job, the overrides that differ between jobs (other than seed, budget and method
-    choice), e.g. ``search.encoding=ratios``: without them, a sweep over a hyperparameter would
-    silently average different settings into one row. Empty when only seeds and budgets vary."""
-    items = [_override_items(o) for o in all_overrides]
+def _variant_labels(jobs: list[tuple[list[str], dict]]) -> list[str]:
+    """Per job (its overrides and recorded config), the settings that differ between jobs
+    (other than seed, budget and method choice), e.g. ``search.encoding=ratios``: without them,
+    a sweep over a hyperparameter would silently average different settings into one row.
+    Where a job left a varying key at its default, the label takes the value its recorded
+    config ran with, not a blank: a default can change between releases, the record cannot.
+    Empty when only seeds and budgets vary."""
+    items = [_override_items(overrides) for overrides, _ in jobs]
     keys = sorted({k for item in items for k in item})
     varying = [k for k in keys
                if k not in _NOT_A_VARIANT and not k.startswith(("hydra.", "logger."))
                and len({item.get(k) for item in items}) > 1]
-    return [", ".join(f"{k}={item[k]}" for k in varying if k in item) for item in items]
+    labels = []
+    for item, (_, config) in zip(items, jobs):
+        values = {k: item[k] if k in item else _recorded(config, k) for k in varying}
+        labels.append(", ".join(f"{k}={v}" for k, v in values.items() if v is not None))
+    return labels
+
+
+def _recorded(config: dict, key: str) -> str | None:
+    """The value at dotted ``key`` in a run's recorded config, as an override would spell it
+    (None where the config has no such scalar: a key added by ``+key=...`` elsewhere)."""
+    value = config
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    if isinstance(value, (dict, list)):
+        return None
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 def _label(name: str, variant: str) -> str:

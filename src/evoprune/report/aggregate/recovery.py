@@ -24,13 +24,18 @@ MARKERS = "osD^v<>phX*"
 
 def recovery_series(agg: Aggregate) -> dict[tuple[str, float, bool], list[PairedDifference]]:
     """The paired differences by (searched method, budget, against compute-matched
-    baselines), ordered by fine-tune length; empty unless two or more lengths were run."""
+    baselines), ordered by fine-tune length; empty unless two or more lengths were run.
+    The method keeps the rest of its variant (``ga (proxy.epochs=0)``): runs that differ in
+    another setting are separate lines, not one line through both."""
     series: dict[tuple[str, float, bool], list[PairedDifference]] = defaultdict(list)
     for d in agg.paired:
         epochs = finetune_epochs(d.variant)
         if epochs is None:
             continue
-        method = d.method.removesuffix(f" ({d.variant})")
+        name = d.method.removesuffix(f" ({d.variant})")
+        rest = ", ".join(part for part in d.variant.split(", ")
+                         if not part.startswith("finetune.epochs="))
+        method = f"{name} ({rest})" if rest else name
         series[(method, d.budget, is_compute_matched(d.baseline))].append(d)
     lengths = {finetune_epochs(d.variant) for ds in series.values() for d in ds}
     if len(lengths) < 2:
