@@ -136,16 +136,17 @@ import torch
 from torch import nn
 
 
-class Attention(nn.Module):
+class HandWritten(nn.Module):
+    """A linear map written with its own nn.Parameter, reading the first layer's units."""
+
     def __init__(self, num_classes):
         super().__init__()
-        self.embed = nn.Linear(1, 8)
-        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
-        self.head = nn.Linear(8, num_classes)
+        self.embed = nn.Linear(40, 8)
+        self.mix = nn.Parameter(torch.randn(6, 8))
+        self.head = nn.Linear(6, num_classes)
 
     def forward(self, x):
-        h = self.embed(x.transpose(1, 2))
-        return self.head(self.attn(h, h, h)[0].mean(1))
+        return self.head(torch.relu(torch.relu(self.embed(x.flatten(1))) @ self.mix.T))
 
 
 class CellLoop(nn.Module):
@@ -167,14 +168,13 @@ class CellLoop(nn.Module):
 
 
 @pytest.mark.parametrize("target, message", [
-    ("Attention", "error: evoprune cannot count or prune these layers: attn "
-                  "\\(MultiheadAttention\\). It knows Conv1d, Conv2d, Conv3d, Linear, RNN, GRU, "
-                  "LSTM, .*list it in pruning.ignored_layers \\(e.g. "
-                  "pruning.ignored_layers=\\[attn\\]\\)"),
-    ("CellLoop", "error: evoprune cannot count or prune these layers: up \\(ConvTranspose1d\\), "
-                 "cell \\(GRUCell\\)"),
+    ("HandWritten", "error: evoprune cannot count or prune these layers: \\(the model itself\\) "
+                    "\\(HandWritten\\). It knows Conv1d, .*MultiheadAttention.*list it in "
+                    "pruning.ignored_layers"),
+    ("CellLoop", "error: CellLoop has no prunable layer: .*; layers of a type evoprune does not "
+                 "know are kept whole: up \\(ConvTranspose1d\\), cell \\(GRUCell\\)"),
 ])
-def test_a_layer_the_cost_model_does_not_know_is_refused_before_training(tmp_path, target,
+def test_a_model_evoprune_cannot_prune_is_refused_before_training(tmp_path, target,
                                                                           message):
     (tmp_path / "user_models.py").write_text(USER_MODELS)
     process = app(tmp_path, "model=custom", f"model._target_=user_models.{target}",

@@ -162,13 +162,56 @@ class WithAttention(nn.Module):
         return self.head(torch.relu(self.hidden(self.up(h.transpose(1, 2)).flatten(1))))
 
 
-def test_layers_the_cost_model_does_not_know_are_named():
+class HandWritten(nn.Module):
+    """A linear map written with its own ``nn.Parameter``, reading pruned units."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 8)
+        self.weight = nn.Parameter(torch.randn(6, 8))
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.head(torch.relu(torch.relu(self.a(x)) @ self.weight.T))
+
+
+class CellLoop(nn.Module):
+    """A GRU cell stepped by hand over conv channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 3)
+        self.cell = nn.GRUCell(4, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        steps = self.conv(x).transpose(1, 2)
+        h = steps.new_zeros(steps.shape[0], 8)
+        for t in range(steps.shape[1]):
+            h = self.cell(steps[:, t], h)
+        return self.head(h)
+
+
+@pytest.mark.parametrize("model, x, listing", [
+    (HandWritten(), torch.randn(2, 4), r"\(the model itself\) \(HandWritten\)"),
+    (CellLoop(), torch.randn(2, 1, 10), r"cell \(GRUCell\)"),
+])
+def test_layers_of_unknown_type_that_pruned_units_reach_are_named(model, x, listing):
+    with pytest.raises(UnsupportedLayerError,
+                       match=f"cannot count or prune these layers: {listing}. It knows Conv1d, "
+                             r".*MultiheadAttention.*pruning.ignored_layers"):
+        PruningSpace(model.eval(), x)
+
+
+def test_a_layer_of_unknown_type_no_group_reaches_counts_as_measured():
+    """The transposed conv reads an attention module's embedding (kept whole) and its
+    channels are no root's: it is kept whole, its MACs counted as torch's counter counts."""
     model = WithAttention().eval()
-    for space in (PruningSpace, UnstructuredSpace):
-        with pytest.raises(UnsupportedLayerError,
-                           match=r"attn \(MultiheadAttention\), up \(ConvTranspose1d\).*"
-                                 r"pruning.ignored_layers=\[attn\]"):
-            space(model, torch.randn(2, 2, STEPS))
+    x = torch.randn(2, 2, STEPS)
+    space = PruningSpace(model, x)
+    assert [(g.name, g.kind) for g in space.groups] == [("attn", "head"), ("hidden", "neuron")]
+    assert space.dense_macs == counted_macs(model, x)  # need_weights=True: products counted
+    assert UnstructuredSpace(model, x).dense_macs == space.dense_macs
 
 
 def test_ignored_unknown_layers_count_as_measured():

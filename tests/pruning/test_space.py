@@ -116,10 +116,26 @@ def test_unknown_ignored_layer_is_refused(residual_net):
         PruningSpace(residual_net, torch.randn(2, 1, 32), ignored_layers=["nope"])
 
 
-def test_layer_norm_coupling_is_refused():
-    model = nn.Sequential(nn.Linear(16, 8), nn.LayerNorm(8), nn.ReLU(), nn.Linear(8, 2))
-    with pytest.raises(UnsupportedLayerError, match="LayerNorm"):
-        PruningSpace(model, torch.randn(2, 16))
+def test_units_that_reach_a_layer_norm_are_kept_whole():
+    """A LayerNorm normalises over every feature it reads: a zeroed feature would still count
+    in its statistics, a removed one would not, so those units are kept whole, with the
+    reason, and the layers around them still prune."""
+    model = nn.Sequential(nn.Linear(16, 8), nn.LayerNorm(8), nn.ReLU(), nn.Linear(8, 6),
+                          nn.ReLU(), nn.Linear(6, 2))
+    space = PruningSpace(model, torch.randn(2, 16))
+    assert [g.name for g in space.groups] == ["3"]
+    assert space.kept_whole["0"] == "its units reach 1 (LayerNorm), which mixes them: kept whole"
+    with pytest.raises(NoPrunableLayerError, match=r"no prunable layer.*0: its units reach 1 "
+                                                    r"\(LayerNorm\)"):
+        PruningSpace(model[:4], torch.randn(2, 16))
+
+
+def test_a_grouped_conv_coupled_to_a_group_is_refused_by_name():
+    model = nn.Sequential(nn.Conv1d(1, 8, 3), nn.ReLU(), nn.Conv1d(8, 8, 3, groups=2),
+                          nn.Flatten(), nn.Linear(8 * 28, 2))
+    with pytest.raises(UnsupportedLayerError, match=r"layer 2 \(grouped conv \(groups=2\)\) is "
+                                                    r"coupled to a prunable group"):
+        PruningSpace(model, torch.randn(2, 1, 32))
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.1, 1.5])

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from evoprune.pruning.compact import check_compaction
-from evoprune.pruning.recurrent import recurrent_modules
+from evoprune.pruning.compact import check_compaction, needs_slicing
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.unstructured import UnstructuredSpace
 
@@ -20,7 +19,7 @@ def make_space(
     if kind not in SPACES:
         raise ValueError(f"kind must be one of {sorted(SPACES)}, got '{kind}'")
     space = SPACES[kind](model, example_input, **settings)
-    if kind == "structured" and recurrent_modules(model):  # couplings partly measured: check
+    if kind == "structured" and needs_slicing(model):  # compacted by evoprune's own slicing
         check_compaction(model, space)
     return space
 

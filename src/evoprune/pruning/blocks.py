@@ -119,8 +119,8 @@ def _shape_keepers(model: nn.Module, paths: Sequence[str],
     keepers = set()
 
     def hook_for(path: str):
-        def hook(module, inputs, output):
-            if (len(inputs) == 1 and isinstance(inputs[0], torch.Tensor)
+        def hook(module, inputs, kwargs, output):
+            if (len(inputs) == 1 and not kwargs and isinstance(inputs[0], torch.Tensor)
                     and isinstance(output, torch.Tensor) and output.shape == inputs[0].shape):
                 keepers.add(path)
         return hook

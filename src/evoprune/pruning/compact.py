@@ -1,10 +1,11 @@
 """Physical removal of masked units (for export, latency and fine-tuning).
 
 torch-pruning removes them wherever it can trace the model. It cannot trace recurrent layers
-(see ``recurrent``), so a model with any is compacted from the coupling table instead: every
-coupled parameter (and BatchNorm statistic) is sliced to its kept indices, as the scorer's
-slicer does, and each layer is given its new widths; a recurrent layer is rebuilt as a smaller
-module of its own class.
+(see ``recurrent``) nor remove attention heads (see ``attention``), so a model with either is
+compacted from the coupling table instead: every coupled parameter (and BatchNorm statistic)
+is sliced to its kept indices, as the scorer's slicer does, and each layer is given its new
+widths; a recurrent layer is rebuilt as a smaller module of its own class, an attention module
+as a :class:`~evoprune.pruning.attention.PrunedMultiheadAttention` with the kept heads.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from evoprune.pruning.attention import ATTENTION_TYPES, PrunedMultiheadAttention
 from evoprune.pruning.blocks import blocks_removed, outside, remove_blocks
 from evoprune.pruning.recurrent import RECURRENT_TYPES, rebuilt, recurrent_modules
 from evoprune.pruning.slicing import ParameterSlicer
@@ -29,7 +31,7 @@ def compact(model: nn.Module, space: PruningSpace, mask: np.ndarray) -> nn.Modul
     blocks replaced by the identity; ``model`` itself is left untouched.
     """
     mask = space.check(mask)
-    if recurrent_modules(model):
+    if needs_slicing(model):
         return remove_blocks(_compact_by_slicing(model, space, mask), space.removed_blocks(mask))
     pruned = copy.deepcopy(model).eval()
     graph = tp.DependencyGraph().build_dependency(pruned, example_inputs=space.example_input)
@@ -45,21 +47,38 @@ def compact(model: nn.Module, space: PruningSpace, mask: np.ndarray) -> nn.Modul
     return remove_blocks(pruned, space.removed_blocks(mask))  # after: the graph spans them
 
 
+def needs_slicing(model: nn.Module) -> bool:
+    """Whether ``model`` has layers torch-pruning cannot compact (recurrent, attention)."""
+    return bool(recurrent_modules(model)) or any(
+        isinstance(m, ATTENTION_TYPES) for m in model.modules())
+
+
 def _compact_by_slicing(model: nn.Module, space: PruningSpace, mask) -> nn.Module:
     """``compact`` for models torch-pruning cannot trace: slice, then set each layer's widths."""
     params, buffers = ParameterSlicer(model, space, None)(mask)
     pruned = copy.deepcopy(model).eval()
+    rebuilt_at: list[str] = []
     for name, module in list(pruned.named_modules()):
-        local = {key.rpartition(".")[2]: value for key, value in {**params, **buffers}.items()
+        if any(name.startswith(f"{done}.") for done in rebuilt_at):
+            continue  # inside a module rebuilt whole
+        values = {**params, **buffers}
+        local = {key.rpartition(".")[2]: value for key, value in values.items()
                  if key.rpartition(".")[0] == name}
         changed = {key: value for key, value in local.items()
                    if value.shape != getattr(module, key).shape}
+        if isinstance(module, ATTENTION_TYPES):
+            # rebuilt even with every head kept: one attention class in a compacted model,
+            # whose products every flop counter sees (the fused kernels' are not always)
+            inside = {key.removeprefix(f"{name}."): value for key, value in params.items()
+                      if key.startswith(f"{name}.")}
+            _replace(pruned, name, PrunedMultiheadAttention.from_kept(module, inside))
+            rebuilt_at.append(name)
+            continue
         if not changed:
             continue
         if isinstance(module, RECURRENT_TYPES):
-            parent, _, child = name.rpartition(".")
-            setattr(pruned.get_submodule(parent) if parent else pruned, child,
-                    rebuilt(module, {k: v for k, v in local.items() if k in params_of(module)}))
+            _replace(pruned, name,
+                     rebuilt(module, {k: v for k, v in local.items() if k in params_of(module)}))
             continue
         for key, value in changed.items():
             if key in module._parameters:
@@ -68,6 +87,11 @@ def _compact_by_slicing(model: nn.Module, space: PruningSpace, mask) -> nn.Modul
                 setattr(module, key, value.clone())
         _set_widths(module)
     return pruned
+
+
+def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child, module)
 
 
 def params_of(module: nn.Module) -> set[str]:
@@ -121,5 +145,5 @@ def check_compaction(model: nn.Module, space: PruningSpace, seed: int = 0) -> No
         raise UnsupportedLayerError(
             f"{type(model).__name__}: removing units does not compute what masking them does "
             f"(largest difference {float((pruned - masked).abs().max()):.3g}); the way a layer "
-            "reads a recurrent layer could not be followed: list that layer in "
+            "reads a recurrent or attention layer could not be followed: list that layer in "
             "pruning.ignored_layers")

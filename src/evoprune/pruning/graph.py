@@ -82,7 +82,8 @@ def _layer_dims(item, names: dict[nn.Module, str], parts: Parts,
         layer, part = parts[name]
         dims = consumer_dims(recurrent[layer], part) if direction == PRUNE_IN else []
         return layer, [(f"{layer}.{local}", dim) for local, dim in dims]
-    return name, [(f"{name}.{local}", dim) for local, dim in coupled_dims(module, direction)]
+    return name, [(f"{name}.{local}", dim)
+                  for local, dim in coupled_dims(module, direction, name)]
 
 
 def real_dims(item, names: dict[nn.Module, str], parts: Parts,

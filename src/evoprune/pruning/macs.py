@@ -12,14 +12,18 @@ the masks zero.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from evoprune.pruning.layers import KNOWN_NAMES, ROOT_TYPES, UnsupportedLayerError, unknown_layers
+from evoprune.pruning.attention import ATTENTION_TYPES, attention_call
+from evoprune.pruning.layers import ROOT_TYPES
 from evoprune.pruning.recurrent import RECURRENT_TYPES, weight_macs
+
+TRACED_TYPES = ROOT_TYPES + RECURRENT_TYPES + ATTENTION_TYPES
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class LayerTrace:
     macs: int  # dense MACs per sample
     depthwise: bool
     weight: str = "weight"  # the parameter of the layer the MACs multiply
+    rows: tuple[int, int] | None = None  # the weight's rows used, when not all (packed q/k/v)
 
     @property
     def param(self) -> str:
@@ -38,17 +43,26 @@ class LayerTrace:
 
 
 def trace_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerTrace]:
-    """Run one forward pass and return every weight matrix with its dense MACs per sample."""
+    """Run one forward pass and return every weight matrix with its dense MACs per sample
+    (an attention module's projections included: it applies them without calling its
+    ``out_proj`` as a module)."""
     names = {module: name for name, module in model.named_modules()}
     seen: list[LayerTrace] = []
+    batch = max(1, len(example_input))
 
-    def hook(module: nn.Module, inputs: tuple, output) -> None:
+    def hook(module: nn.Module, args: tuple, kwargs: dict, output) -> None:
         if isinstance(module, RECURRENT_TYPES):
             seen.extend(LayerTrace(names[module], macs, False, weight)
-                        for weight, macs in weight_macs(module, inputs))
+                        for weight, macs in weight_macs(module, args))
             return
-        batch = output.shape[0] if output.dim() > 1 else 1
-        per_sample = output.numel() // batch
+        if isinstance(module, ATTENTION_TYPES):
+            call = attention_call(module, names[module], args, kwargs)
+            for weight, macs, first in call.projection_macs(module):
+                layer, _, local = f"{names[module]}.{weight}".rpartition(".")
+                rows = (first, first + module.embed_dim) if local == "in_proj_weight" else None
+                seen.append(LayerTrace(layer, macs, False, local, rows))
+            return
+        per_sample = output.numel() // batch  # whatever dim holds the batch (sequence-first)
         if isinstance(module, nn.Linear):
             macs = per_sample * module.in_features
             depthwise = False
@@ -59,24 +73,38 @@ def trace_layers(model: nn.Module, example_input: torch.Tensor) -> list[LayerTra
         seen.append(LayerTrace(names[module], int(macs), depthwise))
 
     forward_with_hooks(model, example_input, {
-        m: hook for m in model.modules() if isinstance(m, ROOT_TYPES + RECURRENT_TYPES)})
+        m: hook for m in model.modules() if isinstance(m, TRACED_TYPES)})
     return seen
 
 
 def forward_with_hooks(model: nn.Module, example_input: torch.Tensor, hooks: dict) -> None:
-    """One forward pass of ``example_input`` in eval mode, without gradients, with a forward
-    hook on each module of ``hooks`` (module -> hook); the hooks and the model's mode are
-    restored afterwards."""
-    handles = [module.register_forward_hook(hook) for module, hook in hooks.items()]
+    """One forward pass of ``example_input`` in eval mode, without gradients and without
+    torch's fused transformer kernels (they skip the submodules' hooks), with a forward hook
+    (``hook(module, args, kwargs, output)``) on each module of ``hooks``; the hooks, the
+    model's mode and the fused kernels' switch are restored afterwards."""
+    handles = [module.register_forward_hook(hook, with_kwargs=True)
+               for module, hook in hooks.items()]
     was_training = model.training
     try:
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), unfused_attention():
             model(example_input)
     finally:
         model.train(was_training)
         for handle in handles:
             handle.remove()
+
+
+@contextmanager
+def unfused_attention():
+    """Switch off torch's fused transformer fast path, which runs a whole encoder layer in one
+    kernel: hooks on its submodules do not fire and the flop counter sees none of it."""
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
 
 
 def kept_along(masks: np.ndarray, units: np.ndarray) -> np.ndarray:
@@ -93,8 +121,10 @@ def layer_cost(trace: LayerTrace, model: nn.Module, couplings: dict) -> tuple:
     """``(MACs per kept (in, out) pair, in-units, out-units)`` of one traced layer; ``couplings``
     maps ``(parameter name, dim)`` to its index → unit array (-1: not pruned)."""
     weight = model.get_parameter(trace.param)
-    size_out = weight.shape[0]  # conv out_channels, linear out_features, gate rows
-    out_units = couplings.get((trace.param, 0), np.full(size_out, -1, np.int64))
+    out_units = couplings.get((trace.param, 0), np.full(weight.shape[0], -1, np.int64))
+    if trace.rows is not None:  # a block of a packed weight (an attention's q, k or v)
+        out_units = out_units[trace.rows[0]:trace.rows[1]]
+    size_out = len(out_units)  # conv out_channels, linear out_features, gate rows
     if trace.depthwise:  # one input channel per output channel: cost follows the outputs only
         return trace.macs // size_out, None, out_units
     size_in = weight.shape[1]
@@ -104,8 +134,15 @@ def layer_cost(trace: LayerTrace, model: nn.Module, couplings: dict) -> tuple:
 
 def counted_macs(model: nn.Module, example_input: torch.Tensor) -> int:
     """MACs per sample of one forward pass as ``torch.utils.flop_counter`` counts them
-    (FLOPs / 2). oneDNN is switched off meanwhile: its fused recurrent kernels escape the
-    counter (a 2-layer bidirectional LSTM counts 0)."""
+    (FLOPs / 2)."""
+    return counted_macs_inside(model, example_input, [])[0]
+
+
+def counted_macs_inside(model: nn.Module, example_input: torch.Tensor,
+                        modules: list[str]) -> tuple[int, dict[str, int]]:
+    """:func:`counted_macs`, in all and inside each of ``modules`` (names). oneDNN is switched off
+    meanwhile: its fused recurrent kernels escape the counter (a 2-layer bidirectional LSTM
+    counts 0); so are torch's fused transformer kernels, which it does not see either."""
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training
@@ -114,33 +151,39 @@ def counted_macs(model: nn.Module, example_input: torch.Tensor) -> int:
         with warnings.catch_warnings():  # restoring the flags warns of TF32 on Intel GPUs
             warnings.filterwarnings("ignore", message="TF32 acceleration")
             with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False), \
-                    FlopCounterMode(display=False) as counter:
+                    unfused_attention(), FlopCounterMode(display=False) as counter:
                 model(example_input)
     finally:
         model.train(was_training)
-    return counter.get_total_flops() // 2 // max(1, len(example_input))
+    batch = max(1, len(example_input))
+    by_module = counter.get_flop_counts()
+    root = type(model).__name__
+    inside = {name: sum(by_module.get(f"{root}.{name}" if name else root, {}).values())
+              // 2 // batch for name in modules}
+    return counter.get_total_flops() // 2 // batch, inside
 
 
 def check_dense_macs(model: nn.Module, example_input: torch.Tensor, traces: list[LayerTrace],
-                     ignored_layers=()) -> int:
+                     attention: dict[str, tuple[int, int]] | None = None) -> int:
     """Check the traced dense count against torch's flop counter; return the MACs outside the
-    cost model that are counted as a fixed cost (those of layers the user keeps whole with
-    ``ignored_layers``, and of parameter-free products such as attention scores).
+    cost model that are counted as a fixed cost (those of layers kept whole: the user's
+    ``ignored_layers``, layers no group reaches, parameter-free products).
 
-    A layer with parameters of a type the cost model does not know, unless ignored, is an
-    error that names it: its MACs would otherwise count as zero.
+    ``attention``: each attention module's name → (its projections' MACs, its two products'
+    MACs). The counter sees the products on some paths and not on others; a module is
+    accepted when it counts either the projections alone or both, and the products are left
+    to the caller (they depend on the heads kept).
     """
-    unknown = [name for name in unknown_layers(model) if name not in set(ignored_layers)]
-    if unknown:
-        listing = ", ".join(f"{name} ({type(model.get_submodule(name)).__name__})"
-                            for name in unknown)
-        raise UnsupportedLayerError(
-            f"evoprune cannot count or prune these layers: {listing}. It knows "
-            f"{KNOWN_NAMES}; to keep such a layer whole, its cost counted as measured, list it "
-            f"in pruning.ignored_layers (e.g. pruning.ignored_layers=[{unknown[0]}]) together "
-            f"with the layers that feed it")
+    attention = attention or {}
     traced = sum(t.macs for t in traces)
-    counted = counted_macs(model, example_input)
+    counted, inside = counted_macs_inside(model, example_input, list(attention))
+    for name, (projections, products) in attention.items():
+        if inside[name] not in (projections, projections + products):
+            raise RuntimeError(
+                f"{type(model).__name__}: the cost model counts {projections:,} MACs per sample "
+                f"in the projections of {name} and {products:,} in its attention products, "
+                f"torch's flop counter {inside[name]:,}; please report this model")
+        counted -= inside[name] - projections  # the products, where the counter saw them
     if counted < traced:
         raise RuntimeError(f"{type(model).__name__}: the cost model counts {traced:,} MACs per "
                            f"sample, torch's flop counter {counted:,}; please report this model")

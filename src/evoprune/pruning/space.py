@@ -19,6 +19,7 @@ import copy
 import dataclasses
 import math
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,12 @@ from torch import nn
 
 from evoprune.infra.errors import UserError
 from evoprune.infra.validators import check_number
+from evoprune.pruning.attention import (
+    AttentionSite,
+    attention_macs,
+    attention_sites,
+    trace_attention,
+)
 from evoprune.pruning.blocks import BLOCK_GROUP, check_granularity, find_blocks
 from evoprune.pruning.graph import (
     group_layers,
@@ -40,7 +47,14 @@ from evoprune.pruning.graph import (
     recurrent_group_name,
     root_shape,
 )
-from evoprune.pruning.layers import ROOT_TYPES, UnsupportedLayerError, check_layer_names
+from evoprune.pruning.layers import (
+    MIXING_TYPES,
+    ROOT_TYPES,
+    UnsupportedLayerError,
+    check_layer_names,
+    unknown_layers,
+    unknown_layers_error,
+)
 from evoprune.pruning.macs import check_dense_macs, kept_along, layer_cost, trace_layers
 from evoprune.pruning.recurrent import (
     HIDDEN,
@@ -129,67 +143,100 @@ class PruningSpace:
         self.min_keep_fraction = min_keep
         self.example_input = example_input
         traces = trace_layers(model, example_input)
-        self._fixed_macs = check_dense_macs(model, example_input, traces, ignored_layers)
+        sites = {site.name: site for site in attention_sites(model)}
+        calls = trace_attention(model, example_input)
+        self._fixed_macs = check_dense_macs(model, example_input, traces,
+                                            attention_macs(sites, calls, traces))
         order = {}
         for i, trace in enumerate(traces):
             order.setdefault(trace.name, i)
+        # layer name -> why no group prunes it, for the groups kept whole by rule
+        self.kept_whole: dict[str, str] = {}
         # torch-pruning traces a copy in which recurrent layers are linear stand-ins
         traced, parts = with_stand_ins(model)
         recurrent = recurrent_modules(model)
         names = {module: name for name, module in traced.named_modules()}
-        graph = tp.DependencyGraph().build_dependency(traced, example_inputs=example_input)
-        importance = tp.importance.GroupMagnitudeImportance(
-            p=importance_p, group_reduction="mean", normalizer=None
-        )
-        groups: list[Group] = []
-        couplings: dict[tuple[str, int], np.ndarray] = {}
-        offset = 0
-        roots = [(g[0].dep.target.module, g[0].dep.handler) for g in graph.get_all_groups(
-            root_module_types=ROOT_TYPES)] if granularity != "block" else []  # no channel genes
-        owner_of = {name: part[0] for name, part in parts.items()}  # stand-in part -> layer
-        roots.sort(key=lambda root: (  # network order; a recurrent layer's hidden units first
-            order.get(owner_of.get(names[root[0]], names[root[0]]), len(order)),
-            parts.get(names[root[0]], ("", HIDDEN))[1] != HIDDEN))
-        for root, handler in roots:
-            part = parts.get(names[root])
-            width = out_size(root)
-            full = graph.get_pruning_group(root, handler, list(range(width)))
-            members = parameterised_members(full, names, owner_of)
-            if not has_consumer(full) or set(members) & set(ignored_layers):
-                continue  # an output layer, or the user asked to keep it whole
-            size = width if part is None else group_size(recurrent[part[0]], part[1])
-            if part is None:
-                for index in range(width):
-                    for item in graph.get_pruning_group(root, handler, [index]).items:
-                        for param, dim, idxs in real_dims(item, names, parts, recurrent):
-                            _owners(couplings, model, param, dim)[idxs] = offset + index
-            else:  # torch-pruning finds who reads the layer; a probe finds which inputs
-                layer = part[0]
-                found = readers(full, names, parts, recurrent, layer)
-                carried = probe_readers(model, example_input, layer, part[1],
-                                        {name: feature for name, (feature, _) in found.items()})
-                for name, (_, dims) in found.items():
-                    unit = carried[name]
-                    for param, dim in dims:
-                        _owners(couplings, model, param, dim)[unit >= 0] = offset + unit[unit >= 0]
-                for local, dim, units in unit_couplings(recurrent[layer], part[1]):
-                    couplings[(f"{layer}.{local}", dim)] = offset + units
-            min_count = max(1, math.ceil(min_keep * size))
-            groups.append(
-                Group(
-                    name=names[root] if part is None else recurrent_group_name(*part),
-                    kind=kind_of(root, part),
-                    size=size,
-                    min_keep=min_count,
-                    offset=offset,
-                    importance=(np.zeros(size) if parts else
-                                importance(full).detach().cpu().numpy().astype(np.float64)),
-                    members=tuple(members),
-                    **root_shape(root if part is None else recurrent[part[0]]),
-                    layers=group_layers(full, names, parts, recurrent),
-                )
+        unknown = [name for name in unknown_layers(model) if name not in set(ignored_layers)]
+        owners = {id(p): name for name in unknown
+                  for p in traced.get_submodule(name).parameters(recurse=False)}
+        with _unknown_layers_refused(model, unknown):
+            # torch-pruning stumbles on some layers of unknown type (a hand-written linear
+            # map, a cell stepped by hand): then those layers are the reason given
+            graph = tp.DependencyGraph().build_dependency(traced, example_inputs=example_input)
+            importance = tp.importance.GroupMagnitudeImportance(
+                p=importance_p, group_reduction="mean", normalizer=None
             )
-            offset += size
+            groups: list[Group] = []
+            couplings: dict[tuple[str, int], np.ndarray] = {}
+            offset = 0
+            roots = [(g[0].dep.target.module, g[0].dep.handler) for g in graph.get_all_groups(
+                root_module_types=ROOT_TYPES)] if granularity != "block" else []  # no channel genes
+            owner_of = {name: part[0] for name, part in parts.items()}  # stand-in part -> layer
+            # attention heads: one group per attention module, placed where it runs
+            heads = [site for name, site in sites.items() if name not in set(ignored_layers)
+                     and granularity != "block"]
+            roots += heads
+            roots.sort(key=lambda root: (  # network order; a recurrent layer's hidden units first
+                order.get(root.name, len(order)) if isinstance(root, AttentionSite) else
+                order.get(owner_of.get(names[root[0]], names[root[0]]), len(order)),
+                not isinstance(root, AttentionSite)
+                and parts.get(names[root[0]], ("", HIDDEN))[1] != HIDDEN))
+            for root in roots:
+                if isinstance(root, AttentionSite):
+                    for param, dim, units in root.couplings(model, offset):
+                        couplings[(param, dim)] = units
+                    groups.append(_head_group(root, offset, min_keep))
+                    offset += root.num_heads
+                    continue
+                root, handler = root
+                part = parts.get(names[root])
+                width = out_size(root)
+                full = graph.get_pruning_group(root, handler, list(range(width)))
+                members = parameterised_members(full, names, owner_of)
+                if not has_consumer(full) or set(members) & set(ignored_layers):
+                    continue  # an output layer, or the user asked to keep it whole
+                mixing = _mixing_layer(full, names)
+                if mixing is not None:  # e.g. a transformer's residual stream
+                    for member in members:
+                        self.kept_whole.setdefault(member, mixing)
+                    continue
+                foreign = _foreign(full, names, unknown, owners)
+                if foreign:
+                    raise unknown_layers_error(model, foreign)
+                size = width if part is None else group_size(recurrent[part[0]], part[1])
+                if part is None:
+                    for index in range(width):
+                        for item in graph.get_pruning_group(root, handler, [index]).items:
+                            for param, dim, idxs in real_dims(item, names, parts, recurrent):
+                                _owners(couplings, model, param, dim)[idxs] = offset + index
+                else:  # torch-pruning finds who reads the layer; a probe finds which inputs
+                    layer = part[0]
+                    found = readers(full, names, parts, recurrent, layer)
+                    carried = probe_readers(model, example_input, layer, part[1],
+                                            {name: feature for name, (feature, _) in found.items()})
+                    for name, (_, dims) in found.items():
+                        unit = carried[name]
+                        for param, dim in dims:
+                            owned = _owners(couplings, model, param, dim)
+                            owned[unit >= 0] = offset + unit[unit >= 0]
+                    for local, dim, units in unit_couplings(recurrent[layer], part[1]):
+                        couplings[(f"{layer}.{local}", dim)] = offset + units
+                min_count = max(1, math.ceil(min_keep * size))
+                groups.append(
+                    Group(
+                        name=names[root] if part is None else recurrent_group_name(*part),
+                        kind=kind_of(root, part),
+                        size=size,
+                        min_keep=min_count,
+                        offset=offset,
+                        importance=(np.zeros(size) if parts else
+                                    importance(full).detach().cpu().numpy().astype(np.float64)),
+                        members=tuple(members),
+                        **root_shape(root if part is None else recurrent[part[0]]),
+                        layers=group_layers(full, names, parts, recurrent),
+                    )
+                )
+                offset += size
         blocks = [] if granularity == "channel" else find_blocks(
             model, example_input, layers=granularity == "block")
         if granularity != "channel" and not blocks:
@@ -209,8 +256,13 @@ class PruningSpace:
             raise NoPrunableLayerError(
                 f"{type(model).__name__} has no prunable layer: evoprune prunes output units "
                 f"of {[t.__name__ for t in ROOT_TYPES + RECURRENT_TYPES]} layers that feed "
-                f"another layer (the output layer and ignored_layers={list(ignored_layers)} "
-                f"are kept)"
+                f"another layer, and heads of attention modules (the output layer and "
+                f"ignored_layers={list(ignored_layers)} are kept)"
+                + "".join(f"; {name}: {why}" for name, why in list(self.kept_whole.items())[:3])
+                + ("; layers of a type evoprune does not know are kept whole: "
+                   + ", ".join(f"{n} ({type(model.get_submodule(n)).__name__})"
+                               for n in unknown)
+                   if unknown else "")
             )
         self.groups: tuple[Group, ...] = tuple(groups)
         self.couplings: tuple[Coupling, ...] = tuple(
@@ -220,14 +272,22 @@ class PruningSpace:
         # a block unit owns every parameter inside its block: scores and costs follow it
         self._blocks = [(offset - len(blocks) + i, block) for i, block in enumerate(blocks)]
         self.block_names = tuple(blocks)
-        if parts or blocks:  # torch-pruning's importance reads stand-ins and knows no blocks
+        # torch-pruning's importance reads stand-ins and knows no blocks or heads
+        if parts or blocks or heads:
             magnitude = self.unit_scores({name: p.abs() ** importance_p
                                           for name, p in model.named_parameters()})
             self.groups = tuple(
                 dataclasses.replace(g, importance=magnitude[self.group_slice(g)])
-                if parts or g.kind == "block" else g for g in self.groups)
+                if parts or g.kind in ("block", "head") else g for g in self.groups)
         self._layer_costs = [(*layer_cost(t, model, couplings), self._inside(t.name))
                              for t in traces]
+        for call in calls:  # attention's two products: per kept head
+            site = sites[call.name]
+            units = couplings.get((site.output, 1))
+            heads_of = (np.unique(units) if units is not None
+                        else np.full(site.num_heads, -1, np.int64))
+            self._layer_costs.append((call.product_macs_per_head(site), None, heads_of,
+                                      self._inside(call.name)))
         self._param_costs = [
             (name, [couplings[(name, d)] for d in range(p.dim()) if (name, d) in couplings],
              p.numel(), self._inside(name))
@@ -416,6 +476,56 @@ class PruningSpace:
                                  f"to {group.size - 1}, got {keep!r}")
             mask[group.offset + np.asarray(keep, dtype=np.int64)] = True
         return self.check(mask)
+
+
+@contextmanager
+def _unknown_layers_refused(model: nn.Module, unknown: list[str]):
+    """Turn a failure to build the groups into the refusal of ``unknown`` layers, if any."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever broke, those layers are why
+        if not unknown:
+            raise
+        raise unknown_layers_error(model, unknown) from err
+
+
+def _foreign(group: tp.Group, names: dict[nn.Module, str], unknown: list[str],
+             owners: dict[int, str]) -> list[str]:
+    """The layers of unknown type (``unknown``) whose parameters a group's units reach, as
+    modules or as parameters torch-pruning found unwrapped (``owners``: parameter id →
+    layer)."""
+    found = []
+    for item in group.items:
+        module = item.dep.target.module
+        name = owners.get(id(module), names.get(module) if names.get(module) in unknown
+                          else None)
+        if name is not None and name not in found:
+            found.append(name)
+    return found
+
+
+def _head_group(site: AttentionSite, offset: int, min_keep: float) -> Group:
+    """The group of an attention module's heads (importance: filled in by the space)."""
+    return Group(name=site.name, kind="head", size=site.num_heads,
+                 min_keep=max(1, math.ceil(min_keep * site.num_heads)), offset=offset,
+                 importance=np.zeros(site.num_heads),
+                 members=(site.name, site.output.removesuffix(".weight")),
+                 in_units=site.embed_dim,
+                 layers=(GroupLayer(site.name, "out", site.blocks[0][0], 0),
+                         GroupLayer(site.output.removesuffix(".weight"), "in", site.output, 1)))
+
+
+def _mixing_layer(group: tp.Group, names: dict[nn.Module, str]) -> str | None:
+    """Why a group must be kept whole: the first layer it reaches that mixes the units
+    (``layers.MIXING_TYPES``), or None."""
+    for item in group.items:
+        module = item.dep.target.module
+        if isinstance(module, MIXING_TYPES):
+            return (f"its units reach {names.get(module, '?')} ({type(module).__name__}), "
+                    "which mixes them: kept whole")
+    return None
 
 
 def _owners(couplings: dict, model: nn.Module, param: str, dim: int) -> np.ndarray:

@@ -17,13 +17,14 @@ touch it (``groups``, ``check``, ``mask_from_counts``, ``mask_from_ratios``, ``m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from evoprune.infra.validators import check_number
+from evoprune.pruning.attention import attention_macs, attention_sites, trace_attention
 from evoprune.pruning.layers import check_layer_names
 from evoprune.pruning.macs import check_dense_macs, count_params, trace_layers
 
@@ -68,8 +69,12 @@ class UnstructuredSpace:
         self.min_keep_fraction = min_density
         self.example_input = example_input
         every = trace_layers(model, example_input)
-        fixed_macs = check_dense_macs(model, example_input, every, ignored_layers)
-        traces = [t for t in every if t.name not in ignored_layers]
+        attention = attention_macs({site.name: site for site in attention_sites(model)},
+                                   trace_attention(model, example_input), every)
+        # attention's products have no weights: a fixed cost here
+        fixed_macs = check_dense_macs(model, example_input, every, attention) + sum(
+            products for _, products in attention.values())
+        traces = _by_weight([t for t in every if t.name not in ignored_layers])
         if not traces:
             raise ValueError(f"{type(model).__name__} has no conv, linear or recurrent layer to "
                              "prune")
@@ -191,6 +196,17 @@ class UnstructuredSpace:
 
     def key(self, policy: np.ndarray) -> bytes:
         return np.asarray(policy, dtype=np.int64).tobytes()
+
+
+def _by_weight(traces: list) -> list:
+    """One trace per weight, its MACs summed over the calls that use it (a layer called twice,
+    an attention's packed query, key and value blocks)."""
+    merged: dict[str, object] = {}
+    for trace in traces:
+        seen = merged.get(trace.param)
+        merged[trace.param] = trace if seen is None else replace(
+            seen, macs=seen.macs + trace.macs, rows=None)
+    return list(merged.values())
 
 
 def _layer_name(trace) -> str:

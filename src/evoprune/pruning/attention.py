@@ -1,0 +1,268 @@
+"""Attention heads in the pruning space (``nn.MultiheadAttention``, also inside
+``nn.TransformerEncoderLayer`` / ``nn.TransformerDecoderLayer``).
+
+Why this is owned here rather than left to torch-pruning (1.6.1): its attention pruner removes
+features of the embedding (the residual stream), not heads, and it cannot give a module fewer
+heads than its embedding allows (``nn.MultiheadAttention`` derives the head width from the
+embedding width). So:
+
+- **A head is a unit.** Head ``h`` owns rows ``h·d .. (h+1)·d`` of the query, key and value
+  projections (weights and biases; packed in ``in_proj_weight`` or separate) and the matching
+  input columns of the output projection, ``d`` the head width. One group per attention module.
+- **Masking is exact.** A head with zero query and key rows scores every key 0, and with zero
+  value rows its weighted sum is 0; its output columns are zero too, so the masked module
+  computes what the module without the head computes.
+- **Costs.** Per sample: the projections (``tokens × rows × columns`` each) and attention's two
+  products, ``QKᵀ`` and the weighted sum of ``V``: ``query tokens × key tokens × d`` per head
+  each. ``torch.utils.flop_counter`` counts the products on some paths (``need_weights=True``)
+  and not on others (``scaled_dot_product_attention`` on a CPU), so the dense check accepts
+  either (``macs.check_dense_macs``).
+- **Compaction.** A module that loses heads is rebuilt as :class:`PrunedMultiheadAttention`,
+  which keeps the embedding width and the call signature and computes with the kept heads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ATTENTION_TYPES = (nn.MultiheadAttention,)
+
+
+@dataclass(frozen=True)
+class AttentionSite:
+    """One attention module: its heads, and the parameter slices each head owns."""
+
+    name: str
+    num_heads: int
+    head_dim: int
+    embed_dim: int  # the width of the module's output (the residual stream)
+    # (parameter, dim, first index) of each block of rows that follows the heads: query, key,
+    # value weights and biases
+    blocks: tuple[tuple[str, int, int], ...]
+    output: str  # the output projection's weight: its input columns follow the heads
+
+    def couplings(self, model: nn.Module, offset: int) -> list[tuple[str, int, np.ndarray]]:
+        """``(parameter, dim, index → unit)`` of every slice the heads own, units numbered
+        from ``offset``."""
+        heads = offset + np.repeat(np.arange(self.num_heads), self.head_dim)
+        found: dict[tuple[str, int], np.ndarray] = {}
+        for param, dim, start in self.blocks:
+            length = model.get_parameter(param).shape[dim]
+            units = found.setdefault((param, dim), np.full(length, -1, np.int64))
+            units[start:start + heads.size] = heads
+        found[(self.output, 1)] = heads
+        return [(param, dim, units) for (param, dim), units in found.items()]
+
+
+def attention_sites(model: nn.Module) -> list[AttentionSite]:
+    """Every ``nn.MultiheadAttention`` of ``model``, in definition order."""
+    sites = []
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.MultiheadAttention):
+            continue
+        width = module.head_dim * module.num_heads
+        if module._qkv_same_embed_dim:
+            weights = [(f"{name}.in_proj_weight", 0, i * width) for i in range(3)]
+        else:
+            weights = [(f"{name}.{part}_proj_weight", 0, 0) for part in ("q", "k", "v")]
+        biases = [] if module.in_proj_bias is None else [
+            (f"{name}.in_proj_bias", 0, i * width) for i in range(3)]
+        sites.append(AttentionSite(name, module.num_heads, module.head_dim, module.embed_dim,
+                                   tuple(weights + biases), f"{name}.out_proj.weight"))
+    return sites
+
+
+@dataclass(frozen=True)
+class AttentionTrace:
+    """The token counts one call of an attention module saw, and what they cost."""
+
+    name: str
+    queries: int
+    keys: int
+
+    def product_macs_per_head(self, site: AttentionSite) -> int:
+        """``QKᵀ`` and the weighted sum of ``V``, for one head, per sample."""
+        return 2 * self.queries * self.keys * site.head_dim
+
+    def projection_macs(self, module: nn.MultiheadAttention) -> list[tuple[str, int, int]]:
+        """``(weight, dense MACs per sample, first row)`` of each projection's call (the
+        packed weight counted block by block: queries and keys may differ in number)."""
+        e, k, v = module.embed_dim, module.kdim, module.vdim
+        tokens = (self.queries, self.keys, self.keys)
+        if module._qkv_same_embed_dim:
+            calls = [("in_proj_weight", n * e * e, i * e) for i, n in enumerate(tokens)]
+        else:
+            calls = [(f"{part}_proj_weight", n * e * width, 0)
+                     for part, n, width in zip("qkv", tokens, (e, k, v))]
+        return calls + [("out_proj.weight", self.queries * e * e, 0)]
+
+
+def attention_call(module: nn.MultiheadAttention, name: str, args: tuple,
+                   kwargs: dict) -> AttentionTrace:
+    """What one call of an attention module saw (its forward hook's ``args`` / ``kwargs``)."""
+    query = args[0] if args else kwargs["query"]
+    key = args[1] if len(args) > 1 else kwargs["key"]
+    axis = 1 if module.batch_first and query.dim() == 3 else 0
+    return AttentionTrace(name, query.shape[axis], key.shape[axis])
+
+
+def trace_attention(model: nn.Module, example_input: torch.Tensor) -> list[AttentionTrace]:
+    """Every call of an attention module in one forward pass, in execution order."""
+    from evoprune.pruning.macs import forward_with_hooks
+
+    names = {module: name for name, module in model.named_modules()}
+    seen: list[AttentionTrace] = []
+    modules = [m for m in model.modules() if isinstance(m, ATTENTION_TYPES)]
+    if modules:
+        forward_with_hooks(model, example_input, {m: lambda module, args, kwargs, output:
+                                                  seen.append(attention_call(
+                                                      module, names[module], args, kwargs))
+                                                  for m in modules})
+    return seen
+
+
+def attention_macs(sites: dict[str, AttentionSite], calls: list[AttentionTrace],
+                   traces) -> dict[str, tuple[int, int]]:
+    """Each attention module's dense (projection MACs, product MACs) per sample, over all its
+    calls (``traces``: ``macs.trace_layers``'s, which hold the projections)."""
+    found: dict[str, list[int]] = {}
+    for trace in traces:
+        owner = trace.name.removesuffix(".out_proj")  # its projections, traced on the module
+        if owner in sites:
+            found.setdefault(owner, [0, 0])[0] += trace.macs
+    for call in calls:
+        site = sites[call.name]
+        found.setdefault(call.name, [0, 0])[1] += \
+            call.product_macs_per_head(site) * site.num_heads
+    return {name: (projections, products) for name, (projections, products) in found.items()}
+
+
+class PrunedMultiheadAttention(nn.Module):
+    """``nn.MultiheadAttention`` with some heads removed: the same call and outputs (the
+    embedding width is kept; queries, keys and values are ``num_heads × head_dim`` wide).
+
+    Built by :meth:`from_kept` from a module's sliced parameters. Its ``in_proj_bias`` is
+    real and ``_qkv_same_embed_dim`` is False, so ``nn.TransformerEncoderLayer`` runs its
+    ordinary path, which calls this module, instead of the fused kernel.
+    """
+
+    _qkv_same_embed_dim = False
+
+    def __init__(self, embed_dim: int, num_heads: int, head_dim: int, kdim: int, vdim: int, *,
+                 bias: bool, dropout: float, batch_first: bool) -> None:
+        super().__init__()
+        width = num_heads * head_dim
+        self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, head_dim
+        self.kdim, self.vdim = kdim, vdim
+        self.dropout, self.batch_first = dropout, batch_first
+        self.q_proj_weight = nn.Parameter(torch.empty(width, embed_dim))
+        self.k_proj_weight = nn.Parameter(torch.empty(width, kdim))
+        self.v_proj_weight = nn.Parameter(torch.empty(width, vdim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * width)) if bias else None
+        self.out_proj = nn.Linear(width, embed_dim, bias=True)
+
+    @classmethod
+    def from_kept(cls, module: nn.MultiheadAttention,
+                  params: dict[str, torch.Tensor]) -> PrunedMultiheadAttention:
+        """The smaller module, from ``module``'s parameters sliced to the kept heads (local
+        names)."""
+        if module._qkv_same_embed_dim:
+            q, k, v = params["in_proj_weight"].chunk(3)
+        else:
+            q, k, v = (params[f"{part}_proj_weight"] for part in "qkv")
+        heads = q.shape[0] // module.head_dim
+        smaller = cls(module.embed_dim, heads, module.head_dim, module.kdim, module.vdim,
+                      bias=module.in_proj_bias is not None, dropout=module.dropout,
+                      batch_first=module.batch_first).to(q.device, q.dtype)
+        values = {"q_proj_weight": q, "k_proj_weight": k, "v_proj_weight": v,
+                  "out_proj.weight": params["out_proj.weight"]}
+        if module.in_proj_bias is not None:
+            values["in_proj_bias"] = params["in_proj_bias"]
+        if module.out_proj.bias is not None:
+            values["out_proj.bias"] = params["out_proj.bias"]
+        else:
+            smaller.out_proj.bias = None
+        with torch.no_grad():
+            for name, value in values.items():
+                smaller.get_parameter(name).copy_(value)
+        return smaller.train(module.training)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                key_padding_mask: torch.Tensor | None = None, need_weights: bool = True,
+                attn_mask: torch.Tensor | None = None, average_attn_weights: bool = True,
+                is_causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batched = query.dim() == 3
+        if not batched:  # (tokens, features): a batch of one
+            query, key, value = (t.unsqueeze(0) for t in (query, key, value))
+        elif not self.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        biases = (self.in_proj_bias.chunk(3) if self.in_proj_bias is not None
+                  else (None, None, None))
+        q, k, v = (self._heads(F.linear(x, w, b)) for x, w, b in zip(
+            (query, key, value), (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight),
+            biases))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
+        additive = _additive_mask(attn_mask, key_padding_mask, is_causal, scores)
+        if additive is not None:
+            scores = scores + additive
+        weights = scores.softmax(dim=-1)
+        if self.training and self.dropout > 0:
+            weights = F.dropout(weights, p=self.dropout)
+        context = (weights @ v).transpose(1, 2).flatten(2)  # (batch, queries, heads × d)
+        out = self.out_proj(context)
+        if not batched:
+            out = out.squeeze(0)
+        elif not self.batch_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        weights = weights.mean(dim=1) if average_attn_weights else weights
+        return out, weights if batched else weights.squeeze(0)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, tokens, heads × d)`` → ``(batch, heads, tokens, d)``."""
+        return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
+
+
+def _additive_mask(attn_mask: torch.Tensor | None, key_padding_mask: torch.Tensor | None,
+                   is_causal: bool, scores: torch.Tensor) -> torch.Tensor | None:
+    """``nn.MultiheadAttention``'s masks as one additive mask broadcast to ``scores``
+    (``(batch, heads, queries, keys)``); a True entry of a boolean mask is not attended."""
+    masks = []
+    queries, keys = scores.shape[-2:]
+    if is_causal and attn_mask is None:
+        attn_mask = torch.ones(queries, keys, dtype=torch.bool, device=scores.device).triu(1)
+    if attn_mask is not None:
+        if attn_mask.dim() == 3:  # (batch × heads, queries, keys)
+            attn_mask = attn_mask.view(scores.shape[0], -1, queries, keys)
+        masks.append(_as_additive(attn_mask, scores.dtype))
+    if key_padding_mask is not None:
+        masks.append(_as_additive(key_padding_mask, scores.dtype)[:, None, None, :])
+    if not masks:
+        return None
+    return masks[0] if len(masks) == 1 else masks[0] + masks[1]
+
+
+def _as_additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    if mask.dtype == torch.bool:
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
+            mask, float("-inf"))
+    return mask.to(dtype)
+
+
+__all__ = [
+    "ATTENTION_TYPES",
+    "AttentionSite",
+    "AttentionTrace",
+    "PrunedMultiheadAttention",
+    "attention_call",
+    "attention_macs",
+    "attention_sites",
+    "trace_attention",
+]

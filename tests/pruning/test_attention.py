@@ -1,0 +1,154 @@
+"""Attention heads and MLP neurons of transformers as pruning units: groups, exact costs
+(attention's two products included), masking that equals removal, compaction and export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from evoprune.pruning import make_space
+from evoprune.pruning.attention import PrunedMultiheadAttention
+from evoprune.pruning.macs import counted_macs
+from evoprune.pruning.unstructured import UnstructuredSpace
+from tests.helpers import assert_compacts_exactly
+
+WIDTH, HEADS, TOKENS, PATCH = 16, 4, 5, 4
+
+
+class Encoder(nn.Module):
+    """Patches of a sequence, a learned position embedding, pre-LayerNorm encoder layers."""
+
+    def __init__(self, layers: int = 2, batch_first: bool = True):
+        super().__init__()
+        self.embed = nn.Linear(PATCH, WIDTH)
+        self.position = nn.Parameter(torch.randn(1, TOKENS, WIDTH) * 0.1)
+        self.batch_first = batch_first
+        self.layers = nn.ModuleList(
+            nn.TransformerEncoderLayer(WIDTH, HEADS, 2 * WIDTH, dropout=0.0,
+                                       batch_first=batch_first, norm_first=True)
+            for _ in range(layers))
+        self.norm = nn.LayerNorm(WIDTH)
+        self.head = nn.Linear(WIDTH, 3)
+
+    def forward(self, x):
+        h = self.embed(x.view(x.shape[0], TOKENS, PATCH)) + self.position
+        if not self.batch_first:
+            h = h.transpose(0, 1)
+        for layer in self.layers:
+            h = layer(h)
+        return self.head(self.norm(h).mean(1 if self.batch_first else 0))
+
+
+class CrossAttention(nn.Module):
+    """Queries from one half of the input, keys and values (other widths) from the other."""
+
+    def __init__(self):
+        super().__init__()
+        self.queries = nn.Linear(PATCH, WIDTH)
+        self.keys = nn.Linear(PATCH, 6)
+        self.attn = nn.MultiheadAttention(WIDTH, HEADS, kdim=6, vdim=6, batch_first=True)
+        self.head = nn.Linear(WIDTH, 3)
+
+    def forward(self, x):
+        patches = x.view(x.shape[0], TOKENS, PATCH)
+        keys = torch.relu(self.keys(patches[:, 1:]))
+        out, _ = self.attn(self.queries(patches[:, :2]), keys, keys)
+        return self.head(out.mean(1))
+
+
+def _input(batch: int = 3) -> torch.Tensor:
+    return torch.randn(batch, TOKENS * PATCH)
+
+
+def _random_masks(space, count: int = 3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return [space.repair(rng.random(space.num_units) < 0.5) for _ in range(count)]
+
+
+def test_heads_and_mlp_neurons_are_groups_and_the_residual_stream_is_kept_whole():
+    model, x = Encoder().eval(), _input()
+    space = make_space(model, x)
+    assert [(g.name, g.kind, g.size) for g in space.groups] == [
+        ("layers.0.self_attn", "head", HEADS), ("layers.0.linear1", "neuron", 2 * WIDTH),
+        ("layers.1.self_attn", "head", HEADS), ("layers.1.linear1", "neuron", 2 * WIDTH)]
+    assert space.groups[0].members == ("layers.0.self_attn", "layers.0.self_attn.out_proj")
+    assert "LayerNorm" in space.kept_whole["embed"]
+    assert all(np.ptp(g.importance) > 0 for g in space.groups)  # magnitudes, not placeholders
+
+
+def test_dense_cost_adds_the_attention_products_the_flop_counter_misses():
+    model, x = Encoder().eval(), _input()
+    space = make_space(model, x)
+    products = 2 * (2 * TOKENS * TOKENS * WIDTH)  # two layers, QK^T and AV over all heads
+    assert space.dense_macs == counted_macs(model, x) + products
+
+
+def test_one_head_costs_its_projection_slices_and_its_share_of_the_products():
+    model, x = Encoder().eval(), _input()
+    space = make_space(model, x)
+    mask = space.full_mask()
+    mask[space.groups[0].offset] = False
+    d = WIDTH // HEADS
+    one_head = TOKENS * (3 * d * WIDTH + d * WIDTH) + 2 * TOKENS * TOKENS * d
+    assert space.dense_macs - space.macs(mask) == one_head
+    assert space.dense_params - space.params(mask) == 3 * d * WIDTH + 3 * d + d * WIDTH
+
+
+@pytest.mark.parametrize("build", [Encoder, lambda: Encoder(batch_first=False), CrossAttention],
+                         ids=["encoder", "sequence_first", "cross_attention"])
+def test_masked_model_computes_what_the_compacted_model_computes(build):
+    model, x = build().eval(), _input()
+    space = make_space(model, x)
+    for mask in _random_masks(space):
+        pruned = assert_compacts_exactly(model, space, mask, x)
+        kept = [int(mask[space.group_slice(g)].sum()) for g in space.groups if g.kind == "head"]
+        rebuilt = [m for m in pruned.modules() if isinstance(m, PrunedMultiheadAttention)]
+        assert [m.num_heads for m in rebuilt] == kept
+        assert not any(isinstance(m, nn.MultiheadAttention) for m in pruned.modules())
+
+
+def test_compacted_attention_keeps_the_call_of_the_module_it_replaces():
+    torch.manual_seed(0)
+    module = nn.MultiheadAttention(WIDTH, HEADS, batch_first=True).eval()
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    same = PrunedMultiheadAttention.from_kept(module, params).eval()
+    q, kv = torch.randn(2, 3, WIDTH), torch.randn(2, 5, WIDTH)
+    padding = torch.tensor([[False] * 4 + [True], [False] * 5])
+    causal = torch.ones(3, 5, dtype=torch.bool).triu(1)
+    with torch.no_grad():
+        for kwargs in ({}, {"key_padding_mask": padding}, {"attn_mask": causal},
+                       {"need_weights": False}, {"average_attn_weights": False}):
+            expected, weights = module(q, kv, kv, **kwargs)
+            got, got_weights = same(q, kv, kv, **kwargs)
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+            if weights is not None:
+                torch.testing.assert_close(got_weights, weights, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(same(q[0], kv[0], kv[0])[0], module(q[0], kv[0], kv[0])[0],
+                                   rtol=1e-5, atol=1e-6)  # one unbatched sequence
+
+
+def test_compacted_transformer_exports_with_a_dynamic_batch():
+    model, x = Encoder().eval(), _input()
+    space = make_space(model, x)
+    pruned = assert_compacts_exactly(model, space, _random_masks(space, 1)[0], x)
+    program = torch.export.export(pruned, (x,),
+                                  dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
+    batch = _input(7)
+    torch.testing.assert_close(program.module()(batch), pruned(batch))
+
+
+def test_ignored_attention_keeps_its_heads_and_their_cost():
+    model, x = Encoder().eval(), _input()
+    space = make_space(model, x, ignored_layers=["layers.1.self_attn"])
+    assert [g.name for g in space.groups if g.kind == "head"] == ["layers.0.self_attn"]
+    assert space.dense_macs == counted_macs(model, x) + 2 * (2 * TOKENS * TOKENS * WIDTH)
+
+
+def test_unstructured_pruning_counts_each_attention_weight_once():
+    model, x = Encoder().eval(), _input()
+    space = UnstructuredSpace(model, x)
+    names = [g.name for g in space.groups]
+    assert names.count("layers.0.self_attn.in_proj_weight") == 1
+    assert space.dense_macs == make_space(model, x).dense_macs
