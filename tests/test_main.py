@@ -169,8 +169,8 @@ class CellLoop(nn.Module):
 
 @pytest.mark.parametrize("target, message", [
     ("HandWritten", "error: evoprune cannot count or prune these layers: \\(the model itself\\) "
-                    "\\(HandWritten\\). It knows Conv1d, .*MultiheadAttention.*list it in "
-                    "pruning.ignored_layers"),
+                    "\\(HandWritten\\). It knows Conv1d, .*MultiheadAttention.*reach the "
+                    "model's own parameters in pruning.ignored_layers"),
     ("CellLoop", "error: CellLoop has no prunable layer: .*; layers of a type evoprune does not "
                  "know are kept whole: up \\(ConvTranspose1d\\), cell \\(GRUCell\\)"),
 ])

@@ -152,3 +152,57 @@ def test_unstructured_pruning_counts_each_attention_weight_once():
     names = [g.name for g in space.groups]
     assert names.count("layers.0.self_attn.in_proj_weight") == 1
     assert space.dense_macs == make_space(model, x).dense_macs
+
+
+class Logits(nn.Module):
+    """A Hugging Face classifier as evoprune calls a model: ``forward(x)`` returns logits."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x).logits
+
+
+def _vit():
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(image_size=16, patch_size=8, num_channels=3, hidden_size=32,
+                                    num_hidden_layers=2, num_attention_heads=4,
+                                    intermediate_size=48, num_labels=5)
+    return Logits(transformers.ViTForImageClassification(config)).eval(), torch.randn(2, 3, 16, 16)
+
+
+def _bert():
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=4, intermediate_size=48,
+                                     max_position_embeddings=16, num_labels=3)
+    return (Logits(transformers.BertForSequenceClassification(config)).eval(),
+            torch.randint(0, 50, (2, 10)))
+
+
+@pytest.mark.parametrize("build, attention, mlp", [
+    (_vit, "model.vit.layers.{}.attention", "model.vit.layers.{}.mlp.fc1"),
+    (_bert, "model.bert.encoder.layer.{}.attention.self",
+     "model.bert.encoder.layer.{}.intermediate.dense"),
+], ids=["vit", "bert"])
+def test_hugging_face_heads_are_found_priced_and_removed_exactly(build, attention, mlp):
+    """Separate q / k / v layers and a reshape into heads: the heads from the module's head
+    count (BERT's output projection found where the module's output goes), never a q / k / v
+    feature on its own; costs with the products the counter misses; compaction exact."""
+    model, x = build()
+    space = make_space(model, x)
+    heads = [g.name for g in space.groups if g.kind == "head"]
+    assert heads == [attention.format(i) for i in (0, 1)]
+    assert {mlp.format(i) for i in (0, 1)} <= {g.name for g in space.groups}
+    assert not any(g.name.endswith(("q_proj", "k_proj", "v_proj", "query", "key", "value"))
+                   for g in space.groups)
+    tokens = 4 + 1 if "vit" in attention else 10  # ViT: 4 patches and the class token
+    products = 2 * 2 * tokens * tokens * 32  # two layers, QK^T and AV over all heads
+    assert space.dense_macs == counted_macs(model, x) + products  # SDPA: counter misses them
+    first = next(g for g in space.groups if g.name == attention.format(0))
+    for mask in _random_masks(space, 2):
+        pruned = assert_compacts_exactly(model, space, mask, x)
+        kept = int(mask[space.group_slice(first)].sum())
+        assert pruned.get_submodule(first.name).num_attention_heads == kept

@@ -17,7 +17,7 @@ from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings, measure_latency_ms
 from evoprune.finish.records import DenseRow, MethodRow
 from evoprune.pruning.compact import compact
-from evoprune.pruning.macs import count_params, counted_macs
+from evoprune.pruning.macs import count_params, measured_macs
 from evoprune.pruning.masking import MaskHold
 from evoprune.pruning.pruned import Pruned
 from evoprune.pruning.space import PruningSpace
@@ -166,7 +166,7 @@ def dense_row(model: nn.Module, space: PruningSpace, data: DataSplits,
 
 def _check_cost_matches(name, model, space, mask, sample) -> None:
     """The analytic count that guided the search must be the compacted model's real count."""
-    counted, analytic = counted_macs(model, sample), space.macs(mask)
+    counted, analytic = measured_macs(model, sample)[0], space.macs(mask)
     if counted != analytic or count_params(model) != space.params(mask):
         raise RuntimeError(
             f"{name}: compacted model has {counted} MACs / {count_params(model)} params, the "

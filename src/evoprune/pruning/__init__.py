@@ -19,7 +19,7 @@ def make_space(
     if kind not in SPACES:
         raise ValueError(f"kind must be one of {sorted(SPACES)}, got '{kind}'")
     space = SPACES[kind](model, example_input, **settings)
-    if kind == "structured" and needs_slicing(model):  # compacted by evoprune's own slicing
+    if kind == "structured" and needs_slicing(model, space):  # compacted by evoprune's own slicing
         check_compaction(model, space)
     return space
 

@@ -1,24 +1,34 @@
-"""Attention heads in the pruning space (``nn.MultiheadAttention``, also inside
-``nn.TransformerEncoderLayer`` / ``nn.TransformerDecoderLayer``).
+"""Attention heads in the pruning space: ``nn.MultiheadAttention`` (also inside
+``nn.TransformerEncoderLayer`` / ``nn.TransformerDecoderLayer``), and attention written with
+separate query, key and value ``nn.Linear`` layers and a reshape into heads (Hugging Face's
+ViT, BERT and their kin).
 
 Why this is owned here rather than left to torch-pruning (1.6.1): its attention pruner removes
-features of the embedding (the residual stream), not heads, and it cannot give a module fewer
-heads than its embedding allows (``nn.MultiheadAttention`` derives the head width from the
-embedding width). So:
+features of the embedding (the residual stream), not heads; on separate q / k / v layers its
+graph couples feature ``i`` of all three and of the output projection's input across every
+head, a unit that splits heads; and it cannot give ``nn.MultiheadAttention`` fewer heads than
+its embedding allows (the module derives the head width from the embedding width). So:
 
 - **A head is a unit.** Head ``h`` owns rows ``h·d .. (h+1)·d`` of the query, key and value
   projections (weights and biases; packed in ``in_proj_weight`` or separate) and the matching
   input columns of the output projection, ``d`` the head width. One group per attention module.
+  Heads are found from the module: ``nn.MultiheadAttention``'s own fields, or a module with
+  ``nn.Linear`` children named ``q_proj / k_proj / v_proj`` (or ``query / key / value``,
+  ``q / k / v``, ``q_lin / k_lin / v_lin``) and a head count (``num_attention_heads``,
+  ``num_heads``, ``n_heads`` or ``n_head``); its output projection is its own child
+  (``o_proj``, ``out_proj``, ``out_lin``, ``dense``, ``proj``, ``c_proj``) or, as in BERT, the
+  layer that reads what the module returns (found by one forward pass).
 - **Masking is exact.** A head with zero query and key rows scores every key 0, and with zero
   value rows its weighted sum is 0; its output columns are zero too, so the masked module
   computes what the module without the head computes.
 - **Costs.** Per sample: the projections (``tokens × rows × columns`` each) and attention's two
   products, ``QKᵀ`` and the weighted sum of ``V``: ``query tokens × key tokens × d`` per head
-  each. ``torch.utils.flop_counter`` counts the products on some paths (``need_weights=True``)
-  and not on others (``scaled_dot_product_attention`` on a CPU), so the dense check accepts
-  either (``macs.check_dense_macs``).
-- **Compaction.** A module that loses heads is rebuilt as :class:`PrunedMultiheadAttention`,
-  which keeps the embedding width and the call signature and computes with the kept heads.
+  each. ``torch.utils.flop_counter`` counts the products on some paths (``need_weights=True``,
+  eager attention) and not on others (``scaled_dot_product_attention`` on a CPU), so the dense
+  check accepts either (``macs.check_dense_macs``).
+- **Compaction.** An ``nn.MultiheadAttention`` is rebuilt as :class:`PrunedMultiheadAttention`,
+  which keeps the embedding width and the call signature and computes with the kept heads; a
+  split module keeps its class, its layers sliced and its head count updated.
 """
 
 from __future__ import annotations
@@ -34,6 +44,13 @@ from torch import nn
 ATTENTION_TYPES = (nn.MultiheadAttention,)
 
 
+_QKV_NAMES = (("q_proj", "k_proj", "v_proj"), ("query", "key", "value"), ("q", "k", "v"),
+              ("q_lin", "k_lin", "v_lin"))
+_OUT_NAMES = ("o_proj", "out_proj", "out_lin", "dense", "proj", "c_proj")
+_HEAD_COUNT = ("num_attention_heads", "num_heads", "n_heads", "n_head")
+_HEAD_SIZE = ("all_head_size", "inner_dim")  # heads × head width, where a module keeps it
+
+
 @dataclass(frozen=True)
 class AttentionSite:
     """One attention module: its heads, and the parameter slices each head owns."""
@@ -46,6 +63,25 @@ class AttentionSite:
     # value weights and biases
     blocks: tuple[tuple[str, int, int], ...]
     output: str  # the output projection's weight: its input columns follow the heads
+    inside: tuple[str, ...]  # the traced layers whose MACs run inside the module
+    projections: tuple[str, ...] = ()  # split attention: the q, k, v layers (packed: none)
+
+    @property
+    def split(self) -> bool:
+        return bool(self.projections)
+
+    @property
+    def first_layer(self) -> str:
+        """The traced layer that runs first in the module (places its group in network
+        order)."""
+        return self.projections[0] if self.split else self.name
+
+    @property
+    def head_layers(self) -> set[tuple[str, str]]:
+        """``(layer, side)`` whose units are this module's head dims: the q / k / v outputs
+        and the output projection's inputs (no other group may prune them)."""
+        return {(name, "out") for name in self.projections} | {
+            (self.output.removesuffix(".weight"), "in")}
 
     def couplings(self, model: nn.Module, offset: int) -> list[tuple[str, int, np.ndarray]]:
         """``(parameter, dim, index → unit)`` of every slice the heads own, units numbered
@@ -59,23 +95,108 @@ class AttentionSite:
         found[(self.output, 1)] = heads
         return [(param, dim, units) for (param, dim), units in found.items()]
 
+    def set_heads(self, module: nn.Module, kept: int) -> None:
+        """Tell a compacted split module how many heads it has left."""
+        for attr in _HEAD_COUNT:
+            if isinstance(getattr(module, attr, None), int):
+                setattr(module, attr, kept)
+        for attr in _HEAD_SIZE:
+            if isinstance(getattr(module, attr, None), int):
+                setattr(module, attr, kept * self.head_dim)
 
-def attention_sites(model: nn.Module) -> list[AttentionSite]:
-    """Every ``nn.MultiheadAttention`` of ``model``, in definition order."""
-    sites = []
+
+def attention_sites(model: nn.Module, example_input: torch.Tensor | None = None
+                    ) -> list[AttentionSite]:
+    """Every attention module of ``model`` whose heads can be found, in definition order.
+    ``example_input``: a batch, to find the output projection of a split module that has
+    none of its own (without it such a module is not found)."""
+    sites, readers = [], None
     for name, module in model.named_modules():
-        if not isinstance(module, nn.MultiheadAttention):
+        if isinstance(module, nn.MultiheadAttention):
+            sites.append(_packed_site(name, module))
             continue
-        width = module.head_dim * module.num_heads
-        if module._qkv_same_embed_dim:
-            weights = [(f"{name}.in_proj_weight", 0, i * width) for i in range(3)]
-        else:
-            weights = [(f"{name}.{part}_proj_weight", 0, 0) for part in ("q", "k", "v")]
-        biases = [] if module.in_proj_bias is None else [
-            (f"{name}.in_proj_bias", 0, i * width) for i in range(3)]
-        sites.append(AttentionSite(name, module.num_heads, module.head_dim, module.embed_dim,
-                                   tuple(weights + biases), f"{name}.out_proj.weight"))
+        split = _split_layers(module)
+        if split is None:
+            continue
+        heads, projections, output = split
+        if output is None:
+            if example_input is None:
+                continue
+            if readers is None:
+                readers = _readers_of_outputs(model, example_input)
+            output = readers.get(name)
+            if output is None:
+                continue
+        sites.append(_split_site(model, name, heads, projections, output))
     return sites
+
+
+def _packed_site(name: str, module: nn.MultiheadAttention) -> AttentionSite:
+    width = module.head_dim * module.num_heads
+    if module._qkv_same_embed_dim:
+        weights = [(f"{name}.in_proj_weight", 0, i * width) for i in range(3)]
+    else:
+        weights = [(f"{name}.{part}_proj_weight", 0, 0) for part in ("q", "k", "v")]
+    biases = [] if module.in_proj_bias is None else [
+        (f"{name}.in_proj_bias", 0, i * width) for i in range(3)]
+    return AttentionSite(name, module.num_heads, module.head_dim, module.embed_dim,
+                         tuple(weights + biases), f"{name}.out_proj.weight",
+                         (name, f"{name}.out_proj"))
+
+
+def _split_layers(module: nn.Module) -> tuple[int, list[str], str | None] | None:
+    """A split attention module's head count, q / k / v child names and own output
+    projection (None: it has none), or None when ``module`` is not one."""
+    heads = next((getattr(module, attr) for attr in _HEAD_COUNT
+                  if isinstance(getattr(module, attr, None), int)), None)
+    children = dict(module.named_children())
+    for names in _QKV_NAMES:
+        layers = [children.get(n) for n in names]
+        if heads and all(isinstance(layer, nn.Linear) for layer in layers):
+            width = layers[0].out_features
+            if width % heads or any(layer.out_features != width for layer in layers):
+                return None
+            output = next((n for n in _OUT_NAMES if isinstance(children.get(n), nn.Linear)
+                           and children[n].in_features == width), None)
+            return heads, list(names), output
+    return None
+
+
+def _split_site(model: nn.Module, name: str, heads: int, projections: list[str],
+                output: str) -> AttentionSite:
+    local = [f"{name}.{p}" for p in projections]
+    out_name = output if "." in output or output not in dict(
+        model.get_submodule(name).named_children()) else f"{name}.{output}"
+    out = model.get_submodule(out_name)
+    blocks = [(f"{layer}.weight", 0, 0) for layer in local] + [
+        (f"{layer}.bias", 0, 0) for layer in local
+        if model.get_submodule(layer).bias is not None]
+    inside = tuple(local) + ((out_name,) if out_name.startswith(f"{name}.") else ())
+    width = model.get_submodule(local[0]).out_features
+    return AttentionSite(name, heads, width // heads, out.out_features, tuple(blocks),
+                         f"{out_name}.weight", inside, tuple(local))
+
+
+def _readers_of_outputs(model: nn.Module, example_input: torch.Tensor) -> dict[str, str]:
+    """For each module, the ``nn.Linear`` layer (if any) whose input is the very tensor the
+    module returned (first of a tuple): how BERT's attention reaches its output projection."""
+    from evoprune.pruning.macs import forward_with_hooks
+
+    names = {module: name for name, module in model.named_modules()}
+    returned: dict[int, str] = {}
+    alive: list[torch.Tensor] = []  # so that no id is reused by a later tensor
+    found: dict[str, str] = {}
+
+    def record(module, args, kwargs, output) -> None:
+        first = output[0] if isinstance(output, tuple) and output else output
+        if isinstance(first, torch.Tensor):
+            alive.append(first)
+            returned.setdefault(id(first), names[module])
+        if isinstance(module, nn.Linear) and args and id(args[0]) in returned:
+            found.setdefault(returned[id(args[0])], names[module])
+
+    forward_with_hooks(model, example_input, {m: record for m in model.modules() if m is not model})
+    return found
 
 
 @dataclass(frozen=True)
@@ -112,34 +233,50 @@ def attention_call(module: nn.MultiheadAttention, name: str, args: tuple,
     return AttentionTrace(name, query.shape[axis], key.shape[axis])
 
 
-def trace_attention(model: nn.Module, example_input: torch.Tensor) -> list[AttentionTrace]:
-    """Every call of an attention module in one forward pass, in execution order."""
+def trace_attention(model: nn.Module, example_input: torch.Tensor,
+                    sites: list[AttentionSite]) -> list[AttentionTrace]:
+    """Every call of the attention modules of ``sites`` in one forward pass, in execution
+    order (a split module's token counts read off its query and key layers' outputs)."""
     from evoprune.pruning.macs import forward_with_hooks
 
     names = {module: name for name, module in model.named_modules()}
+    batch = max(1, len(example_input))
     seen: list[AttentionTrace] = []
-    modules = [m for m in model.modules() if isinstance(m, ATTENTION_TYPES)]
-    if modules:
-        forward_with_hooks(model, example_input, {m: lambda module, args, kwargs, output:
-                                                  seen.append(attention_call(
-                                                      module, names[module], args, kwargs))
-                                                  for m in modules})
+    queries: dict[str, list[int]] = {}
+    hooks = {}
+    for site in sites:
+        module = model.get_submodule(site.name)
+        if not site.split:
+            hooks[module] = lambda m, args, kwargs, output: seen.append(
+                attention_call(m, names[m], args, kwargs))
+            continue
+        q, k = (model.get_submodule(name) for name in site.projections[:2])
+        width = site.num_heads * site.head_dim
+
+        def on_query(m, args, kwargs, output, site=site, width=width):
+            queries.setdefault(site.name, []).append(output.numel() // batch // width)
+
+        def on_key(m, args, kwargs, output, site=site, width=width):
+            seen.append(AttentionTrace(site.name, queries[site.name].pop(0),
+                                       output.numel() // batch // width))
+
+        hooks[q], hooks[k] = on_query, on_key
+    if hooks:
+        forward_with_hooks(model, example_input, hooks)
     return seen
 
 
-def attention_macs(sites: dict[str, AttentionSite], calls: list[AttentionTrace],
+def attention_macs(sites: list[AttentionSite], calls: list[AttentionTrace],
                    traces) -> dict[str, tuple[int, int]]:
-    """Each attention module's dense (projection MACs, product MACs) per sample, over all its
-    calls (``traces``: ``macs.trace_layers``'s, which hold the projections)."""
-    found: dict[str, list[int]] = {}
-    for trace in traces:
-        owner = trace.name.removesuffix(".out_proj")  # its projections, traced on the module
-        if owner in sites:
-            found.setdefault(owner, [0, 0])[0] += trace.macs
+    """Each attention module's dense (MACs of the projections inside it, of its products) per
+    sample, over all its calls (``traces``: ``macs.trace_layers``'s)."""
+    by_name = {site.name: site for site in sites}
+    found = {site.name: [0, 0] for site in sites}
+    for site in sites:
+        found[site.name][0] = sum(t.macs for t in traces if t.name in site.inside)
     for call in calls:
-        site = sites[call.name]
-        found.setdefault(call.name, [0, 0])[1] += \
-            call.product_macs_per_head(site) * site.num_heads
+        site = by_name[call.name]
+        found[call.name][1] += call.product_macs_per_head(site) * site.num_heads
     return {name: (projections, products) for name, (projections, products) in found.items()}
 
 

@@ -31,7 +31,7 @@ def compact(model: nn.Module, space: PruningSpace, mask: np.ndarray) -> nn.Modul
     blocks replaced by the identity; ``model`` itself is left untouched.
     """
     mask = space.check(mask)
-    if needs_slicing(model):
+    if needs_slicing(model, space):
         return remove_blocks(_compact_by_slicing(model, space, mask), space.removed_blocks(mask))
     pruned = copy.deepcopy(model).eval()
     graph = tp.DependencyGraph().build_dependency(pruned, example_inputs=space.example_input)
@@ -47,9 +47,10 @@ def compact(model: nn.Module, space: PruningSpace, mask: np.ndarray) -> nn.Modul
     return remove_blocks(pruned, space.removed_blocks(mask))  # after: the graph spans them
 
 
-def needs_slicing(model: nn.Module) -> bool:
-    """Whether ``model`` has layers torch-pruning cannot compact (recurrent, attention)."""
-    return bool(recurrent_modules(model)) or any(
+def needs_slicing(model: nn.Module, space: PruningSpace) -> bool:
+    """Whether ``model`` has layers torch-pruning cannot compact (recurrent layers, attention
+    heads)."""
+    return bool(recurrent_modules(model)) or any(g.kind == "head" for g in space.groups) or any(
         isinstance(m, ATTENTION_TYPES) for m in model.modules())
 
 
@@ -86,6 +87,11 @@ def _compact_by_slicing(model: nn.Module, space: PruningSpace, mask) -> nn.Modul
             else:
                 setattr(module, key, value.clone())
         _set_widths(module)
+    for group in space.groups:  # a split attention module reshapes by its head count
+        site = space.sites.get(group.name)
+        if site is not None and site.split:
+            site.set_heads(pruned.get_submodule(site.name),
+                           int(mask[space.group_slice(group)].sum()))
     return pruned
 
 

@@ -19,7 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from evoprune.pruning.attention import ATTENTION_TYPES, attention_call
+from evoprune.pruning.attention import (
+    ATTENTION_TYPES,
+    attention_call,
+    attention_macs,
+    attention_sites,
+    trace_attention,
+)
 from evoprune.pruning.layers import ROOT_TYPES
 from evoprune.pruning.recurrent import RECURRENT_TYPES, weight_macs
 
@@ -163,28 +169,39 @@ def counted_macs_inside(model: nn.Module, example_input: torch.Tensor,
     return counter.get_total_flops() // 2 // batch, inside
 
 
-def check_dense_macs(model: nn.Module, example_input: torch.Tensor, traces: list[LayerTrace],
-                     attention: dict[str, tuple[int, int]] | None = None) -> int:
-    """Check the traced dense count against torch's flop counter; return the MACs outside the
-    cost model that are counted as a fixed cost (those of layers kept whole: the user's
-    ``ignored_layers``, layers no group reaches, parameter-free products).
+def measured_macs(model: nn.Module, example_input: torch.Tensor) -> tuple[int, int]:
+    """MACs per sample of one forward pass: what torch's flop counter counts, with attention's
+    two products added where it did not see them; and those products' MACs.
 
-    ``attention``: each attention module's name → (its projections' MACs, its two products'
-    MACs). The counter sees the products on some paths and not on others; a module is
-    accepted when it counts either the projections alone or both, and the products are left
-    to the caller (they depend on the heads kept).
+    The counter sees the products on some paths (``need_weights=True``, eager attention) and
+    not on others (``scaled_dot_product_attention`` on a CPU): an attention module is accepted
+    when it counts either its projections alone or them and the products.
     """
-    attention = attention or {}
-    traced = sum(t.macs for t in traces)
+    sites = attention_sites(model, example_input)
+    traces = trace_layers(model, example_input) if sites else []
+    attention = attention_macs(sites, trace_attention(model, example_input, sites), traces)
     counted, inside = counted_macs_inside(model, example_input, list(attention))
     for name, (projections, products) in attention.items():
-        if inside[name] not in (projections, projections + products):
+        if inside[name] == projections:
+            counted += products
+        elif inside[name] != projections + products:
             raise RuntimeError(
                 f"{type(model).__name__}: the cost model counts {projections:,} MACs per sample "
                 f"in the projections of {name} and {products:,} in its attention products, "
                 f"torch's flop counter {inside[name]:,}; please report this model")
-        counted -= inside[name] - projections  # the products, where the counter saw them
-    if counted < traced:
+    return counted, sum(products for _, products in attention.values())
+
+
+def check_dense_macs(model: nn.Module, example_input: torch.Tensor,
+                     traces: list[LayerTrace]) -> int:
+    """Check the traced dense count against :func:`measured_macs`; return the MACs outside
+    the cost model that are counted as a fixed cost (those of layers kept whole: the user's
+    ``ignored_layers``, layers no group reaches, parameter-free products other than
+    attention's, which the spaces count per head)."""
+    traced = sum(t.macs for t in traces)
+    measured, products = measured_macs(model, example_input)
+    if measured - products < traced:
         raise RuntimeError(f"{type(model).__name__}: the cost model counts {traced:,} MACs per "
-                           f"sample, torch's flop counter {counted:,}; please report this model")
-    return counted - traced
+                           f"sample, torch's flop counter {measured - products:,}; please "
+                           "report this model")
+    return measured - products - traced

@@ -31,12 +31,12 @@ from evoprune.infra.errors import UserError
 from evoprune.infra.validators import check_number
 from evoprune.pruning.attention import (
     AttentionSite,
-    attention_macs,
     attention_sites,
     trace_attention,
 )
 from evoprune.pruning.blocks import BLOCK_GROUP, check_granularity, find_blocks
 from evoprune.pruning.graph import (
+    PRUNE_OUT,
     group_layers,
     has_consumer,
     kind_of,
@@ -143,15 +143,17 @@ class PruningSpace:
         self.min_keep_fraction = min_keep
         self.example_input = example_input
         traces = trace_layers(model, example_input)
-        sites = {site.name: site for site in attention_sites(model)}
-        calls = trace_attention(model, example_input)
-        self._fixed_macs = check_dense_macs(model, example_input, traces,
-                                            attention_macs(sites, calls, traces))
+        found_sites = attention_sites(model, example_input)
+        sites = {site.name: site for site in found_sites}
+        calls = trace_attention(model, example_input, found_sites)
+        self._fixed_macs = check_dense_macs(model, example_input, traces)
+        head_layers = set().union(*(site.head_layers for site in found_sites))
         order = {}
         for i, trace in enumerate(traces):
             order.setdefault(trace.name, i)
         # layer name -> why no group prunes it, for the groups kept whole by rule
         self.kept_whole: dict[str, str] = {}
+        self.sites = sites  # attention modules by name (compaction reads their head counts)
         # torch-pruning traces a copy in which recurrent layers are linear stand-ins
         traced, parts = with_stand_ins(model)
         recurrent = recurrent_modules(model)
@@ -177,7 +179,7 @@ class PruningSpace:
                      and granularity != "block"]
             roots += heads
             roots.sort(key=lambda root: (  # network order; a recurrent layer's hidden units first
-                order.get(root.name, len(order)) if isinstance(root, AttentionSite) else
+                order.get(root.first_layer, len(order)) if isinstance(root, AttentionSite) else
                 order.get(owner_of.get(names[root[0]], names[root[0]]), len(order)),
                 not isinstance(root, AttentionSite)
                 and parts.get(names[root[0]], ("", HIDDEN))[1] != HIDDEN))
@@ -195,6 +197,8 @@ class PruningSpace:
                 members = parameterised_members(full, names, owner_of)
                 if not has_consumer(full) or set(members) & set(ignored_layers):
                     continue  # an output layer, or the user asked to keep it whole
+                if _sides(full, names) & head_layers:
+                    continue  # attention's head dims: pruned by heads, never one by one
                 mixing = _mixing_layer(full, names)
                 if mixing is not None:  # e.g. a transformer's residual stream
                     for member in members:
@@ -515,6 +519,12 @@ def _head_group(site: AttentionSite, offset: int, min_keep: float) -> Group:
                  in_units=site.embed_dim,
                  layers=(GroupLayer(site.name, "out", site.blocks[0][0], 0),
                          GroupLayer(site.output.removesuffix(".weight"), "in", site.output, 1)))
+
+
+def _sides(group: tp.Group, names: dict[nn.Module, str]) -> set[tuple[str, str]]:
+    """``(layer, "out" | "in")`` of every layer a group prunes."""
+    return {(names.get(item.dep.target.module, ""),
+             "out" if item.dep.handler.__name__ == PRUNE_OUT else "in") for item in group.items}
 
 
 def _mixing_layer(group: tp.Group, names: dict[nn.Module, str]) -> str | None:
