@@ -367,6 +367,21 @@ class PrunedMultiheadAttention(nn.Module):
         return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
 
 
+def packed_state(values: dict[str, torch.Tensor], dense: set[str]) -> dict[str, torch.Tensor]:
+    """A compacted model's state dict with each :class:`PrunedMultiheadAttention`'s query, key
+    and value weights stacked back into ``in_proj_weight`` where the dense module (whose state
+    names are ``dense``) packs them."""
+    out = dict(values)
+    for name in values:
+        if not name.endswith("q_proj_weight"):
+            continue
+        prefix = name.removesuffix("q_proj_weight")
+        if f"{prefix}in_proj_weight" in dense and f"{prefix}q_proj_weight" not in dense:
+            out[f"{prefix}in_proj_weight"] = torch.cat(
+                [out.pop(f"{prefix}{part}_proj_weight") for part in "qkv"])
+    return out
+
+
 def _additive_mask(attn_mask: torch.Tensor | None, key_padding_mask: torch.Tensor | None,
                    is_causal: bool, scores: torch.Tensor) -> torch.Tensor | None:
     """``nn.MultiheadAttention``'s masks as one additive mask broadcast to ``scores``
@@ -401,5 +416,6 @@ __all__ = [
     "attention_call",
     "attention_macs",
     "attention_sites",
+    "packed_state",
     "trace_attention",
 ]

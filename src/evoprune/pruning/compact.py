@@ -19,6 +19,7 @@ from torch import nn
 
 from evoprune.pruning.attention import ATTENTION_TYPES, PrunedMultiheadAttention
 from evoprune.pruning.blocks import blocks_removed, outside, remove_blocks
+from evoprune.pruning.graph import dependency_graph
 from evoprune.pruning.recurrent import RECURRENT_TYPES, rebuilt, recurrent_modules
 from evoprune.pruning.slicing import ParameterSlicer
 from evoprune.pruning.space import PruningSpace
@@ -34,7 +35,7 @@ def compact(model: nn.Module, space: PruningSpace, mask: np.ndarray) -> nn.Modul
     if needs_slicing(model, space):
         return remove_blocks(_compact_by_slicing(model, space, mask), space.removed_blocks(mask))
     pruned = copy.deepcopy(model).eval()
-    graph = tp.DependencyGraph().build_dependency(pruned, example_inputs=space.example_input)
+    graph = dependency_graph(pruned, space.example_input)
     for group in space.groups:
         dropped = np.flatnonzero(~mask[space.group_slice(group)]).tolist()
         if not dropped or group.kind == "block":

@@ -9,7 +9,9 @@ recurrent layer's own parameters.
 from __future__ import annotations
 
 import math
+import warnings
 
+import torch
 import torch_pruning as tp
 from torch import nn
 
@@ -20,6 +22,15 @@ PRUNE_OUT = "prune_out_channels"
 PRUNE_IN = "prune_in_channels"
 
 Parts = dict[str, tuple[str, str]]  # stand-in layer name -> (recurrent layer name, part)
+
+
+def dependency_graph(model: nn.Module, example_input: torch.Tensor) -> tp.DependencyGraph:
+    """torch-pruning's dependency graph of ``model``. Its warning about parameters no layer
+    owns (a class token, a position embedding) is silenced: the space keeps such parameters
+    whole, or refuses a group that reaches them, by itself."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+        return tp.DependencyGraph().build_dependency(model, example_inputs=example_input)
 
 
 def out_size(module: nn.Module) -> int:
@@ -155,6 +166,7 @@ def has_consumer(group: tp.Group) -> bool:
 __all__ = [
     "PRUNE_IN",
     "PRUNE_OUT",
+    "dependency_graph",
     "group_layers",
     "has_consumer",
     "kind_of",

@@ -19,6 +19,7 @@ import torch_pruning as tp
 from torch import nn
 
 from evoprune.data import Samples
+from evoprune.pruning.graph import dependency_graph
 from evoprune.pruning.layers import ROOT_TYPES
 from evoprune.pruning.recurrent import recurrent_modules
 from evoprune.pruning.space import PruningSpace
@@ -54,6 +55,9 @@ def normalise_by_group_mean(space: PruningSpace, scores: np.ndarray) -> np.ndarr
     return out
 
 
+OWN_KINDS = ("block", "head")  # groups evoprune builds itself: no torch-pruning group to score
+
+
 def lamp_normalise(energies: np.ndarray) -> np.ndarray:
     """LAMP scores of one group from per-unit squared magnitudes (Lee et al., ICLR 2021).
 
@@ -76,8 +80,8 @@ def lamp_normalise(energies: np.ndarray) -> np.ndarray:
 
 def pruning_groups(model: nn.Module, space: PruningSpace) -> list[tp.Group | None] | None:
     """torch-pruning groups of all units of ``model``, one per space group, in space order
-    (None for the group of whole blocks, which torch-pruning has no notion of); None for a
-    model with recurrent layers, which torch-pruning cannot trace.
+    (None for the groups torch-pruning has no notion of: whole blocks, attention heads); None
+    for a model with recurrent layers, which torch-pruning cannot trace.
 
     ``model`` must have the architecture the space was built from; the graph is traced on it
     (torch-pruning puts it in eval mode), so pass a copy if that matters.
@@ -85,19 +89,20 @@ def pruning_groups(model: nn.Module, space: PruningSpace) -> list[tp.Group | Non
     if recurrent_modules(model):
         return None
     names = {module: name for name, module in model.named_modules()}
-    graph = tp.DependencyGraph().build_dependency(model, example_inputs=space.example_input)
+    graph = dependency_graph(model, space.example_input)
     roots = {}
     for group in graph.get_all_groups(root_module_types=ROOT_TYPES):
         root = group[0].dep.target.module
         roots[names[root]] = (root, group[0].dep.handler)
-    missing = [g.name for g in space.groups if g.name not in roots and g.kind != "block"]
+    missing = [g.name for g in space.groups if g.name not in roots and g.kind not in OWN_KINDS]
     if missing:
         raise ValueError(
             f"the model has no prunable groups rooted at {missing}; it does not match the "
             f"pruning space (groups {[g.name for g in space.groups]})"
         )
     return [
-        None if g.kind == "block" else graph.get_pruning_group(*roots[g.name], list(range(g.size)))
+        None if g.kind in OWN_KINDS else graph.get_pruning_group(*roots[g.name],
+                                                                  list(range(g.size)))
         for g in space.groups
     ]
 
@@ -189,11 +194,13 @@ def taylor_scores(
             total += space.unit_scores(saliency)
             continue
         scored = _score_groups(importance, groups, space)
-        # torch-pruning knows no whole blocks: theirs come off the coupling table
-        table = space.unit_scores(saliency) if space.block_names else None
+        # torch-pruning knows no whole blocks or heads: theirs come off the coupling table
+        own = any(group.kind in OWN_KINDS for group in space.groups)
+        table = space.unit_scores(saliency) if own else None
         total += np.concatenate([
             value if value is not None
-            else table[space.group_slice(group)] if group.kind == "block" else np.zeros(group.size)
+            else table[space.group_slice(group)] if group.kind in OWN_KINDS
+            else np.zeros(group.size)
             for value, group in zip(scored, space.groups)
         ])
     return total / used

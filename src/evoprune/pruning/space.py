@@ -37,6 +37,7 @@ from evoprune.pruning.attention import (
 from evoprune.pruning.blocks import BLOCK_GROUP, check_granularity, find_blocks
 from evoprune.pruning.graph import (
     PRUNE_OUT,
+    dependency_graph,
     group_layers,
     has_consumer,
     kind_of,
@@ -164,7 +165,7 @@ class PruningSpace:
         with _unknown_layers_refused(model, unknown):
             # torch-pruning stumbles on some layers of unknown type (a hand-written linear
             # map, a cell stepped by hand): then those layers are the reason given
-            graph = tp.DependencyGraph().build_dependency(traced, example_inputs=example_input)
+            graph = dependency_graph(traced, example_input)
             importance = tp.importance.GroupMagnitudeImportance(
                 p=importance_p, group_reduction="mean", normalizer=None
             )

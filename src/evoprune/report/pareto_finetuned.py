@@ -36,8 +36,8 @@ def finetuned_table(finetuned: Mapping) -> Table:
             entry = finetuned["baselines"][name][row]
             cells.append(f"{_cell(entry)} at {entry['macs_ratio']:.3f}")
         table.add_row(*cells)
-    table.caption = ("MACs: multiply-accumulates of conv, linear and recurrent layers per sample; "
-                     "baselines pruned at each member's MACs ratio")
+    table.caption = ("MACs: multiply-accumulates of conv, linear, recurrent and attention "
+                     "layers per sample; baselines pruned at each member's MACs ratio")
     return table
 
 

@@ -18,7 +18,8 @@ from evoprune.infra.atomic import write_atomic, write_bytes_atomic
 
 RESULTS_FILE = "results.json"
 COST_RULES = {
-    "structured": "MACs: multiply-accumulates of conv, linear and recurrent layers per sample",
+    "structured": "MACs: multiply-accumulates of conv, linear, recurrent and attention layers "
+                  "per sample",
     "unstructured": "MACs: each conv/linear layer's MACs per sample x its weight density "
                     "(kept / total weights); nothing is removed, so latency stays dense",
 }

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from evoprune.pruning.attention import packed_state
 from evoprune.pruning.masking import dropped_entries
 
 PRUNE_FILE = "prune_{method}.pt"
@@ -38,7 +39,8 @@ def prune_state_dict(dense: nn.Module, space, mask: np.ndarray, pruned: nn.Modul
                          "torch.nn.utils.prune cannot express (it zeroes weights)")
     dropped = dropped_entries(dense, space, mask)
     target = {name: value.detach().cpu().clone() for name, value in dense.state_dict().items()}
-    values = {name: value.detach().cpu() for name, value in pruned.state_dict().items()}
+    values = packed_state({name: value.detach().cpu() for name, value in
+                           pruned.state_dict().items()}, set(target))
     for name, value in values.items():
         kept = ~dropped[name].cpu() if name in dropped else None
         if kept is None:

@@ -25,8 +25,8 @@ PAIRED_NOTE = ("test accuracy after fine-tuning, searched method minus the basel
 def paired_note(metric: str = "accuracy") -> str:
     """:data:`PAIRED_NOTE` for the runs' ``metric``."""
     return PAIRED_NOTE.replace("test accuracy", f"test {metric}")
-COST_NOTE = ("MACs = multiply-accumulates per sample (conv, linear and recurrent layers; "
-             "FLOPs = 2 × MACs); MACs ratio = pruned MACs / dense MACs")
+COST_NOTE = ("MACs = multiply-accumulates per sample (conv, linear, recurrent and attention "
+             "layers; FLOPs = 2 × MACs); MACs ratio = pruned MACs / dense MACs")
 
 
 def write_csv(agg: Aggregate, path: Path) -> None:
