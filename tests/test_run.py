@@ -513,7 +513,8 @@ def test_cuda_without_a_gpu_is_refused_before_anything_runs(tmp_path, cache):
 def test_a_baseline_that_cannot_prune_the_model_says_so_before_training(tmp_path, cache):
     with pytest.raises(ValueError, match="baselines: torch_prune cannot prune this model: it "
                                          "prunes conv and linear output channels, and groups "
-                                         "\\['rnn'\\] are recurrent units; leave it out"):
+                                         "\\['rnn'\\] are recurrent units or attention "
+                                         "heads; leave it out"):
         run(compose_config(RECURRENT + ["model=gru", "baselines=[torch_prune]"]),
             tmp_path / "run")
     assert not cache.exists()  # nothing trained

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from evoprune.pruning import make_space
 from evoprune.pruning.attention import PrunedMultiheadAttention
@@ -206,3 +207,49 @@ def test_hugging_face_heads_are_found_priced_and_removed_exactly(build, attentio
         pruned = assert_compacts_exactly(model, space, mask, x)
         kept = int(mask[space.group_slice(first)].sum())
         assert pruned.get_submodule(first.name).num_attention_heads == kept
+
+
+def test_head_importance_is_the_gradient_at_a_gate_on_each_head():
+    """gate_scores' head score equals |dL/dξ_h| computed directly: the loss with head h's
+    context scaled by a gate ξ_h (here through the output projection's columns, which is
+    where a head's output enters the residual stream), differentiated by autograd."""
+    from evoprune.data import Split
+    from evoprune.pruning.importance import gate_scores
+
+    torch.manual_seed(0)
+    model = Encoder(layers=1).eval()
+    x, y = _input(32), torch.randint(0, 3, (32,))
+    space = make_space(model, x)
+    scores = gate_scores(model, space, Split(x, y), batches=1, batch_size=32)
+    group = space.groups[0]
+    out = model.layers[0].self_attn.out_proj
+    gates = torch.ones(HEADS, requires_grad=True)
+    dense = out.weight.detach().clone()
+    columns = gates.repeat_interleave(WIDTH // HEADS)
+    with torch.enable_grad():
+        loss = torch.nn.functional.cross_entropy(functional_call(
+            model, {"layers.0.self_attn.out_proj.weight": dense * columns}, (x,)), y)
+        (grad,) = torch.autograd.grad(loss, gates)
+    np.testing.assert_allclose(scores[space.group_slice(group)], grad.abs().numpy(),
+                               rtol=1e-4, atol=1e-7)
+
+
+def test_head_importance_baseline_fits_the_budget_and_needs_heads():
+    from evoprune.baselines.oneshot import head_importance_refusal
+    from evoprune.baselines.registry import BASELINES, BaselineContext
+    from evoprune.data import DataSplits, Split
+
+    torch.manual_seed(0)
+    model, x = Encoder().eval(), _input(64)
+    space = make_space(model, x)
+    train = Split(x, torch.randint(0, 3, (64,)))
+    data = DataSplits(train=train, val=train, test=train, num_classes=3,
+                      input_shape=(TOKENS * PATCH,), name="tokens")
+    mask = BASELINES["head_importance"].prune["structured"](
+        BaselineContext(model=model, space=space, data=data, budget=0.5, seed=0)).mask
+    assert space.macs_ratio(mask) <= 0.5
+    space.check(mask)  # every group keeps its minimum
+    assert head_importance_refusal(space) is None
+    cnn = make_space(nn.Sequential(nn.Flatten(), nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 2)),
+                     torch.randn(2, 8))
+    assert "the model has none" in head_importance_refusal(cnn)

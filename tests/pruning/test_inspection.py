@@ -58,3 +58,17 @@ def test_a_model_evoprune_cannot_prune_is_refused_with_the_reason():
 def test_unstructured_pruning_has_no_groups_to_show():
     with pytest.raises(evoprune.infra.errors.UserError, match="not pruning.kind=unstructured"):
         evoprune.inspect(CNN1d((1, 40), 10), torch.randn(2, 1, 40), kind="unstructured")
+
+
+def test_a_transformer_shows_why_its_residual_stream_is_kept_whole():
+    from evoprune.models import PatchTransformer
+
+    model = PatchTransformer((1, 40), 10, width=16, heads=2, layers=1)
+    found = evoprune.inspect(model, torch.randn(2, 1, 40))
+    assert [(g.name, g.kind) for g in found.groups] == [("layers.0.self_attn", "head"),
+                                                        ("layers.0.linear1", "neuron")]
+    why = {layer.name: layer.reason for layer in found.kept}
+    assert why["embed"] == ("its features reach layers.0.norm1 (LayerNorm), which normalises "
+                            "over all of them: kept whole")
+    assert why["head"].startswith("the output layer")
+    assert "layers.0.self_attn" not in why and "layers.0.linear2" not in why

@@ -124,8 +124,9 @@ def test_units_that_reach_a_layer_norm_are_kept_whole():
                           nn.ReLU(), nn.Linear(6, 2))
     space = PruningSpace(model, torch.randn(2, 16))
     assert [g.name for g in space.groups] == ["3"]
-    assert space.kept_whole["0"] == "its units reach 1 (LayerNorm), which mixes them: kept whole"
-    with pytest.raises(NoPrunableLayerError, match=r"no prunable layer.*0: its units reach 1 "
+    assert space.kept_whole["0"] == ("its features reach 1 (LayerNorm), which normalises over "
+                                     "all of them: kept whole")
+    with pytest.raises(NoPrunableLayerError, match=r"no prunable layer.*0: its features reach 1 "
                                                     r"\(LayerNorm\)"):
         PruningSpace(model[:4], torch.randn(2, 16))
 

@@ -16,6 +16,8 @@ from torch.nn.utils import prune
 
 from evoprune.pruning.budget import check_budget, largest_prefix_mask, uniform_mask
 from evoprune.pruning.importance import (
+    gate_scores,
+    l2_normalise_by_group,
     lamp_scores,
     magnitude_scores,
     normalise_by_group_mean,
@@ -56,6 +58,15 @@ def taylor_ranking_scores(context: BaselineContext) -> np.ndarray:
     )
 
 
+def head_importance_scores(context: BaselineContext) -> np.ndarray:
+    """Michel et al.'s head importance (the gradient of the loss with respect to a gate on
+    each head's output, on 4 batches of the first 512 training samples), for every unit
+    (heads, MLP neurons, channels), normalised by each group's L2 norm as the paper does per
+    layer."""
+    return l2_normalise_by_group(context.space, gate_scores(
+        context.model, context.space, context.data.train, task=context.data.task))
+
+
 def random_scores(context: BaselineContext) -> np.ndarray:
     """Uniform random scores from a generator seeded by ``context.seed`` (same seed, same
     scores): the floor every criterion must beat."""
@@ -75,6 +86,7 @@ RANKINGS: dict[str, Callable[[BaselineContext], np.ndarray]] = {
     "global_magnitude": global_magnitude_scores,
     "lamp": lamp_ranking_scores,
     "taylor": taylor_ranking_scores,
+    "head_importance": head_importance_scores,
     "random": random_scores,
     "slimming": slimming_ranking_scores,
 }
@@ -95,6 +107,20 @@ def taylor(context: BaselineContext) -> np.ndarray:
     """First-order Taylor importance (Molchanov et al., CVPR 2019), normalised per group,
     one global ranking to the budget. Never touches ``context.model``."""
     return largest_prefix_mask(context.space, taylor_ranking_scores(context), context.budget)
+
+
+def head_importance(context: BaselineContext) -> np.ndarray:
+    """Gradient-based head importance (Michel et al., NeurIPS 2019), normalised per group, one
+    global ranking of heads and the other units to the budget, in one shot (the paper removes
+    heads by it in steps; it reports most heads removable at test time)."""
+    return largest_prefix_mask(context.space, head_importance_scores(context), context.budget)
+
+
+def head_importance_refusal(space) -> str | None:
+    """Why head_importance has nothing of its own to rank in ``space``'s model, or None."""
+    if any(group.kind == "head" for group in space.groups):
+        return None
+    return "it ranks attention heads, and the model has none (taylor ranks other units)"
 
 
 def slimming(context: BaselineContext) -> np.ndarray:
@@ -174,4 +200,4 @@ def torch_prune_refusal(space) -> str | None:
     """Why torch_prune cannot prune ``space``'s model, or None."""
     odd = [g.name for g in space.groups if g.kind not in ("channel", "neuron", "block")]
     return (f"it prunes conv and linear output channels, and groups {odd} are recurrent "
-            "units" if odd else None)
+            "units or attention heads" if odd else None)

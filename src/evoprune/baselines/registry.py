@@ -90,6 +90,10 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in (
     Baseline("taylor", {"structured": _mask_only(oneshot.taylor)},
              uses="gradients on 4 training batches",
              reference="Molchanov et al., CVPR 2019 (torch-pruning's GroupTaylorImportance)"),
+    Baseline("head_importance", {"structured": _mask_only(oneshot.head_importance)},
+             uses="gradients on 4 training batches: a gate on each head's (unit's) output",
+             reference="Michel et al., NeurIPS 2019 (are sixteen heads better than one?)",
+             refuses=oneshot.head_importance_refusal),
     Baseline("slimming", {"structured": _mask_only(oneshot.slimming)},
              uses="BatchNorm scales, one global ranking (sparse after train.l1_bn); a unit "
                   "without one by its weight norm (train.group_lasso)",

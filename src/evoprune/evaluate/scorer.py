@@ -104,8 +104,9 @@ class MaskScorer:
             elif mode == "auto":  # said, never silent: masked scoring is slower
                 warnings.warn(
                     f"{type(model).__name__} cannot run with sliced parameters (a grouped "
-                    "convolution, a recurrent layer, or a forward pass that fixes a layer "
-                    "width): candidates are scored with masked parameters, at dense cost",
+                    "convolution, a recurrent layer, an attention module's head count, or a "
+                    "forward pass that fixes a layer width): candidates are scored with masked "
+                    "parameters, at dense cost",
                     RuntimeWarning, stacklevel=2)
             elif mode == "sliced":
                 raise ValueError(

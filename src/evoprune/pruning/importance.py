@@ -161,41 +161,23 @@ def taylor_scores(
     Molchanov et al. (CVPR 2019) average per-minibatch importance: summing the gradients first
     would let them cancel, since at a minimum of the training loss their mean is ~0 and what
     remains is noise (on a converged CNN1d / MNIST-1D that ranking was worse than random).
-    Works on a deep copy in eval mode, so ``model``'s parameters, gradients, BatchNorm
-    statistics and mode are untouched; eval mode also makes the gradients those of the model
-    as it is evaluated (frozen BatchNorm statistics). Scores are raw (not normalised).
+    Scores are raw (not normalised); :func:`batch_gradients` says what is left untouched.
     """
-    if batches < 1 or batch_size < 1:
-        raise ValueError(f"taylor needs batches >= 1 and batch_size >= 1, got {batches} and "
-                         f"{batch_size}")
-    if len(train) == 0:
-        raise ValueError("taylor importance needs training samples, got an empty split")
     work = copy.deepcopy(model)
     groups = pruning_groups(work, space)  # before the backward passes: tracing runs a forward
-    work.eval()
-    params = list(work.parameters())
-    for param in params:
-        param.requires_grad_(True)
-    device = params[0].device
     importance = tp.importance.GroupTaylorImportance(normalizer=None)
+    # torch-pruning knows no whole blocks or heads: theirs come off the coupling table
+    own = any(group.kind in OWN_KINDS for group in space.groups)
     total = np.zeros(space.num_units)
     used = 0
-    for x, y in train.head(batches * batch_size).batches(device, batch_size):
+    for graded in batch_gradients(work, train, batches=batches, batch_size=batch_size,
+                                  task=task, copy_model=False):
         used += 1
-        for param in params:
-            param.grad = None  # one batch's gradient at a time (deepcopy also copied any)
-        with torch.enable_grad():
-            task.loss(work(x), y).backward()
-        for param in params:
-            if param.grad is None:  # a parameter the loss does not reach: no first-order effect
-                param.grad = torch.zeros_like(param)
-        saliency = {name: (p * p.grad).abs() for name, p in work.named_parameters()}
+        saliency = {name: (p * p.grad).abs() for name, p in graded.named_parameters()}
         if groups is None:
             total += space.unit_scores(saliency)
             continue
         scored = _score_groups(importance, groups, space)
-        # torch-pruning knows no whole blocks or heads: theirs come off the coupling table
-        own = any(group.kind in OWN_KINDS for group in space.groups)
         table = space.unit_scores(saliency) if own else None
         total += np.concatenate([
             value if value is not None
@@ -204,6 +186,91 @@ def taylor_scores(
             for value, group in zip(scored, space.groups)
         ])
     return total / used
+
+
+def gate_scores(
+    model: nn.Module,
+    space: PruningSpace,
+    train: Samples,
+    *,
+    batches: int = 4,
+    batch_size: int = 128,
+    task: Task = CLASSIFICATION,
+) -> np.ndarray:
+    """Head importance as Michel et al. (NeurIPS 2019) define it: ``|dL/dξ_u|`` for a gate
+    ``ξ_u = 1`` on each unit's output, averaged over batches as :func:`taylor_scores` does.
+
+    A gate on a unit's output scales what every layer reading the unit sees, so its gradient
+    is the sum over the readers' weight slices of ``w * dL/dw`` (an attention head: the
+    output projection's columns of the head), taken before the absolute value: a head whose
+    removal would raise the loss and one whose removal would lower it are told apart from
+    one that does nothing, as a sum of absolute values cannot. Raw scores (Michel et al.
+    normalise them per layer: :func:`l2_normalise_by_group`).
+    """
+    readers = {(c.param, c.dim): c.units for c in space.couplings}
+    sides = [(layer.param, layer.dim) for group in space.groups for layer in group.layers
+             if layer.side == "in"]
+    total = np.zeros(space.num_units)
+    used = 0
+    for work in batch_gradients(model, train, batches=batches, batch_size=batch_size,
+                                task=task):
+        used += 1
+        params = dict(work.named_parameters())
+        gate = np.zeros(space.num_units)
+        for param, dim in dict.fromkeys(sides):
+            value = (params[param] * params[param].grad).detach().double()
+            others = [d for d in range(value.dim()) if d != dim]
+            per_index = (value.sum(dim=others) if others else value).cpu().numpy()
+            owners = readers[(param, dim)]
+            owned = owners >= 0
+            gate += np.bincount(owners[owned], weights=per_index[owned],
+                                minlength=space.num_units)
+        total += np.abs(gate)
+    return total / used
+
+
+def l2_normalise_by_group(space: PruningSpace, scores: np.ndarray) -> np.ndarray:
+    """Divide each group's scores by their L2 norm (Michel et al.'s per-layer normalisation
+    of head importance; a group of zeros stays zero)."""
+    out = np.asarray(scores, dtype=np.float64).copy()
+    for group in space.groups:
+        part = out[space.group_slice(group)]
+        norm = float(np.linalg.norm(part))
+        if norm > 0:
+            part /= norm
+    return out
+
+
+def batch_gradients(model: nn.Module, train: Samples, *, batches: int, batch_size: int,
+                    task: Task, copy_model: bool = True):
+    """Yield a copy of ``model`` (``copy_model=False``: ``model`` itself) holding the gradient
+    of the ``task``'s loss on each of ``batches`` batches of the first ``batches * batch_size``
+    training samples in turn (fixed, unshuffled: deterministic; a parameter the loss does not
+    reach gets a zero gradient).
+
+    The copy is in eval mode, so ``model``'s parameters, gradients, BatchNorm statistics and
+    mode are untouched; eval mode also makes the gradients those of the model as it is
+    evaluated (frozen BatchNorm statistics)."""
+    if batches < 1 or batch_size < 1:
+        raise ValueError(f"importance needs batches >= 1 and batch_size >= 1, got {batches} "
+                         f"and {batch_size}")
+    if len(train) == 0:
+        raise ValueError("gradient importance needs training samples, got an empty split")
+    work = copy.deepcopy(model) if copy_model else model
+    work.eval()
+    params = list(work.parameters())
+    for param in params:
+        param.requires_grad_(True)
+    device = params[0].device
+    for x, y in train.head(batches * batch_size).batches(device, batch_size):
+        for param in params:
+            param.grad = None  # one batch's gradient at a time (deepcopy also copied any)
+        with torch.enable_grad():
+            task.loss(work(x), y).backward()
+        for param in params:
+            if param.grad is None:  # a parameter the loss does not reach: no first-order effect
+                param.grad = torch.zeros_like(param)
+        yield work
 
 
 def slimming_scores(model: nn.Module, space: PruningSpace) -> np.ndarray:
@@ -226,6 +293,9 @@ def slimming_scores(model: nn.Module, space: PruningSpace) -> np.ndarray:
 
 
 __all__ = [
+    "batch_gradients",
+    "gate_scores",
+    "l2_normalise_by_group",
     "lamp_normalise",
     "lamp_scores",
     "magnitude_scores",

@@ -14,7 +14,7 @@ from rich.table import Table
 from torch import nn
 
 from evoprune.infra.errors import UserError
-from evoprune.pruning.layers import ROOT_TYPES
+from evoprune.pruning.layers import MIXING_TYPES, ROOT_TYPES
 from evoprune.pruning.recurrent import RECURRENT_TYPES
 from evoprune.pruning.space import PruningSpace
 
@@ -97,7 +97,9 @@ def inspect_space(model: nn.Module, space: PruningSpace,
         coupled = tuple(name for name in dict.fromkeys(layer.name for layer in group.layers)
                         if name != group.name) if group.kind != "block" else group.members
         rows.append(GroupRow(group.name, group.kind, group.size, group.min_keep, share, coupled))
+    # a head group names its module and output projection; its q / k / v children too
     reached = {layer.name for g in space.groups for layer in g.layers}
+    reached |= {name for site in space.sites.values() for name in site.projections}
     reached |= {member for g in space.groups for member in g.members}
     blocks = [name for g in space.groups if g.kind == "block" for name in g.members]
     # the last layer with units, in definition order: the one whose units are the outputs
@@ -109,7 +111,7 @@ def inspect_space(model: nn.Module, space: PruningSpace,
             continue
         if name in reached or any(name.startswith(block + ".") for block in blocks):
             continue
-        kept.append(KeptLayer(name, type(module).__name__,
+        kept.append(KeptLayer(name, type(module).__name__, space.kept_whole.get(name) or
                               _why_kept(name, module, output_layer, ignored_layers)))
     fixed = space.macs(np.zeros_like(full)) / space.dense_macs
     return Inspection(type(model).__name__, tuple(rows), tuple(kept), space.dense_macs,
@@ -124,6 +126,9 @@ def _why_kept(name: str, module: nn.Module, output_layer: str,
               ignored_layers: Sequence[str]) -> str:
     if name in ignored_layers:
         return "listed in pruning.ignored_layers"
+    if any(True for _ in module.parameters(recurse=False)) and not isinstance(
+            module, ROOT_TYPES + RECURRENT_TYPES + MIXING_TYPES):
+        return "its own parameters (a position embedding, a class token) touch no pruned unit"
     if not isinstance(module, ROOT_TYPES + RECURRENT_TYPES):
         return "no prunable group's units reach it"
     if name == output_layer:

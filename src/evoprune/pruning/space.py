@@ -30,6 +30,7 @@ from torch import nn
 from evoprune.infra.errors import UserError
 from evoprune.infra.validators import check_number
 from evoprune.pruning.attention import (
+    ATTENTION_TYPES,
     AttentionSite,
     attention_sites,
     trace_attention,
@@ -202,8 +203,9 @@ class PruningSpace:
                     continue  # attention's head dims: pruned by heads, never one by one
                 mixing = _mixing_layer(full, names)
                 if mixing is not None:  # e.g. a transformer's residual stream
-                    for member in members:
-                        self.kept_whole.setdefault(member, mixing)
+                    for layer, side in sorted(_sides(full, names)):
+                        if side == "out" and layer:
+                            self.kept_whole.setdefault(layer, mixing)
                     continue
                 foreign = _foreign(full, names, unknown, owners)
                 if foreign:
@@ -529,14 +531,20 @@ def _sides(group: tp.Group, names: dict[nn.Module, str]) -> set[tuple[str, str]]
 
 
 def _mixing_layer(group: tp.Group, names: dict[nn.Module, str]) -> str | None:
-    """Why a group must be kept whole: the first layer it reaches that mixes the units
+    """Why a group must be kept whole: the first layer (a normalisation before an attention
+    embedding, then in definition order) it reaches that mixes the units
     (``layers.MIXING_TYPES``), or None."""
-    for item in group.items:
-        module = item.dep.target.module
-        if isinstance(module, MIXING_TYPES):
-            return (f"its units reach {names.get(module, '?')} ({type(module).__name__}), "
-                    "which mixes them: kept whole")
-    return None
+    position = {module: i for i, module in enumerate(names)}
+    mixing = sorted((isinstance(module, ATTENTION_TYPES), position.get(module, 0), module)
+                    for module in {item.dep.target.module for item in group.items}
+                    if isinstance(module, MIXING_TYPES) and module in names)
+    if not mixing:
+        return None
+    *_, module = mixing[0]
+    what = f"{names[module]} ({type(module).__name__})"
+    if isinstance(module, ATTENTION_TYPES):
+        return f"its features are the embedding of {what}, whose heads are the units: kept whole"
+    return f"its features reach {what}, which normalises over all of them: kept whole"
 
 
 def _owners(couplings: dict, model: nn.Module, param: str, dim: int) -> np.ndarray:
