@@ -196,3 +196,4 @@ def test_missing_cifar_files_are_one_line_and_nothing_is_written(tmp_path):
                            "batches (missing data_batch_1, ")
     assert "cifar-10-python.tar.gz" in line and "data.download=true" in line
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
+

@@ -253,3 +253,18 @@ def test_head_importance_baseline_fits_the_budget_and_needs_heads():
     cnn = make_space(nn.Sequential(nn.Flatten(), nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 2)),
                      torch.randn(2, 8))
     assert "the model has none" in head_importance_refusal(cnn)
+
+
+def test_hugging_face_convnext_prunes_its_mlp_neurons_with_its_layer_scale_kept():
+    """ConvNeXt's layer scale is a parameter of its own on the residual stream, which reaches
+    a LayerNorm: kept whole without being listed; each block's MLP neurons prune exactly."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ConvNextConfig(num_channels=3, hidden_sizes=[8, 16], depths=[1, 1],
+                                         num_stages=2, num_labels=4)
+    model = Logits(transformers.ConvNextForImageClassification(config)).eval()
+    x = torch.randn(2, 3, 32, 32)
+    space = make_space(model, x)
+    assert [(g.name, g.kind) for g in space.groups] == [
+        (f"model.convnext.encoder.stages.{i}.layers.0.pwconv1", "neuron") for i in (0, 1)]
+    for mask in _random_masks(space, 2):
+        assert_compacts_exactly(model, space, mask, x)
