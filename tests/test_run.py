@@ -329,11 +329,13 @@ def test_warm_started_ga_starts_from_the_baselines_and_beats_them_in_fitness(tmp
 
 
 @pytest.mark.parametrize("overrides, score", [
-    ([], "validation accuracy after a 1-epoch fine-tune"),  # auto, 5-epoch fine-tune
-    (["finetune.epochs=20"], "validation accuracy right after pruning"),  # auto, long one
+    ([], "validation accuracy after a 1-epoch fine-tune"),  # the default, 5-epoch fine-tune
+    (["finetune.epochs=20"], "validation accuracy after a 1-epoch"),  # the default, long one
+    (["finetune.epochs=20", "proxy.epochs=auto"], "validation accuracy right after pruning"),
+    (["finetune.epochs=5", "proxy.epochs=auto"], "validation accuracy after a 1-epoch"),
     (["finetune.epochs=20", "proxy.epochs=2"], "validation accuracy after a 2-epoch"),
 ])
-def test_the_search_score_follows_the_finetune_length_under_auto(overrides, score):
+def test_the_search_score_follows_proxy_epochs_and_under_auto_the_finetune(overrides, score):
     assert score_description(compose_config(overrides)).startswith(score)
 
 
