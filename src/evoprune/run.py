@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evoprune.baselines import registry
 from evoprune.config.checks import check_config, make_fitness, search_cost, search_enabled
+from evoprune.config.errors import ConfigError
 from evoprune.config.model_checks import check_against_model, check_model_accepts
 from evoprune.config.targets import make_data, make_model, make_task
 from evoprune.data import DataSplits
@@ -38,6 +39,7 @@ from evoprune.finish.select import select_by_finetuning
 from evoprune.infra.atomic import save_torch_atomic
 from evoprune.infra.checkpoint import CHECKPOINT_DIR, SearchCheckpoint, load_weights, start_run
 from evoprune.infra.device import resolve_device
+from evoprune.infra.errors import UserError
 from evoprune.infra.progress import console
 from evoprune.infra.threads import torch_threads
 from evoprune.infra.tracking import make_tracker
@@ -160,8 +162,7 @@ def data_and_dense_model(cfg: DictConfig, config: dict, given: Given | None = No
     model = model.to(resolve_device(cfg.device))
     # a layer the space cannot prune or count, or a baseline that cannot prune this model, is
     # refused now, not after training
-    space = make_space(model, data.train.inputs(2).to(next(model.parameters()).device),
-                       **config["pruning"])
+    space = pruning_space(model, data, config["pruning"])
     trained = given is not None or bool(cfg.weights)
     penalty = check_against_model(config, model, space, data, weights_given=trained)
     if given is not None:
@@ -184,11 +185,22 @@ def data_and_dense_model(cfg: DictConfig, config: dict, given: Given | None = No
     return data, model
 
 
+def pruning_space(model: torch.nn.Module, data: DataSplits, settings: dict):
+    """The model's pruning space; a setting that does not fit the model (a layer name it does
+    not have) is a config error naming the key."""
+    try:
+        return make_space(model, data.train.inputs(2).to(next(model.parameters()).device),
+                          **settings)
+    except UserError:
+        raise
+    except ValueError as err:  # the space's checks of its own settings against the model
+        raise ConfigError(f"pruning.{err}") from None
+
+
 def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
                         model: torch.nn.Module) -> Problem:
     """Stage 3: the pruning space, the evaluator every method is scored by, the dense row."""
-    space = make_space(model, data.train.inputs(2).to(next(model.parameters()).device),
-                       **config["pruning"])
+    space = pruning_space(model, data, config["pruning"])
     latency = LatencySettings(**config["latency"])
     # with no search, nothing is budgeted in latency: baselines prune to MACs
     cost = search_cost(cfg) if search_enabled(cfg) else "macs"

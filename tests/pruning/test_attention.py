@@ -11,6 +11,7 @@ from torch.func import functional_call
 
 from evoprune.pruning import make_space
 from evoprune.pruning.attention import PrunedMultiheadAttention
+from evoprune.pruning.layers import UnsupportedLayerError
 from evoprune.pruning.macs import counted_macs
 from evoprune.pruning.unstructured import UnstructuredSpace
 from tests.helpers import assert_compacts_exactly
@@ -268,3 +269,51 @@ def test_hugging_face_convnext_prunes_its_mlp_neurons_with_its_layer_scale_kept(
         (f"model.convnext.encoder.stages.{i}.layers.0.pwconv1", "neuron") for i in (0, 1)]
     for mask in _random_masks(space, 2):
         assert_compacts_exactly(model, space, mask, x)
+
+
+class HandAttention(nn.Module):
+    """Attention written by hand: query / key / value / out layers, heads of width 4 by a
+    reshape, and no head count of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.query, self.key, self.value, self.out = (nn.Linear(WIDTH, WIDTH) for _ in range(4))
+
+    def forward(self, h):
+        batch, tokens, _ = h.shape
+        q, k, v = (layer(h).view(batch, tokens, -1, 4).transpose(1, 2)
+                   for layer in (self.query, self.key, self.value))
+        heads = (q @ k.transpose(-1, -2) / 2).softmax(-1) @ v
+        return self.out(heads.transpose(1, 2).reshape(batch, tokens, -1))
+
+
+class HandNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(PATCH, WIDTH)
+        self.attn = HandAttention()
+        self.head = nn.Linear(WIDTH, 3)
+
+    def forward(self, x):
+        return self.head(self.attn(self.embed(x.view(x.shape[0], TOKENS, PATCH))).mean(1))
+
+
+def test_heads_declared_for_a_module_that_keeps_no_count_of_its_own():
+    model, x = HandNet().eval(), _input()
+    with pytest.raises(UnsupportedLayerError, match="removing units does not compute what "
+                                                    "masking them does .*pruning.heads"):
+        make_space(model, x)  # its q / k / v features one by one would split heads
+    space = make_space(model, x, heads={"attn": WIDTH // 4})
+    assert ("attn", "head", WIDTH // 4) in [(g.name, g.kind, g.size) for g in space.groups]
+    for mask in _random_masks(space, 2):
+        assert_compacts_exactly(model, space, mask, x)
+
+
+@pytest.mark.parametrize("heads, message", [
+    ({"embed": 2}, "heads names 'embed', which is not a module with query, key and value"),
+    ({"attn": 3}, "heads names 'attn', which is not a module .* divisible by 3"),
+    ({"attn": 0}, "heads must map module names to head counts \\(integers >= 1\\)"),
+])
+def test_a_wrong_head_declaration_is_refused(heads, message):
+    with pytest.raises(ValueError, match=message):
+        make_space(HandNet().eval(), _input(), heads=heads)

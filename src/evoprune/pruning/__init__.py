@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from evoprune.pruning.compact import check_compaction, needs_slicing
+from evoprune.pruning.compact import check_compaction
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.unstructured import UnstructuredSpace
 
@@ -19,8 +19,8 @@ def make_space(
     if kind not in SPACES:
         raise ValueError(f"kind must be one of {sorted(SPACES)}, got '{kind}'")
     space = SPACES[kind](model, example_input, **settings)
-    if kind == "structured" and needs_slicing(model, space):  # compacted by evoprune's own slicing
-        check_compaction(model, space)
+    if kind == "structured":  # torch-pruning's graph or evoprune's own slicing: either can miss
+        check_compaction(model, space)  # a reshape the couplings do not follow
     return space
 
 

@@ -46,7 +46,7 @@ ATTENTION_TYPES = (nn.MultiheadAttention,)
 
 _QKV_NAMES = (("q_proj", "k_proj", "v_proj"), ("query", "key", "value"), ("q", "k", "v"),
               ("q_lin", "k_lin", "v_lin"))
-_OUT_NAMES = ("o_proj", "out_proj", "out_lin", "dense", "proj", "c_proj")
+_OUT_NAMES = ("o_proj", "out_proj", "out_lin", "out", "dense", "proj", "c_proj")
 _HEAD_COUNT = ("num_attention_heads", "num_heads", "n_heads", "n_head")
 _HEAD_SIZE = ("all_head_size", "inner_dim")  # heads × head width, where a module keeps it
 
@@ -105,17 +105,27 @@ class AttentionSite:
                 setattr(module, attr, kept * self.head_dim)
 
 
-def attention_sites(model: nn.Module, example_input: torch.Tensor | None = None
-                    ) -> list[AttentionSite]:
+def attention_sites(model: nn.Module, example_input: torch.Tensor | None = None,
+                    declared: dict[str, int] | None = None) -> list[AttentionSite]:
     """Every attention module of ``model`` whose heads can be found, in definition order.
     ``example_input``: a batch, to find the output projection of a split module that has
-    none of its own (without it such a module is not found)."""
+    none of its own (without it such a module is not found). ``declared``: head counts of
+    split modules by name (``pruning.heads``), for modules that keep none of their own."""
+    declared = declared or {}
+    names = dict(model.named_modules())
+    for name, heads in declared.items():
+        if name not in names or _split_layers(names[name], heads) is None:
+            raise ValueError(
+                f"heads names {name!r}, which is not a module with query, key and value "
+                f"linear layers of equal width divisible by {heads} (children named "
+                f"{' / '.join(_QKV_NAMES[0])}, {' / '.join(_QKV_NAMES[1])}, "
+                f"{' / '.join(_QKV_NAMES[2])} or {' / '.join(_QKV_NAMES[3])})")
     sites, readers = [], None
-    for name, module in model.named_modules():
+    for name, module in names.items():
         if isinstance(module, nn.MultiheadAttention):
             sites.append(_packed_site(name, module))
             continue
-        split = _split_layers(module)
+        split = _split_layers(module, declared.get(name))
         if split is None:
             continue
         heads, projections, output = split
@@ -126,6 +136,11 @@ def attention_sites(model: nn.Module, example_input: torch.Tensor | None = None
                 readers = _readers_of_outputs(model, example_input)
             output = readers.get(name)
             if output is None:
+                if name in declared:
+                    raise ValueError(
+                        f"heads names {name!r}, whose output projection was not found: no "
+                        f"child named {' / '.join(_OUT_NAMES)} reads its heads, and no linear "
+                        "layer reads what it returns")
                 continue
         sites.append(_split_site(model, name, heads, projections, output))
     return sites
@@ -144,11 +159,13 @@ def _packed_site(name: str, module: nn.MultiheadAttention) -> AttentionSite:
                          (name, f"{name}.out_proj"))
 
 
-def _split_layers(module: nn.Module) -> tuple[int, list[str], str | None] | None:
-    """A split attention module's head count, q / k / v child names and own output
-    projection (None: it has none), or None when ``module`` is not one."""
-    heads = next((getattr(module, attr) for attr in _HEAD_COUNT
-                  if isinstance(getattr(module, attr, None), int)), None)
+def _split_layers(module: nn.Module, heads: int | None = None
+                  ) -> tuple[int, list[str], str | None] | None:
+    """A split attention module's head count (``heads``, else its own attribute), q / k / v
+    child names and own output projection (None: it has none), or None when ``module`` is
+    not one."""
+    heads = heads or next((getattr(module, attr) for attr in _HEAD_COUNT
+                           if isinstance(getattr(module, attr, None), int)), None)
     children = dict(module.named_children())
     for names in _QKV_NAMES:
         layers = [children.get(n) for n in names]

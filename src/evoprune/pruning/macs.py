@@ -169,15 +169,18 @@ def counted_macs_inside(model: nn.Module, example_input: torch.Tensor,
     return counter.get_total_flops() // 2 // batch, inside
 
 
-def measured_macs(model: nn.Module, example_input: torch.Tensor) -> tuple[int, int]:
+def measured_macs(model: nn.Module, example_input: torch.Tensor,
+                  sites: list | None = None) -> tuple[int, int]:
     """MACs per sample of one forward pass: what torch's flop counter counts, with attention's
     two products added where it did not see them; and those products' MACs.
 
     The counter sees the products on some paths (``need_weights=True``, eager attention) and
     not on others (``scaled_dot_product_attention`` on a CPU): an attention module is accepted
-    when it counts either its projections alone or them and the products.
+    when it counts either its projections alone or them and the products. ``sites``: the
+    attention modules (None: those :func:`~evoprune.pruning.attention.attention_sites` finds).
     """
-    sites = attention_sites(model, example_input)
+    if sites is None:
+        sites = attention_sites(model, example_input)
     traces = trace_layers(model, example_input) if sites else []
     attention = attention_macs(sites, trace_attention(model, example_input, sites), traces)
     counted, inside = counted_macs_inside(model, example_input, list(attention))
@@ -193,13 +196,13 @@ def measured_macs(model: nn.Module, example_input: torch.Tensor) -> tuple[int, i
 
 
 def check_dense_macs(model: nn.Module, example_input: torch.Tensor,
-                     traces: list[LayerTrace]) -> int:
+                     traces: list[LayerTrace], sites: list | None = None) -> int:
     """Check the traced dense count against :func:`measured_macs`; return the MACs outside
     the cost model that are counted as a fixed cost (those of layers kept whole: the user's
     ``ignored_layers``, layers no group reaches, parameter-free products other than
-    attention's, which the spaces count per head)."""
+    attention's, which the spaces count per head; ``sites``: as :func:`measured_macs`)."""
     traced = sum(t.macs for t in traces)
-    measured, products = measured_macs(model, example_input)
+    measured, products = measured_macs(model, example_input, sites)
     if measured - products < traced:
         raise RuntimeError(f"{type(model).__name__}: the cost model counts {traced:,} MACs per "
                            f"sample, torch's flop counter {measured - products:,}; please "

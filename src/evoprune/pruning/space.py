@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -122,6 +122,9 @@ class PruningSpace:
         ignored_layers: names of layers whose units must not be pruned; the output layer is
             always left intact.
         importance_p: norm of the magnitude importance (1 = L1, 2 = L2).
+        granularity: ``channel``, ``block`` or ``both`` (whole residual blocks).
+        heads: head counts of attention modules by name, for modules with query, key and
+            value layers that keep no head count of their own (``pruning.heads``).
     """
 
     kind = "structured"
@@ -135,9 +138,11 @@ class PruningSpace:
         ignored_layers: Sequence[str] = (),
         importance_p: int = 1,
         granularity: str = "channel",
+        heads: Mapping[str, int] | None = None,
     ) -> None:
+        heads = dict(heads or {})
         self.check_settings(min_keep=min_keep, ignored_layers=ignored_layers,
-                            importance_p=importance_p, granularity=granularity)
+                            importance_p=importance_p, granularity=granularity, heads=heads)
         names = {module: name for name, module in model.named_modules()}
         unknown = sorted(set(ignored_layers) - set(names.values()))
         if unknown:
@@ -145,10 +150,10 @@ class PruningSpace:
         self.min_keep_fraction = min_keep
         self.example_input = example_input
         traces = trace_layers(model, example_input)
-        found_sites = attention_sites(model, example_input)
+        found_sites = attention_sites(model, example_input, heads)
         sites = {site.name: site for site in found_sites}
         calls = trace_attention(model, example_input, found_sites)
-        self._fixed_macs = check_dense_macs(model, example_input, traces)
+        self._fixed_macs = check_dense_macs(model, example_input, traces, found_sites)
         head_layers = set().union(*(site.head_layers for site in found_sites))
         order = {}
         for i, trace in enumerate(traces):
@@ -307,10 +312,15 @@ class PruningSpace:
 
     @staticmethod
     def check_settings(*, min_keep: float, ignored_layers: Sequence[str], importance_p: int,
-                       granularity: str) -> None:
-        """Refuse settings out of range, before any model is at hand (every setting given:
-        the defaults are the constructor's)."""
+                       granularity: str, heads: Mapping[str, int] | None = None) -> None:
+        """Refuse settings out of range, before any model is at hand (every setting given
+        but ``heads``: the defaults are the constructor's)."""
         check_granularity(granularity)
+        if not isinstance(heads or {}, Mapping) or not all(
+                isinstance(name, str) and isinstance(count, int) and not isinstance(count, bool)
+                and count >= 1 for name, count in (heads or {}).items()):
+            raise ValueError(f"heads must map module names to head counts (integers >= 1), "
+                             f"e.g. {{encoder.attn: 8}}, got {heads!r}")
         check_number("min_keep", min_keep, low=0, low_open=True, high=1)
         if importance_p not in (1, 2) or isinstance(importance_p, bool):
             raise ValueError(f"importance_p must be 1 (L1) or 2 (L2), got {importance_p!r}")
