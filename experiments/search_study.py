@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from evoprune.finish.along_front import members_within
+from evoprune.finish.proxy import proxy_epochs
 from evoprune.report.aggregate.collect import paired_differences
 from evoprune.report.aggregate.tables import paired_cells, paired_markdown
 
@@ -84,16 +85,22 @@ def front_section(jobs) -> list[str]:
 
 
 def control_section(jobs) -> list[str]:
-    """Each searched method minus the random-search control, after fine-tuning, by seed."""
+    """Each searched method minus the random-search control, after fine-tuning, by seed,
+    within each fine-tune length and search score where the study varies them."""
     samples: dict[tuple[str, float], list[tuple[int, dict]]] = defaultdict(list)
-    for _, results in jobs:
-        name = results.get("searched")
-        if name and not isinstance(results["config"]["pareto"]["finetune"], list):
-            config = results["config"]
-            samples[(name, float(config["budget"]))].append(
-                (int(config["seed"]), results["methods"][name]))
-    searched = {name for name, _ in samples} - {CONTROL}
-    if CONTROL not in {name for name, _ in samples} or not searched:
+    single = [results for _, results in jobs if results.get("searched")
+              and not isinstance(results["config"]["pareto"]["finetune"], list)]
+    settings = [_setting(results["config"]) for results in single]
+    varied = len(set(settings)) > 1
+    parts: dict[str, tuple[str, str]] = {}
+    for results, setting in zip(single, settings):
+        config, name = results["config"], results["searched"]
+        label = f"{name} ({setting})" if varied else name
+        parts[label] = (name, setting if varied else "")
+        samples[(label, float(config["budget"]))].append(
+            (int(config["seed"]), results["methods"][name]))
+    searched = {label for label, (name, _) in parts.items() if name != CONTROL}
+    if not searched or len(searched) == len(parts):
         return []
     lines = ["## Searched − random-search control, paired by seed", "",
              "Test accuracy after fine-tuning, in points; the control stands where the "
@@ -101,7 +108,17 @@ def control_section(jobs) -> list[str]:
              "| searched | budget | control | n | mean difference | 95 % CI | paired t-test p | "
              "seeds ahead |", "| --- | ---: | --- |" + " ---: |" * 5]
     return lines + ["| " + " | ".join(paired_cells(d)) + " |"
-                    for d in paired_differences(samples, searched)]
+                    for d in paired_differences(samples, searched, parts=parts)]
+
+
+def _setting(config: dict) -> str:
+    """What a searched run's result depends on besides seed and budget: its fine-tune length
+    and the search score (``proxy.epochs`` as it resolved)."""
+    epochs = config.get("finetune", {}).get("epochs")
+    if epochs is None:
+        return ""
+    proxy = proxy_epochs(config.get("proxy", {}).get("epochs", 1), epochs)
+    return f"finetune.epochs={epochs}, proxy.epochs={proxy}"
 
 
 def best_after(history: Path, scored: int) -> float:

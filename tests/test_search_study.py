@@ -13,10 +13,12 @@ pytestmark = pytest.mark.slow  # the study script (subprocesses)
 SCRIPT = REPO / "experiments" / "search_study.py"
 
 
-def job(root, name, seed, budget, test_acc, search, finetune=0, history=None):
-    job_dir = root / f"{name}_{seed}_{budget}"
+def job(root, name, seed, budget, test_acc, search, finetune=0, history=None, epochs=5,
+        proxy=1):
+    job_dir = root / f"{name}_{seed}_{budget}_{epochs}_{proxy}"
     job_dir.mkdir(parents=True)
-    config = {"seed": seed, "budget": budget, "pareto": {"finetune": finetune}}
+    config = {"seed": seed, "budget": budget, "pareto": {"finetune": finetune},
+              "finetune": {"epochs": epochs}, "proxy": {"epochs": proxy}}
     methods = {name: {"test_acc": test_acc, "search": search}}
     (job_dir / "results.json").write_text(json.dumps(
         {"config": config, "searched": name, "methods": methods}))
@@ -55,6 +57,23 @@ def test_tables_of_a_small_study(tmp_path):
     assert "| 0.1 | 3 of 3 | 0 of 3 | 0 of 3 |" in out
     # cost: 2 s over 20 scored masks = 100 ms; over 10 distinct = 200 ms
     assert "| rl | 3 | 2.0 | 20 | 10 | 100.0 | 200.0 |" in out
+
+
+def test_the_control_pairs_within_each_fine_tune_length_and_score(tmp_path):
+    """A study of two fine-tune lengths: each GA run against the control of its own length
+    (and score; auto resolved as the run did), never the other's."""
+    search = {"wall_time_s": 1.0, "requests": 4, "evaluations": 4}
+    for seed in range(3):
+        for epochs, proxy, ga, control in ((5, 1, 0.90, 0.85), (20, "auto", 0.93, 0.94)):
+            job(tmp_path, "ga", seed, 0.1, ga + 0.01 * seed, search, epochs=epochs, proxy=proxy)
+            job(tmp_path, "random_search", seed, 0.1, control + 0.01 * seed, search,
+                epochs=epochs, proxy=proxy)
+    out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True,
+                         text=True, timeout=120).stdout
+    assert ("| ga (finetune.epochs=5, proxy.epochs=1) | 0.1 | random_search "
+            "(finetune.epochs=5, proxy.epochs=1) | 3 | +5.00 |") in out
+    assert ("| ga (finetune.epochs=20, proxy.epochs=0) | 0.1 | random_search "
+            "(finetune.epochs=20, proxy.epochs=0) | 3 | -1.00 |") in out
 
 
 def test_an_empty_dir_is_refused(tmp_path):
