@@ -86,7 +86,9 @@ class Group:
     """One set of coupled units that is kept or removed unit by unit."""
 
     name: str  # the root layer whose output units define the group ("depth": the blocks)
-    kind: str  # "channel" (conv), "neuron" (linear), "hidden" / "proj" (recurrent), "block"
+    # "channel" (conv), "neuron" (linear), "recurrent" / "projection" (a recurrent layer's
+    # hidden / projected units), "head" (attention), "block" (whole residual blocks)
+    kind: str
     size: int
     min_keep: int  # no mask may keep fewer units, so no layer collapses
     offset: int  # position of the group's first unit in a flat mask
