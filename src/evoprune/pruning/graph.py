@@ -127,7 +127,7 @@ def group_layers(group: tp.Group, names: dict[nn.Module, str], parts: Parts,
                  recurrent: dict[str, nn.RNNBase]):
     """Each parameterised real layer of a group, once per side it is pruned on, as
     ``space.GroupLayer`` entries: the parameter dimension that counts its kept entries."""
-    from evoprune.pruning.space import GroupLayer
+    from evoprune.pruning.grouping import GroupLayer
 
     layers: dict[tuple[str, str], GroupLayer] = {}
     for item in group.items:
