@@ -85,3 +85,17 @@ def test_taylor_scores_average_per_batch_scores(residual_net, space, synthetic_d
         for i in (0, 64)
     ]
     np.testing.assert_allclose(both, (halves[0] + halves[1]) / 2, rtol=1e-6)
+
+
+def test_rms_normalisation_puts_groups_of_any_size_on_one_footing(space):
+    from evoprune.pruning.importance import rms_normalise_by_group
+
+    raw = np.linspace(0.5, 2.0, space.num_units)
+    raw[space.group_slice(space.groups[0])] = 0.0  # an all-zero group stays zero
+    scores = rms_normalise_by_group(space, raw)
+    np.testing.assert_array_equal(scores[space.group_slice(space.groups[0])], 0.0)
+    for g in space.groups[1:]:
+        part = scores[space.group_slice(g)]
+        assert np.sqrt(np.mean(part ** 2)) == pytest.approx(1.0)
+        # the order inside a group is kept
+        np.testing.assert_array_equal(np.argsort(part), np.argsort(raw[space.group_slice(g)]))

@@ -17,10 +17,10 @@ from torch.nn.utils import prune
 from evoprune.pruning.budget import check_budget, largest_prefix_mask, uniform_mask
 from evoprune.pruning.importance import (
     gate_scores,
-    l2_normalise_by_group,
     lamp_scores,
     magnitude_scores,
     normalise_by_group_mean,
+    rms_normalise_by_group,
     slimming_scores,
     taylor_scores,
 )
@@ -61,9 +61,9 @@ def taylor_ranking_scores(context: BaselineContext) -> np.ndarray:
 def head_importance_scores(context: BaselineContext) -> np.ndarray:
     """Michel et al.'s head importance (the gradient of the loss with respect to a gate on
     each head's output, on 4 batches of the first 512 training samples), for every unit
-    (heads, MLP neurons, channels), normalised by each group's L2 norm as the paper does per
-    layer."""
-    return l2_normalise_by_group(context.space, gate_scores(
+    (heads, MLP neurons, channels), normalised per group as the paper does per layer (by the
+    root mean square: :func:`~evoprune.pruning.importance.rms_normalise_by_group`)."""
+    return rms_normalise_by_group(context.space, gate_scores(
         context.model, context.space, context.data.train, task=context.data.task))
 
 

@@ -205,7 +205,7 @@ def gate_scores(
     output projection's columns of the head), taken before the absolute value: a head whose
     removal would raise the loss and one whose removal would lower it are told apart from
     one that does nothing, as a sum of absolute values cannot. Raw scores (Michel et al.
-    normalise them per layer: :func:`l2_normalise_by_group`).
+    normalise them per layer: :func:`rms_normalise_by_group`).
     """
     readers = {(c.param, c.dim): c.units for c in space.couplings}
     sides = [(layer.param, layer.dim) for group in space.groups for layer in group.layers
@@ -229,15 +229,21 @@ def gate_scores(
     return total / used
 
 
-def l2_normalise_by_group(space: PruningSpace, scores: np.ndarray) -> np.ndarray:
-    """Divide each group's scores by their L2 norm (Michel et al.'s per-layer normalisation
-    of head importance; a group of zeros stays zero)."""
+def rms_normalise_by_group(space: PruningSpace, scores: np.ndarray) -> np.ndarray:
+    """Divide each group's scores by their root mean square (a group of zeros stays zero).
+
+    Michel et al. divide each layer's head scores by their L2 norm; among layers with as many
+    heads that ranks heads exactly as this does (the two differ by the constant √heads). Across
+    groups of different sizes, the L2 norm would shrink every unit of a large group (128 MLP
+    neurons against 4 heads: measured, a global ranking then cut every MLP to its minimum
+    first); the root mean square puts every group on one footing, as the group mean does for
+    ``taylor``."""
     out = np.asarray(scores, dtype=np.float64).copy()
     for group in space.groups:
         part = out[space.group_slice(group)]
-        norm = float(np.linalg.norm(part))
-        if norm > 0:
-            part /= norm
+        rms = float(np.sqrt(np.mean(part ** 2))) if part.size else 0.0
+        if rms > 0:
+            part /= rms
     return out
 
 
@@ -295,7 +301,7 @@ def slimming_scores(model: nn.Module, space: PruningSpace) -> np.ndarray:
 __all__ = [
     "batch_gradients",
     "gate_scores",
-    "l2_normalise_by_group",
+    "rms_normalise_by_group",
     "lamp_normalise",
     "lamp_scores",
     "magnitude_scores",
