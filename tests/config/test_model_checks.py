@@ -41,6 +41,17 @@ def test_a_refusal_names_the_key():
         check_against_model(config, model, space, data, weights_given=False)
 
 
+def test_a_budget_below_the_smallest_mask_is_refused_before_training():
+    from evoprune.pruning.budget import InfeasibleBudgetError
+
+    config, model, data = setup("budget=0.0001")
+    space = PruningSpace(model, data.train.x[:2])
+    with pytest.raises(InfeasibleBudgetError, match="budget=0.0001 cannot be met"):
+        check_against_model(config, model, space, data, weights_given=False)
+    config["evaluator"]["cost"] = "latency"  # needs timings: left to the search
+    check_against_model(config, model, space, data, weights_given=True)
+
+
 def test_a_model_with_the_wrong_number_of_outputs_is_refused():
     config, model, data = setup()
     check_model_accepts(model, data)

@@ -317,3 +317,12 @@ def test_heads_declared_for_a_module_that_keeps_no_count_of_its_own():
 def test_a_wrong_head_declaration_is_refused(heads, message):
     with pytest.raises(ValueError, match=message):
         make_space(HandNet().eval(), _input(), heads=heads)
+
+
+def test_a_budget_under_one_head_per_layer_says_why_min_keep_cannot_help():
+    from evoprune.pruning.budget import InfeasibleBudgetError, check_budget
+
+    space = make_space(Encoder().eval(), _input())
+    with pytest.raises(InfeasibleBudgetError, match="an attention module keeps at least one "
+                                                    "head whatever min_keep is"):
+        check_budget(space, 0.05)

@@ -13,6 +13,7 @@ from evoprune.data import DataSplits
 from evoprune.evaluate.scorer import check_mode_runs
 from evoprune.infra.errors import UserError
 from evoprune.infra.progress import console
+from evoprune.pruning.budget import check_budget
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.sparsity import SparsityPenalty
 
@@ -42,6 +43,8 @@ def check_against_model(config: dict, model: torch.nn.Module, space: PruningSpac
     """Refuse what the model makes impossible; say which baselines ``all`` leaves out and
     why. Returns the dense training's sparsity penalty (None without one)."""
     device = next(model.parameters()).device
+    if config["evaluator"]["cost"] == "macs":  # a latency budget needs timings: checked later
+        check_budget(space, config["budget"])
     try:
         chosen, skipped = registry.applicable(config["baselines"], space)
         registry.applicable(list(config["warm_start"]), space)

@@ -24,10 +24,13 @@ def check_budget(space: PruningSpace, budget: float) -> None:
         raise ValueError(f"budget must be a fraction of dense MACs in (0, 1], got {budget}")
     smallest = space.macs_ratio(smallest_mask(space))
     if smallest > budget:
+        heads = any(group.kind == "head" for group in getattr(space, "groups", ()))
         raise InfeasibleBudgetError(
             f"budget={budget} cannot be met: keeping the minimum of every group "
             f"(min_keep={space.min_keep_fraction}) already costs {smallest:.4f} of dense "
             f"MACs; use budget >= {np.ceil(smallest * 1e4) / 1e4:.4f} or lower min_keep"
+            + (" (an attention module keeps at least one head whatever min_keep is)"
+               if heads else "")
         )
 
 
