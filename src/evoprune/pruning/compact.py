@@ -59,11 +59,11 @@ def _compact_by_slicing(model: nn.Module, space: PruningSpace, mask) -> nn.Modul
     """``compact`` for models torch-pruning cannot trace: slice, then set each layer's widths."""
     params, buffers = ParameterSlicer(model, space, None)(mask)
     pruned = copy.deepcopy(model).eval()
+    values = {**params, **buffers}
     rebuilt_at: list[str] = []
     for name, module in list(pruned.named_modules()):
         if any(name.startswith(f"{done}.") for done in rebuilt_at):
             continue  # inside a module rebuilt whole
-        values = {**params, **buffers}
         local = {key.rpartition(".")[2]: value for key, value in values.items()
                  if key.rpartition(".")[0] == name}
         changed = {key: value for key, value in local.items()
