@@ -170,19 +170,21 @@ def counted_macs_inside(model: nn.Module, example_input: torch.Tensor,
 
 
 def measured_macs(model: nn.Module, example_input: torch.Tensor,
-                  sites: list | None = None) -> tuple[int, int]:
+                  attention: dict[str, tuple[int, int]] | None = None) -> tuple[int, int]:
     """MACs per sample of one forward pass: what torch's flop counter counts, with attention's
     two products added where it did not see them; and those products' MACs.
 
     The counter sees the products on some paths (``need_weights=True``, eager attention) and
     not on others (``scaled_dot_product_attention`` on a CPU): an attention module is accepted
-    when it counts either its projections alone or them and the products. ``sites``: the
-    attention modules (None: those :func:`~evoprune.pruning.attention.attention_sites` finds).
+    when it counts either its projections alone or them and the products. ``attention``:
+    each attention module's (projection, product) MACs, as a space traced them
+    (:func:`~evoprune.pruning.attention.attention_macs`); None: traced here, on the modules
+    :func:`~evoprune.pruning.attention.attention_sites` finds.
     """
-    if sites is None:
+    if attention is None:
         sites = attention_sites(model, example_input)
-    traces = trace_layers(model, example_input) if sites else []
-    attention = attention_macs(sites, trace_attention(model, example_input, sites), traces)
+        traces = trace_layers(model, example_input) if sites else []
+        attention = attention_macs(sites, trace_attention(model, example_input, sites), traces)
     counted, inside = counted_macs_inside(model, example_input, list(attention))
     for name, (projections, products) in attention.items():
         if inside[name] == projections:
@@ -195,14 +197,14 @@ def measured_macs(model: nn.Module, example_input: torch.Tensor,
     return counted, sum(products for _, products in attention.values())
 
 
-def check_dense_macs(model: nn.Module, example_input: torch.Tensor,
-                     traces: list[LayerTrace], sites: list | None = None) -> int:
+def check_dense_macs(model: nn.Module, example_input: torch.Tensor, traces: list[LayerTrace],
+                     attention: dict[str, tuple[int, int]]) -> int:
     """Check the traced dense count against :func:`measured_macs`; return the MACs outside
     the cost model that are counted as a fixed cost (those of layers kept whole: the user's
     ``ignored_layers``, layers no group reaches, parameter-free products other than
-    attention's, which the spaces count per head; ``sites``: as :func:`measured_macs`)."""
+    attention's, which the spaces count themselves; ``attention``: as :func:`measured_macs`)."""
     traced = sum(t.macs for t in traces)
-    measured, products = measured_macs(model, example_input, sites)
+    measured, products = measured_macs(model, example_input, attention)
     if measured - products < traced:
         raise RuntimeError(f"{type(model).__name__}: the cost model counts {traced:,} MACs per "
                            f"sample, torch's flop counter {measured - products:,}; please "

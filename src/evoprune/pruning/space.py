@@ -27,7 +27,7 @@ from torch import nn
 
 from evoprune.infra.errors import UserError
 from evoprune.infra.validators import check_number
-from evoprune.pruning.attention import attention_sites, trace_attention
+from evoprune.pruning.attention import attention_macs, attention_sites, trace_attention
 from evoprune.pruning.blocks import BLOCK_GROUP, check_granularity, find_blocks
 from evoprune.pruning.grouping import Coupling, Group, GroupLayer, find_groups
 from evoprune.pruning.layers import ROOT_TYPES, UnsupportedLayerError, check_layer_names
@@ -80,7 +80,8 @@ class PruningSpace:
         found_sites = attention_sites(model, example_input, heads)
         sites = {site.name: site for site in found_sites}
         calls = trace_attention(model, example_input, found_sites)
-        self._fixed_macs = check_dense_macs(model, example_input, traces, found_sites)
+        self._fixed_macs = check_dense_macs(model, example_input, traces,
+                                            attention_macs(found_sites, calls, traces))
         built = find_groups(model, example_input, traces=traces, sites=found_sites,
                             min_keep=min_keep, ignored_layers=ignored_layers,
                             importance_p=importance_p, granularity=granularity)

@@ -24,8 +24,9 @@ import torch
 from torch import nn
 
 from evoprune.infra.validators import check_number
+from evoprune.pruning.attention import attention_macs, attention_sites, trace_attention
 from evoprune.pruning.layers import check_layer_names
-from evoprune.pruning.macs import check_dense_macs, count_params, measured_macs, trace_layers
+from evoprune.pruning.macs import check_dense_macs, count_params, trace_layers
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,11 @@ class UnstructuredSpace:
         self.min_keep_fraction = min_density
         self.example_input = example_input
         every = trace_layers(model, example_input)
+        sites = attention_sites(model, example_input)
+        attention = attention_macs(sites, trace_attention(model, example_input, sites), every)
         # attention's products have no weights: a fixed cost here
-        fixed_macs = check_dense_macs(model, example_input, every) + \
-            measured_macs(model, example_input)[1]
+        fixed_macs = check_dense_macs(model, example_input, every, attention) + sum(
+            products for _, products in attention.values())
         traces = _by_weight([t for t in every if t.name not in ignored_layers])
         if not traces:
             raise ValueError(f"{type(model).__name__} has no conv, linear or recurrent layer to "
