@@ -22,7 +22,7 @@ from evoprune.data import Samples
 from evoprune.pruning.graph import dependency_graph
 from evoprune.pruning.layers import ROOT_TYPES
 from evoprune.pruning.recurrent import recurrent_modules
-from evoprune.pruning.space import PruningSpace
+from evoprune.pruning.space import PruningSpace, sum_per_unit
 from evoprune.pruning.sparsity import bn_scales, has_bn_scale, unit_norms
 from evoprune.tasks import CLASSIFICATION, Task
 
@@ -218,13 +218,8 @@ def gate_scores(
         params = dict(work.named_parameters())
         gate = np.zeros(space.num_units)
         for param, dim in dict.fromkeys(sides):
-            value = (params[param] * params[param].grad).detach().double()
-            others = [d for d in range(value.dim()) if d != dim]
-            per_index = (value.sum(dim=others) if others else value).cpu().numpy()
-            owners = readers[(param, dim)]
-            owned = owners >= 0
-            gate += np.bincount(owners[owned], weights=per_index[owned],
-                                minlength=space.num_units)
+            gate += sum_per_unit(params[param] * params[param].grad, dim,
+                                 readers[(param, dim)], space.num_units)
         total += np.abs(gate)
     return total / used
 

@@ -351,13 +351,20 @@ def unit_scores(values, couplings, num_units: int) -> np.ndarray:
     for param, dim, owners in couplings:
         if param.rpartition(".")[2].startswith("bias"):
             continue
-        value = values[param].detach().double()
-        others = [d for d in range(value.dim()) if d != dim]
-        per_index = (value.sum(dim=others) if others else value).cpu().numpy()
-        owned = owners >= 0
-        totals += np.bincount(owners[owned], weights=per_index[owned], minlength=num_units)
-        layers += np.bincount(owners[owned], minlength=num_units) > 0
+        totals += sum_per_unit(values[param], dim, owners, num_units)
+        layers += np.bincount(owners[owners >= 0], minlength=num_units) > 0
     return totals / np.maximum(layers, 1)
+
+
+def sum_per_unit(value: torch.Tensor, dim: int, owners: np.ndarray, num_units: int
+                 ) -> np.ndarray:
+    """The entries of ``value`` summed over each unit's slices along ``dim`` (``owners``:
+    index → unit, -1 for none): one sum per unit, 0 for a unit with no slice here."""
+    value = value.detach().double()
+    others = [d for d in range(value.dim()) if d != dim]
+    per_index = (value.sum(dim=others) if others else value).cpu().numpy()
+    owned = owners >= 0
+    return np.bincount(owners[owned], weights=per_index[owned], minlength=num_units)
 
 
 def _kept_of_total(owners: np.ndarray, group: Group, mask: np.ndarray) -> dict[str, int]:
@@ -374,5 +381,6 @@ __all__ = [
     "NoPrunableLayerError",
     "PruningSpace",
     "UnsupportedLayerError",
+    "sum_per_unit",
     "unit_scores",
 ]
