@@ -19,11 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from evoprune.baselines import registry
-from evoprune.config.checks import check_config, make_fitness, search_cost, search_enabled
+from evoprune.config.checks import (
+    check_config,
+    make_fitness,
+    make_strategy,
+    search_cost,
+    search_enabled,
+    search_limits,
+)
 from evoprune.config.errors import ConfigError
 from evoprune.config.model_checks import check_against_model, check_model_accepts
 from evoprune.config.targets import make_data, make_model, make_task
@@ -33,7 +39,7 @@ from evoprune.evaluate.latency import LatencySettings
 from evoprune.evaluate.sensitivity import sensitivity
 from evoprune.finish.along_front import finetune_along_front
 from evoprune.finish.measure import dense_row, finish
-from evoprune.finish.proxy import FinetunedEvaluator, proxy_epochs
+from evoprune.finish.proxy import FinetunedEvaluator, proxy_epochs, proxy_recipe
 from evoprune.finish.records import DenseRow, Results
 from evoprune.finish.select import select_by_finetuning
 from evoprune.infra.atomic import save_torch_atomic
@@ -62,6 +68,7 @@ from evoprune.report.sensitivity import write_sensitivity
 from evoprune.report.torch_prune import PRUNE_FILE, prune_state_dict
 from evoprune.search.base import Scored
 from evoprune.search.cost import COST_UNITS
+from evoprune.search.fidelity import Promotion
 from evoprune.search.loop import run_search
 from evoprune.search.pareto import reference_point
 from evoprune.training.dense import dense_cache_key, load_or_train_dense
@@ -232,19 +239,23 @@ def search(cfg: DictConfig, problem: Problem, scorer: Evaluator | FinetunedEvalu
     its history in search_history.csv and convergence.png."""
     if not search_enabled(cfg):
         return {}, None
-    strategy = instantiate(cfg.search, seed=cfg.seed)
+    strategy = make_strategy(cfg)
     # the one-shot baselines' masks it starts from (warm_start), before any search step
     starts = [answer.mask for answer in baselines(cfg, list(cfg.warm_start), problem,
                                                   progress=False).values()]
-    result = run_search(strategy, problem.space, scorer,
+    # with the proxy, every candidate gets the plain score and the promoted ones the proxy's
+    fidelity = None if scorer is problem.evaluator else Promotion(
+        scorer.accuracy, cfg.proxy.promote, problem.space.key)
+    result = run_search(strategy, problem.space, problem.evaluator,
                         make_fitness(cfg.fitness),
                         cfg.budget, callback=tracker.log, checkpoint=checkpoint,
                         progress=cfg.progress, finalists=cfg.selection.finalists,
-                        starts=starts)
+                        starts=starts, fidelity=fidelity, **search_limits(cfg))
     found = result.objectives
+    screened = "" if fidelity is None else f", {result.screened} given the plain score"
     console.print(
-        f"{strategy.name}: {result.evaluations} evaluations ({result.requests} requested), "
-        f"{result.wall_time_s:.1f} s, best {problem.data.task.label('val')} "
+        f"{strategy.name}: {result.evaluations} evaluations{screened} ({result.requests} "
+        f"requested), {result.wall_time_s:.1f} s, best {problem.data.task.label('val')} "
         f"{found.val_acc:.4f} at "
         f"{found.cost_ratio:.3f} of dense {COST_UNITS[problem.cost]}"
     )
@@ -254,7 +265,8 @@ def search(cfg: DictConfig, problem: Problem, scorer: Evaluator | FinetunedEvalu
     history = write_history(result.history, run_dir, budget=cfg.budget)
     console.print(f"search history: {history['csv']}, {history['png']}")
     chosen, selected = select(cfg, problem, result.finalists)
-    figures = {"evaluations": result.evaluations, "requests": result.requests,
+    figures = {"evaluations": result.evaluations, "screened": result.screened,
+               "requests": result.requests,
                "wall_time_s": result.wall_time_s, "cost": problem.cost,
                "cost_ratio": chosen.objectives.cost_ratio, **result.extra, **selected}
     if problem.cost == "latency":  # as the search measured them (validation inputs)
@@ -268,26 +280,29 @@ def score_description(cfg: DictConfig, metric: str = "accuracy") -> str:
     the task's ``metric`` on the validation split, right after pruning or after the proxy's
     brief fine-tune."""
     epochs = proxy_epochs(cfg.proxy.epochs, cfg.finetune.epochs)
-    if epochs:
-        return (f"validation {metric} after a {epochs}-epoch fine-tune "
-                "(the search's score, proxy.epochs)")
-    return SCORE.replace("accuracy", metric)
+    if not epochs:
+        return SCORE.replace("accuracy", metric)
+    length = f"{epochs}-epoch" if cfg.proxy.steps is None else f"{cfg.proxy.steps}-step"
+    promoted = "" if cfg.proxy.promote == 1 else (
+        f", for the best {cfg.proxy.promote:g} of each step's new candidates by the plain "
+        "score (proxy.promote; the others' predicted from it)")
+    return (f"validation {metric} after a {length} fine-tune (the search's score, "
+            f"proxy){promoted}")
 
 
 def search_evaluator(cfg: DictConfig, problem: Problem) -> Evaluator | FinetunedEvaluator:
-    """What the search scores candidates with: the evaluator, or with ``proxy.epochs > 0``
-    the evaluator with each candidate's accuracy taken after that brief fine-tune."""
+    """The search's full-fidelity score: the evaluator, or with ``proxy.epochs > 0`` the
+    evaluator with each candidate's accuracy taken after the proxy's brief fine-tune."""
     epochs = proxy_epochs(cfg.proxy.epochs, cfg.finetune.epochs)
     console.print(f"search score: {score_description(cfg, problem.data.task.score_name)}",
                   highlight=False)
     if not epochs:
         return problem.evaluator
-    samples = cfg.evaluator.val_samples
+    recipe, samples = proxy_recipe(problem.finetune, epochs, cfg.proxy.steps, cfg.proxy.samples)
     return FinetunedEvaluator(
         problem.evaluator, dense=problem.model, train=problem.data.train,
-        val=problem.data.val.head(samples),
-        recipe=dataclasses.replace(problem.finetune, epochs=epochs), seed=cfg.seed,
-        samples=cfg.proxy.samples)
+        val=problem.data.val.head(cfg.evaluator.val_samples), recipe=recipe, seed=cfg.seed,
+        samples=samples)
 
 
 def select(cfg: DictConfig, problem: Problem, finalists: list[Scored]) -> tuple[Scored, dict]:

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.errors import ConfigCompositionException, InstantiationException
-from hydra.utils import instantiate
 
 from evoprune.__main__ import CONFIG_DIR
+from evoprune.config.checks import make_strategy, search_enabled, search_limits
 from tests.helpers import compose_config, data_and_model
 
 GROUPS = ["data", "task", "model", "search", "fitness", "pruning", "logger", "experiment",
@@ -66,7 +66,8 @@ def test_cnn1d_refuses_image_data():
 @pytest.mark.parametrize("search", [s for s in options("search") if s != "none"])
 def test_search_configs_instantiate(search):
     cfg = compose_config([f"search={search}"])
-    searcher = instantiate(cfg.search, seed=0)
+    searcher = make_strategy(cfg)
+    assert search_limits(cfg) == {"max_evaluations": None, "max_seconds": None}
     assert searcher.name and (callable(getattr(searcher, "ask", None))
                               or callable(getattr(searcher, "drive", None)))
 
@@ -104,7 +105,8 @@ def test_experiments_compose_and_instantiate(experiment, tmp_path):
     elif cfg.search is not None:
         assert cfg.search.generations == 2
     splits, model = data_and_model(cfg)
-    instantiate(cfg.search, seed=cfg.seed)
+    if search_enabled(cfg):
+        make_strategy(cfg)
     with torch.no_grad():
         assert model(splits.train.x[:2]).shape[1] == splits.num_classes
 

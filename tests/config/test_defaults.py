@@ -7,9 +7,11 @@ import pytest
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
+from evoprune.config.checks import SEARCH_LIMITS
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
 from evoprune.pruning.space import PruningSpace
+from evoprune.search.loop import SearchDriver
 from evoprune.training.distill import DistillConfig
 from evoprune.training.train import TrainConfig
 from tests.helpers import compose_config
@@ -61,7 +63,9 @@ def test_distill_matches_library_defaults():
 @pytest.mark.parametrize("search", ["ga", "nsga2", "random", "rl"])
 def test_search_configs_match_library_defaults(search):
     config = OmegaConf.to_container(compose_config([f"search={search}"]), resolve=True)["search"]
+    limits = {key: config.pop(key) for key in SEARCH_LIMITS}  # the driver's, not the strategy's
     assert disagreements(config, get_object(config["_target_"])) == []
+    assert disagreements(limits, SearchDriver) == []
 
 
 @pytest.mark.parametrize("fitness", ["constrained", "weighted"])

@@ -13,6 +13,7 @@ from evoprune.finish.proxy import (
     FinetunedEvaluator,
     check_proxy,
     proxy_epochs,
+    proxy_recipe,
 )
 from evoprune.finish.select import accuracy_after_finetuning
 from evoprune.pruning.budget import uniform_mask
@@ -82,10 +83,20 @@ def test_a_search_scores_with_it(setup):
     ({"epochs": -1, "samples": None}, "epochs must be an integer >= 0 or auto, got -1"),
     ({"epochs": 1.5, "samples": None}, "epochs must be an integer >= 0 or auto, got 1.5"),
     ({"epochs": 1, "samples": 0}, "samples must be an integer >= 1 or null, got 0"),
+    ({"epochs": 1, "samples": None, "steps": 0}, "steps must be an integer >= 1 or null"),
+    ({"epochs": 1, "samples": 9, "steps": 2}, "steps=2 cannot go with samples=9 .*: set one"),
+    ({"epochs": 1, "samples": None, "promote": 1.5}, "promote must be a number in \\(0, 1\\]"),
 ])
 def test_bad_settings(settings, message):
     with pytest.raises(ValueError, match=message):
         check_proxy(**settings)
+
+
+def test_steps_make_one_pass_over_that_many_batches():
+    recipe, samples = proxy_recipe(BRIEF, 3, steps=5, samples=None)
+    assert (recipe.epochs, samples) == (1, 5 * BRIEF.batch_size)
+    recipe, samples = proxy_recipe(BRIEF, 3, steps=None, samples=500)
+    assert (recipe.epochs, recipe.lr, samples) == (3, BRIEF.lr, 500)
 
 
 def test_auto_scores_by_the_proxy_for_short_finetunes_only():

@@ -38,6 +38,7 @@ from evoprune.infra.validators import check_bool, check_int
 from evoprune.pruning import check_space_settings
 from evoprune.search.base import STRATEGY_BASES, Strategy
 from evoprune.search.cost import COST_UNITS
+from evoprune.search.loop import check_search_limits
 from evoprune.training.distill import DistillConfig
 from evoprune.training.train import TrainConfig
 
@@ -203,7 +204,25 @@ def _check_search(cfg: DictConfig, config: dict, cost: str) -> None:
         raise ConfigError("search.encoding=mask needs pruning=structured: unstructured pruning "
                           "keeps weights by magnitude per layer; use search.encoding=ratios")
     with section("search", config["search"]):
-        instantiate(cfg.search, seed=cfg.seed)  # constructors check their settings
+        check_search_limits(**{key: config["search"].get(key) for key in SEARCH_LIMITS})
+        make_strategy(cfg)  # constructors check their settings
+
+
+#: keys of ``search`` that the driver reads (every strategy's budget), not the strategy
+SEARCH_LIMITS = ("max_evaluations", "max_seconds")
+
+
+def make_strategy(cfg: DictConfig) -> Strategy:
+    """The search strategy ``search`` configures (search enabled), seeded by ``seed``."""
+    settings = OmegaConf.to_container(cfg.search, resolve=True)
+    for key in SEARCH_LIMITS:
+        settings.pop(key, None)
+    return instantiate(settings, seed=cfg.seed)
+
+
+def search_limits(cfg: DictConfig) -> dict:
+    """``max_evaluations`` and ``max_seconds`` of the search (None: no limit)."""
+    return {key: cfg.search.get(key) for key in SEARCH_LIMITS}
 
 
 def _check_task(cfg: DictConfig, config: dict) -> None:

@@ -25,6 +25,7 @@ from evoprune.data.splits import Samples, Split
 from evoprune.evaluate.evaluator import Evaluator, Objectives
 from evoprune.finish.select import accuracy_after_finetuning, check_samples, first_samples
 from evoprune.infra.device import fits_on
+from evoprune.infra.validators import check_int, check_number
 from evoprune.training.train import TrainConfig
 
 #: With ``proxy.epochs=auto``, the longest fine-tune (``finetune.epochs``) for which the search
@@ -33,12 +34,29 @@ from evoprune.training.train import TrainConfig
 AUTO_PROXY_LONGEST_FINETUNE = 10
 
 
-def check_proxy(epochs: int | str, samples: int | None) -> None:
+def check_proxy(epochs: int | str, samples: int | None, steps: int | None = None,
+                promote: float = 1.0) -> None:
     """Refuse proxy settings out of range (before any work)."""
     whole = isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0
     if epochs != "auto" and not whole:
         raise ValueError(f"epochs must be an integer >= 0 or auto, got {epochs!r}")
     check_samples(samples)
+    check_int("steps", steps, 1, optional=True)
+    if steps is not None and samples is not None:
+        raise ValueError(f"steps={steps} cannot go with samples={samples} (steps trains on "
+                         "the first steps x finetune.batch_size samples): set one, the other "
+                         "null")
+    check_number("promote", promote, low=0, high=1, low_open=True)
+
+
+def proxy_recipe(finetune: TrainConfig, epochs: int, steps: int | None,
+                 samples: int | None) -> tuple[TrainConfig, int | None]:
+    """The brief fine-tune and its training samples (None: all): ``epochs`` of the fine-tune
+    recipe over ``samples``, or with ``steps`` one pass over the first ``steps`` batches, so
+    that its cost follows the model, not the size of the training set."""
+    if steps is None:
+        return dataclasses.replace(finetune, epochs=epochs), samples
+    return dataclasses.replace(finetune, epochs=1), steps * finetune.batch_size
 
 
 def proxy_epochs(epochs: int | str, finetune_epochs: int) -> int:
@@ -93,7 +111,7 @@ class FinetunedEvaluator:
     def evaluate(self, masks: Sequence[np.ndarray]) -> list[Objectives]:
         """Objectives of each mask, ``val_acc`` after the brief fine-tune (memoised)."""
         scored = self.evaluator.evaluate(masks)
-        return [dataclasses.replace(objectives, val_acc=self._accuracy(mask))
+        return [dataclasses.replace(objectives, val_acc=self.accuracy(mask))
                 for mask, objectives in zip(masks, scored)]
 
     def state_dict(self) -> dict:
@@ -104,7 +122,8 @@ class FinetunedEvaluator:
         self.evaluator.load_state_dict(state["evaluator"])
         self.accuracies = dict(zip(state["keys"], state["accuracies"]))
 
-    def _accuracy(self, mask: np.ndarray) -> float:
+    def accuracy(self, mask: np.ndarray) -> float:
+        """Validation accuracy of ``mask`` after the brief fine-tune (memoised)."""
         key = self.space.key(self.space.check(mask))
         if key not in self.accuracies:
             self.accuracies[key] = accuracy_after_finetuning(

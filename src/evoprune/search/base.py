@@ -34,6 +34,9 @@ class Scored:
     mask: np.ndarray
     objectives: Objectives
     fitness: float
+    # scored at the search's full fidelity (with a proxy: promoted to its brief fine-tune);
+    # only such candidates can be the answer, a finalist or on the front (search/fidelity.py)
+    full: bool = True
 
 
 @dataclass
@@ -44,8 +47,9 @@ class SearchResult:
     objectives: Objectives
     fitness: float
     history: list[dict] = field(default_factory=list)  # one row per generation / episode
-    evaluations: int = 0  # masks run through the model
+    evaluations: int = 0  # distinct masks scored at full fidelity (the evaluation budget's unit)
     requests: int = 0  # masks scored, cache hits included
+    screened: int = 0  # distinct masks given the cheap score (= evaluations without a proxy)
     wall_time_s: float = 0.0
     # multi-objective strategies: every non-dominated candidate scored, sorted by cost ratio
     # (dicts with val_acc, macs_ratio, macs, params, mask and, with latency, latency figures)

@@ -2,8 +2,10 @@
 
 The driver owns what every search shares: scoring masks through the evaluator and the fitness,
 the best feasible candidate and the fallback when none is feasible, the evaluation and request
-counters, wall time, progress, tracker rows, checkpoint and resume, and (for multi-objective
-strategies) the Pareto front. A strategy only proposes masks and learns from their scores
+counters, the search's fidelity (which masks get the proxy's brief fine-tune,
+``search/fidelity.py``) and its budget (``max_evaluations``, ``max_seconds``), wall time,
+progress, tracker rows, checkpoint and resume, and (for multi-objective strategies) the Pareto
+front. A strategy only proposes masks and learns from their scores
 (``ask``/``tell``), or, when another library owns the loop (stable-baselines3), scores through
 ``SearchProblem.score`` and reports each step with :meth:`SearchDriver.record`.
 """
@@ -21,6 +23,7 @@ from evoprune.evaluate.evaluator import Evaluator, Objectives
 from evoprune.evaluate.fitness import Fitness
 from evoprune.infra.checkpoint import SearchCheckpoint, restore_rng, rng_state
 from evoprune.infra.progress import progress_bar
+from evoprune.infra.validators import check_int, check_number
 from evoprune.pruning.space import PruningSpace
 from evoprune.search.base import (
     STRATEGY_BASES,
@@ -33,6 +36,7 @@ from evoprune.search.base import (
     Strategy,
 )
 from evoprune.search.cost import check_search_budget, shrink_within, uniform_mask_within
+from evoprune.search.fidelity import Promotion
 from evoprune.search.front import ParetoArchive
 from evoprune.search.pareto import reference_point
 
@@ -49,13 +53,25 @@ class SearchDriver:
         progress: show a progress bar and the strategy's per-step lines.
         finalists: how many of the best distinct feasible candidates the result lists
             (``SearchResult.finalists``), for a selection by fine-tuning after the search.
+        fidelity: gives the promising masks of each step a second, expensive score (the
+            proxy); None: the evaluator's score is the only one.
+        max_evaluations: stop once this many distinct masks have been scored at full fidelity
+            (promotions stop exactly there; without a fidelity stage the step that reaches it
+            finishes). None: the strategy's own length.
+        max_seconds: stop at the first step (generation, batch, episode) that ends after this
+            much search time.
     """
 
     def __init__(self, space: PruningSpace, evaluator: Evaluator, fitness: Fitness,
                  budget: float, *, callback: ProgressCallback | None = None,
                  checkpoint: SearchCheckpoint | None = None, progress: bool = False,
-                 finalists: int = 1, starts: Sequence[np.ndarray] = ()) -> None:
+                 finalists: int = 1, starts: Sequence[np.ndarray] = (),
+                 fidelity: Promotion | None = None, max_evaluations: int | None = None,
+                 max_seconds: float | None = None) -> None:
+        check_search_limits(max_evaluations, max_seconds)
         self.space, self.evaluator, self.fitness, self.budget = space, evaluator, fitness, budget
+        self.fidelity = fidelity
+        self.max_evaluations, self.max_seconds = max_evaluations, max_seconds
         self.starts = list(starts)
         self.callback, self.checkpoint, self.progress = callback, checkpoint, progress
         self.best = BestFeasible(budget, keep=finalists)
@@ -66,24 +82,50 @@ class SearchDriver:
         self.strategy: Strategy | None = None
         self._clock = time.perf_counter()
         self._elapsed_before = 0.0
-        self._counters_before = (evaluator.requests, evaluator.evaluations)
+        self._counters_before = self._counters()
         self._display = None
 
     # ------------------------------------------------------------------ for strategies
     def score(self, masks: Sequence[np.ndarray]) -> list[Scored]:
-        """Objectives and fitness of each mask; every one is offered to the best feasible
-        candidate (and to the Pareto archive)."""
+        """Objectives and fitness of each mask (with a fidelity stage, the promoted masks'
+        accuracy is the expensive score); every mask scored at full fidelity is offered to
+        the best feasible candidate (and to the Pareto archive)."""
         masks = list(masks)
-        scored = [Scored(mask, objectives, float(self.fitness(objectives, self.budget)))
-                  for mask, objectives in zip(masks, self.evaluator.evaluate(masks))]
+        cheap = self.evaluator.evaluate(masks)
+        if self.fidelity is None:
+            graded = [(objectives, True) for objectives in cheap]
+        else:
+            graded = self.fidelity.score(
+                masks, cheap, lambda objectives: self.fitness(objectives, self.budget),
+                allowance=None if self.max_evaluations is None
+                else self.max_evaluations - self.evaluations())
+        scored = [Scored(mask, objectives, float(self.fitness(objectives, self.budget)), full)
+                  for mask, (objectives, full) in zip(masks, graded)]
         self._step_scored.extend(scored)
         for candidate in scored:
-            self.best.offer(candidate.mask, candidate.objectives, candidate.fitness)
-            if self.fittest is None or candidate.fitness > self.fittest.fitness:
+            if candidate.full:
+                self.best.offer(candidate.mask, candidate.objectives, candidate.fitness)
+            if self.fittest is None or (candidate.full, candidate.fitness) > (
+                    self.fittest.full, self.fittest.fitness):
                 self.fittest = candidate
         if self.archive is not None:
-            self.archive.add([(c.mask, c.objectives) for c in scored])
+            self.archive.add([(c.mask, c.objectives) for c in scored if c.full])
         return scored
+
+    def evaluations(self) -> int:
+        """Distinct masks scored at full fidelity in this search (resumed ones included)."""
+        return self._counters()[1] - self._counters_before[1]
+
+    def exhausted(self) -> bool:
+        """Whether the search's budget (``max_evaluations``, ``max_seconds``) is spent."""
+        return (self.max_evaluations is not None
+                and self.evaluations() >= self.max_evaluations) or (
+            self.max_seconds is not None and self.wall_time_s() >= self.max_seconds)
+
+    def _counters(self) -> tuple[int, int, int]:
+        """(requests, full-fidelity evaluations, cheap evaluations) so far, all searches."""
+        full = self.evaluator.evaluations if self.fidelity is None else self.fidelity.promoted
+        return self.evaluator.requests, full, self.evaluator.evaluations
 
     def record(self, row: Mapping[str, float]) -> None:
         """One finished step: the strategy's figures plus the best feasible candidate so far,
@@ -125,6 +167,7 @@ class SearchDriver:
                 self.fittest.fitness),
             "archive": None if self.archive is None else self.archive.state_dict(),
             "evaluator": self.evaluator.state_dict(),
+            "fidelity": None if self.fidelity is None else self.fidelity.state_dict(),
             "rng": rng_state(),
             "elapsed_s": self.wall_time_s(),
             "counters_before": self._counters_before,
@@ -189,12 +232,12 @@ class SearchDriver:
             mask, objectives = shrink_within(self.space, self.evaluator, self.fittest.mask,
                                              self.budget)
             self._offer(mask, objectives)
-        requests_before, evaluations_before = self._counters_before
+        requests, evaluations, screened = (
+            now - before for now, before in zip(self._counters(), self._counters_before))
         return SearchResult(
             mask=self.best.mask, objectives=self.best.objectives,
             fitness=float(self.best.fitness), history=list(self.history),
-            evaluations=self.evaluator.evaluations - evaluations_before,
-            requests=self.evaluator.requests - requests_before,
+            evaluations=evaluations, requests=requests, screened=screened,
             wall_time_s=self.wall_time_s(),
             front=None if self.archive is None else self.archive.entries(self.space),
             finalists=list(self.best.finalists),
@@ -204,9 +247,12 @@ class SearchDriver:
     def _ask_tell(self, strategy: AskTellStrategy) -> None:
         while not strategy.done():
             self.record(strategy.tell(self.score(strategy.ask())))
-            if self.checkpoint is not None and self.checkpoint.due(
-                    len(self.history) - 1, last=strategy.done()):
+            last = strategy.done() or self.exhausted()  # a spent budget ends it after a step
+            if self.checkpoint is not None and self.checkpoint.due(len(self.history) - 1,
+                                                                   last=last):
                 self.save()
+            if last:
+                break
 
     def _offer(self, mask: np.ndarray, objectives: Objectives) -> None:
         fitness = float(self.fitness(objectives, self.budget))
@@ -223,6 +269,8 @@ class SearchDriver:
         if self.archive is not None:
             self.archive.load_state_dict(saved["archive"])
         self.evaluator.load_state_dict(saved["evaluator"])
+        if self.fidelity is not None:
+            self.fidelity.load_state_dict(saved["fidelity"])
         self._elapsed_before = saved["elapsed_s"]
         self._counters_before = tuple(saved["counters_before"])
         self.strategy.load_state_dict(saved["strategy"])  # may draw numbers: RNGs come later
@@ -259,11 +307,21 @@ def best_cost_text(row: Mapping[str, float]) -> str:
     return f"{row['best_macs']:.3f} of dense MACs"
 
 
+def check_search_limits(max_evaluations: int | None, max_seconds: float | None) -> None:
+    """Refuse a search budget out of range (None: no limit)."""
+    check_int("max_evaluations", max_evaluations, 1, optional=True)
+    if max_seconds is not None:
+        check_number("max_seconds", max_seconds, low=0, low_open=True)
+
+
 def run_search(strategy: Strategy, space: PruningSpace, evaluator: Evaluator, fitness: Fitness,
                budget: float, *, callback: ProgressCallback | None = None,
                checkpoint: SearchCheckpoint | None = None, progress: bool = False,
-               finalists: int = 1, starts: Sequence[np.ndarray] = ()) -> SearchResult:
+               finalists: int = 1, starts: Sequence[np.ndarray] = (),
+               fidelity: Promotion | None = None, max_evaluations: int | None = None,
+               max_seconds: float | None = None) -> SearchResult:
     """Run ``strategy`` through a :class:`SearchDriver` (the one call ``run.py`` makes)."""
     return SearchDriver(space, evaluator, fitness, budget, callback=callback,
                         checkpoint=checkpoint, progress=progress, finalists=finalists,
-                        starts=starts).run(strategy)
+                        starts=starts, fidelity=fidelity, max_evaluations=max_evaluations,
+                        max_seconds=max_seconds).run(strategy)

@@ -304,7 +304,8 @@ class _Episodes(BaseCallback):
                 search.episode += 1
             self.at_episode_end = True
             search._set_noise(self.model, search.episode)
-        if search.episode >= search.episodes:
+        # the search's budget (max_evaluations, max_seconds) ends training at episode ends
+        if search.episode >= search.episodes or (dones.any() and self.driver.exhausted()):
             search.finished = True
             if self.driver.every_episodes:  # every_episodes=0: no checkpoints at all
                 self.driver.save()
