@@ -360,3 +360,18 @@ def test_recovery_series_keep_other_settings_apart(tmp_path):
         assert [d.variant.split(", ")[0] for d in rows] == ["finetune.epochs=5",
                                                              "finetune.epochs=20"]
     assert [round(d.mean, 6) for d in plain[("ga", 0.5, False)]] == [0.05, -0.01]
+
+
+def test_a_searched_methods_cost_is_a_column(tmp_path):
+    root = tmp_path / "multirun"
+    for seed in SEEDS:
+        results = fake_results(0.5, seed)
+        results["methods"]["ga"]["search"] = {"evaluations": 100 + seed, "wall_time_s": 10.0 * seed}
+        write_job(root, seed, ["budget=0.5", f"seed={seed}"], results)
+    agg = aggregate(root, tmp_path / "out")
+    rows = {row.method: row for row in agg.rows}
+    assert rows["ga"].stats["evaluations"].mean == 101 and rows["ga"].stats["search_s"].mean == 10
+    assert "evaluations" not in rows["uniform_magnitude"].stats  # a baseline searches nothing
+    table = agg.files["md"].read_text()
+    assert "| search evaluations | search s |" in table
+    assert "| 101 ± 1 | 10 ± 10 | 3 |" in table

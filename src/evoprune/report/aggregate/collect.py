@@ -21,7 +21,9 @@ from evoprune.report.results import RESULTS_FILE
 
 # per-method figures summarised over seeds (all documented in the docs' outputs reference)
 METRICS = ("test_acc", "test_acc_before_finetune", "val_acc", "macs_ratio", "macs", "params",
-           "latency_ms")
+           "latency_ms", "evaluations", "search_s")
+# a searched method's cost, from its results.json ``search`` figures (baselines have none)
+SEARCH_COST = {"evaluations": "evaluations", "search_s": "wall_time_s"}
 DENSE_METRICS = ("test_acc", "val_acc", "macs", "params", "latency_ms")
 
 # overrides that never split a method into variants: the swept axes themselves, the choice of
@@ -207,7 +209,7 @@ def _check_results(results: dict) -> None:
     if missing:
         raise ValueError(f"dense lacks {missing}")
     for name, row in results["methods"].items():
-        missing = [k for k in METRICS if k not in row]
+        missing = [k for k in METRICS if k not in row and k not in SEARCH_COST]
         if missing:
             raise ValueError(f"method {name!r} lacks {missing}")
 
@@ -290,6 +292,9 @@ def _method_samples(jobs, labels) -> tuple[dict[tuple[str, float], list[tuple[in
             searched.add(_label(results["searched"], variant))
         for name, figures in results["methods"].items():
             parts[_label(name, variant)] = (name, variant)
+            if "search" in figures:
+                figures = {**figures, **{key: figures["search"].get(recorded)
+                                         for key, recorded in SEARCH_COST.items()}}
             key = (_label(name, variant), float(config["budget"]))
             seed = int(config["seed"])
             # a method run again at the same budget and seed (baselines in each job of a

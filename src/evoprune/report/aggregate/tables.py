@@ -15,7 +15,7 @@ CSV_COLUMNS = ["method", "budget", "n_seeds", "seeds"] + [
     f"{metric}_{part}" for metric in METRICS for part in ("mean", "std")
 ]
 HEADERS = ["method", "budget", "MACs ratio", "test acc (after FT)", "test acc (before FT)",
-           "params", "latency ms", "n"]
+           "params", "latency ms", "search evaluations", "search s", "n"]
 PAIRED_HEADERS = ["searched", "budget", "best baseline", "n", "mean difference", "95 % CI",
                   "paired t-test p", "seeds ahead"]
 PAIRED_NOTE = ("test accuracy after fine-tuning, searched method minus the baseline with the "
@@ -65,7 +65,8 @@ def cells(row: Row, pm: str = " ± ") -> list[str]:
     return [row.method, "–" if row.budget is None else f"{row.budget:g}",
             show("macs_ratio", ".3f"), show("test_acc", ".4f"),
             show("test_acc_before_finetune", ".4f"), show("params", ",.0f"),
-            show("latency_ms", ".3f"), str(row.n_seeds)]
+            show("latency_ms", ".3f"), show("evaluations", ",.0f"), show("search_s", ",.0f"),
+            str(row.n_seeds)]
 
 
 def headers(metric: str = "accuracy") -> list[str]:
@@ -95,7 +96,8 @@ def markdown(agg: Aggregate) -> str:
         f"{COST_NOTE} (dense: {dense_macs} MACs). {score_note(agg.metric)}, "
         "mean ± sample standard deviation over the n seeds; *before FT* is the pruned model "
         "as the search scored it, before fine-tuning. Latency: median CPU time of one forward "
-        "pass of a batch (settings under `latency`).",
+        "pass of a batch (settings under `latency`). A search's cost: the distinct masks it "
+        "scored at full fidelity (*search evaluations*) and its wall time in seconds.",
         "",
         "| " + " | ".join(headers(agg.metric)) + " |",
         "| --- | " + " | ".join("---:" for _ in HEADERS[1:]) + " |",
@@ -164,10 +166,12 @@ def rich_table(agg: Aggregate) -> Table:
     table = Table(title=title, caption=COST_NOTE)
     # the results table's short headers: the console is often only 120 columns wide
     score = "test acc" if agg.metric == "accuracy" else f"test {agg.metric}"
+    # and without the search's cost (compare.md has it)
     for header in ("method", "budget", "MACs ratio", score, "before FT", "params",
                    "latency ms", "n"):
         table.add_column(header, justify="left" if header == "method" else "right",
                          no_wrap=header == "method")
     for row in agg.dense + agg.rows:
-        table.add_row(*cells(row, pm="±"))
+        *figures, _, _, n = cells(row, pm="±")
+        table.add_row(*figures, n)
     return table
