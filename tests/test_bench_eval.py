@@ -44,7 +44,8 @@ def test_cifar_benchmark_prints_throughputs(tmp_path):
     process = subprocess.run(
         [sys.executable, str(REPO / "experiments" / "bench_cifar.py"), "--device", "cpu",
          "--blocks", "1", "--train-steps", "1", "--population", "2", "--samples", "16",
-         "--batch-size", "8", "--modes", "auto,batched", "--batch-candidates", "2"],
+         "--batch-size", "8", "--modes", "auto,batched", "--batch-candidates", "2",
+         "--proxy-steps", "2", "--promote", "0.5"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert process.returncode == 0, process.stderr[-3000:]
     result = json.loads(process.stdout)
@@ -54,6 +55,10 @@ def test_cifar_benchmark_prints_throughputs(tmp_path):
     for mode, rate in rates.items():
         assert rate > 0 and result["ga_20x32_minutes"][mode] == pytest.approx(640 / rate / 60)
     assert result["modes_agree"] is True
+    proxy_s = result["proxy_s_per_candidate"]
+    assert result["proxy_steps"] == 2 and proxy_s > 0
+    assert result["ga_20x32_minutes_promoted"] == pytest.approx(
+        (640 / max(rates.values()) + 640 * 0.5 * proxy_s) / 60)
 
 
 def test_depth_benchmark_prints_latency_of_blocks_against_channels(tmp_path):
