@@ -20,7 +20,12 @@ Predictors (what a search could maximise), each with its seconds per mask:
   ``a + b log(epoch)`` (learning-curve extrapolation); its cost is those epochs' seconds;
 - ``gradnorm``: the squared norm of the loss gradient of the pruned network over
   ``--grad-batches`` training batches (a trainability measure: how much signal the first
-  steps of fine-tuning get; GraSP's gradient flow).
+  steps of fine-tuning get; GraSP's gradient flow);
+- ``promote25``, ``promote10``: the two-fidelity score of a search with ``proxy.promote``
+  0.25 and 0.1 (``evoprune.search.fidelity``), the masks raced as one step: the best share
+  by ``score`` get ``proxy``, the others the proxy score their ``score`` predicts, capped by
+  the lowest winner's; their cost is ``proxy``'s times the share promoted. Derived from the
+  figures above, so ``--report`` adds them to an older tau.json.
 
 Oracles: validation accuracy after the full fine-tune of ``--oracle-epochs`` epochs each (the
 finetune recipe, its cosine schedule over each length): what the search should maximise.
@@ -46,10 +51,11 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from evoprune.config.targets import make_data, make_model
-from evoprune.evaluate.evaluator import Evaluator
+from evoprune.evaluate.evaluator import Evaluator, Objectives
 from evoprune.evaluate.fitness import constrained
 from evoprune.finish.measure import pruned_for_finetuning
 from evoprune.pruning import make_space
+from evoprune.search.fidelity import Promotion
 from evoprune.search.ga import GeneticSearch
 from evoprune.search.loop import run_search
 from evoprune.search.random_search import RandomSearch
@@ -57,7 +63,9 @@ from evoprune.training.dense import dense_cache_key, load_or_train_dense
 from evoprune.training.train import TrainConfig, score, train_classifier
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-PREDICTORS = ("score", "proxy", "proxy3", "proxy_lr", "curve", "gradnorm")
+PREDICTORS = ("score", "proxy", "proxy3", "proxy_lr", "curve", "gradnorm", "promote25",
+              "promote10")
+PROMOTED = {"promote25": 0.25, "promote10": 0.1}  # the two-fidelity predictors' shares
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -220,7 +228,23 @@ def predictor(figures: dict, name: str, epochs: int) -> np.ndarray:
     return np.asarray(figures[f"curve{epochs}" if name == "curve" else name])
 
 
+def add_promoted(figures: dict) -> None:
+    """The two-fidelity predictors' values and seconds per mask, from ``score`` and
+    ``proxy`` (the masks raced as one search step)."""
+    proxy = dict(enumerate(figures["proxy"]))
+    cheap = [Objectives(val_acc=value, macs=0, params=0, macs_ratio=ratio)
+             for value, ratio in zip(figures["score"], figures["macs_ratio"])]
+    masks = [np.array([index]) for index in range(len(cheap))]
+    for name, share in PROMOTED.items():
+        stage = Promotion(lambda mask: proxy[int(mask[0])], share, key=lambda m: m.tobytes())
+        graded = stage.score(masks, cheap, rank=lambda objectives: objectives.val_acc)
+        figures[name] = [objectives.val_acc for objectives, _ in graded]
+        figures[f"{name}_s"] = [seconds if promoted else 0.0 for (_, promoted), seconds
+                                in zip(graded, figures["proxy_s"])]
+
+
 def summarise(seed, budget, figures, oracle_epochs, search_s):
+    add_promoted(figures)
     row = {"seed": seed, "budget": budget, "masks": len(figures["score"]), "search_s": search_s}
     for epochs in oracle_epochs:
         oracle = np.asarray(figures[f"oracle{epochs}"])
@@ -321,9 +345,10 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if args.report:
         saved = json.loads((args.out / "tau.json").read_text())
-        rows = saved["rows"]
-        args.oracle_epochs = sorted({int(k.split("_")[-1]) for k in rows[0]
+        args.oracle_epochs = sorted({int(k.split("_")[-1]) for k in saved["rows"][0]
                                      if k.startswith("best_")})
+        rows = [summarise(row["seed"], row["budget"], row["figures"], args.oracle_epochs,
+                          row["search_s"]) for row in saved["rows"]]
     else:
         rows = measure(args)
         args.out.mkdir(parents=True, exist_ok=True)

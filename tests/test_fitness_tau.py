@@ -13,6 +13,10 @@ from tests.helpers import REPO, app_env
 SCRIPT = REPO / "experiments" / "fitness_tau.py"
 
 
+def tau_names():
+    return load_script().PREDICTORS
+
+
 def load_script():
     spec = importlib.util.spec_from_file_location("fitness_tau", SCRIPT)
     module = importlib.util.module_from_spec(spec)
@@ -26,6 +30,18 @@ def test_curve_reads_an_exact_log_curve_at_the_last_epoch():
     assert tau.extrapolate(curve, 40) == pytest.approx(0.5 + 0.1 * math.log(40))
     # a flat curve predicts itself: no growth is invented
     assert tau.extrapolate([0.8, 0.8, 0.8], 20) == pytest.approx(0.8)
+
+
+def test_promoted_predictors_race_the_masks_as_one_step():
+    tau = load_script()
+    figures = {"score": [0.1, 0.4, 0.3, 0.2], "proxy": [0.5, 0.9, 0.7, 0.6],
+               "proxy_s": [1.0, 2.0, 3.0, 4.0], "macs_ratio": [0.5] * 4}
+    tau.add_promoted(figures)
+    # a quarter of 4: the best plain score (mask 1) gets its proxy score, the rest are
+    # predicted (the offset +0.5 of the one pair) and capped by that winner's 0.9
+    assert figures["promote25"] == pytest.approx([0.6, 0.9, 0.8, 0.7])
+    assert figures["promote25_s"] == [0.0, 2.0, 0.0, 0.0]
+    assert figures["promote10"] == figures["promote25"]  # ceil(0.1 * 4) = 1 as well
 
 
 @pytest.mark.slow  # trains a dense model, runs a GA and fine-tunes every mask (a subprocess)
@@ -46,7 +62,7 @@ def test_a_tiny_run_writes_every_predictor_against_every_oracle(tmp_path):
         oracle = figures[f"oracle{epochs}"]
         assert len(oracle) == 3 and all(0 <= value <= 1 for value in oracle)
         assert row[f"best_{epochs}"] == max(oracle)
-        for name in ("score", "proxy", "proxy3", "proxy_lr", "curve", "gradnorm"):
+        for name in tau_names():
             assert -1 <= row[f"tau_{name}_{epochs}"] <= 1 or math.isnan(row[f"tau_{name}_{epochs}"])
             assert row[f"pick_{name}_{epochs}"] in oracle
     assert all(row[f"{name}_s"] > 0 for name in ("proxy", "proxy3", "proxy_lr", "curve",
