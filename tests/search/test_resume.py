@@ -12,6 +12,7 @@ from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.fitness import constrained
 from evoprune.infra.checkpoint import SearchCheckpoint
 from evoprune.pruning.space import PruningSpace
+from evoprune.search.fidelity import Promotion
 from evoprune.search.ga import GeneticSearch
 from evoprune.search.loop import run_search
 from evoprune.search.nsga2 import NSGA2Search
@@ -101,6 +102,37 @@ def test_resumed_search_equals_uninterrupted(name, tmp_path, trained_residual, s
         uninterrupted = run_search(reference, *fresh_evaluator(trained_residual, synthetic_data),
                                    constrained, BUDGET)
         assert resumed.front == uninterrupted.front
+
+
+def test_a_search_with_two_fidelities_resumes_exactly(tmp_path, trained_residual,
+                                                      synthetic_data):
+    calls = []
+
+    def promotion(space):  # a pure expensive score, counted
+        def expensive(mask):
+            calls.append(space.key(mask))
+            return float(np.mean(mask) + (space.key(mask)[0] % 7) / 100)
+        return Promotion(expensive, 0.25, key=space.key)
+
+    def run(**kwargs):
+        space, evaluator = fresh_evaluator(trained_residual, synthetic_data)
+        stage = promotion(space)
+        result = run_search(SEARCHERS["ga"](), space, evaluator, constrained, BUDGET,
+                            fidelity=stage, finalists=FINALISTS, **kwargs)
+        return result, stage
+
+    expected, stage = run()
+    expected_calls, calls[:] = list(calls), []
+    path = tmp_path / "search.pt"
+    with pytest.raises(Interrupt):
+        run(callback=stop_after(2), checkpoint=SearchCheckpoint(path))
+    saved = len(SearchCheckpoint(path, resume=True).load("ga")["fidelity"]["keys"])
+    before = len(calls)
+    resumed, resumed_stage = run(checkpoint=SearchCheckpoint(path, resume=True))
+    assert comparable(resumed) == comparable(expected)
+    assert (resumed_stage.scores, resumed_stage.ceilings) == (stage.scores, stage.ceilings)
+    # what the checkpoint holds is not scored again; the rest is, in the same order
+    assert 0 < saved and calls[before:] == expected_calls[saved:]
 
 
 def test_checkpoint_every_n_generations_and_the_last(tmp_path, trained_residual, synthetic_data):

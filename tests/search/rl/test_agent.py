@@ -48,6 +48,16 @@ def test_each_agent_returns_a_feasible_mask(agent, space, trained_residual, synt
     assert 0 < result.evaluations <= result.requests == 6 + 1
 
 
+def test_the_search_budget_ends_training_at_a_round_of_episodes(space, trained_residual,
+                                                                synthetic_data):
+    evaluator = Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
+    result = run_search(RLSearch(episodes=40, warmup_episodes=4, envs=4, net_arch=[16]),
+                        space, evaluator, constrained, BUDGET, max_evaluations=5)
+    # the round that reaches 5 distinct masks finishes; the greedy episode still plays
+    assert len(result.history) < 40 and len(result.history) % 4 == 0
+    assert result.evaluations >= 5 and "greedy_fitness" in result.extra
+
+
 def test_episodes_are_scored_in_batches_of_envs(space, trained_residual, synthetic_data):
     evaluator = Evaluator(trained_residual, space, synthetic_data.val, bn_recalibration_batches=0)
     batches = []
