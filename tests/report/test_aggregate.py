@@ -158,11 +158,24 @@ def test_swept_hyperparameter_splits_methods_into_variants(tmp_path):
         write_job(tmp_path, num, ["budget=0.5", "seed=0", f"search.encoding={encoding}"],
                   fake_results(0.5, 0))
     methods = [row.method for row in collect(tmp_path).rows]
-    # searched methods first, then baselines
+    # searched methods first, then baselines; a search setting leaves the baselines one
+    # experiment (the same seed counted once)
     assert methods == ["ga (search.encoding=mask)", "ga (search.encoding=ratios)",
-                       "uniform_magnitude (search.encoding=mask)",
-                       "uniform_magnitude (search.encoding=ratios)"]
+                       "uniform_magnitude"]
     assert [row.method for row in collect(tmp_path).dense] == ["dense"]
+    paired = collect(tmp_path).paired
+    assert {(d.method, d.baseline) for d in paired} == {
+        ("ga (search.encoding=mask)", "uniform_magnitude"),
+        ("ga (search.encoding=ratios)", "uniform_magnitude")}
+
+
+def test_a_setting_beyond_the_search_splits_the_baselines_too(tmp_path):
+    for num, epochs in enumerate([5, 20]):
+        write_job(tmp_path, num, ["budget=0.5", "seed=0", f"finetune.epochs={epochs}"],
+                  fake_results(0.5, 0))
+    assert [row.method for row in collect(tmp_path).rows] == [
+        "ga (finetune.epochs=5)", "ga (finetune.epochs=20)",
+        "uniform_magnitude (finetune.epochs=5)", "uniform_magnitude (finetune.epochs=20)"]
 
 
 def test_empty_or_absent_dir_is_refused(tmp_path):

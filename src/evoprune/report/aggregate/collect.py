@@ -32,6 +32,9 @@ DENSE_METRICS = ("test_acc", "val_acc", "macs", "params", "latency_ms")
 # are the same experiment for every other method
 _NOT_A_VARIANT = {"seed", "budget", "baselines", "search", "progress", "threads", "cache_dir",
                   "logger", "compute_matched"}
+# settings that change only the searched method (and the compute-matched rows, which follow
+# its time): a baseline run beside searches that differ in them is one experiment
+SEARCH_ONLY = ("proxy", "search", "selection", "warm_start", "pareto", "fitness")
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,20 @@ def _label(name: str, variant: str) -> str:
     return f"{name} ({variant})" if variant else name
 
 
+def baseline_variant(variant: str) -> str:
+    """A variant label without the settings that change only the search (:data:`SEARCH_ONLY`):
+    what the baselines of a job ran with."""
+    return ", ".join(part for part in variant.split(", ") if part and
+                     part.partition("=")[0].split(".")[0] not in SEARCH_ONLY)
+
+
+def _variant_of(name: str, variant: str, searched: str | None) -> str:
+    """The variant a method of a job is labelled with: the whole of it for the searched method
+    and the compute-matched rows, the baseline part for the other baselines."""
+    return variant if name == searched or is_compute_matched(name) \
+        else baseline_variant(variant)
+
+
 COMPUTE_MATCHED = "+compute"  # a baseline given the search's time (run.compute_matched)
 
 
@@ -291,11 +308,12 @@ def _method_samples(jobs, labels) -> tuple[dict[tuple[str, float], list[tuple[in
         if results.get("searched"):
             searched.add(_label(results["searched"], variant))
         for name, figures in results["methods"].items():
-            parts[_label(name, variant)] = (name, variant)
+            own = _variant_of(name, variant, results.get("searched"))
+            parts[_label(name, own)] = (name, own)
             if "search" in figures:
                 figures = {**figures, **{key: figures["search"].get(recorded)
                                          for key, recorded in SEARCH_COST.items()}}
-            key = (_label(name, variant), float(config["budget"]))
+            key = (_label(name, own), float(config["budget"]))
             seed = int(config["seed"])
             # a method run again at the same budget and seed (baselines in each job of a
             # `search=ga,rl` sweep) is the same experiment: count it once, not as another seed
@@ -327,9 +345,12 @@ def paired_differences(samples: dict[tuple[str, float], list[tuple[int, dict]]],
         if method not in searched:
             continue
         variant = parts.get(method, (method, ""))[1]
+        # a rival ran with the same settings, or (a baseline) with those of them that are
+        # not the search's own
+        settings = {variant, baseline_variant(variant)}
         rivals = {name: dict(runs) for (name, b), runs in samples.items()
                   if b == budget and name not in searched
-                  and parts.get(name, (name, ""))[1] == variant}
+                  and parts.get(name, (name, ""))[1] in settings}
         for matched in (False, True):
             baselines = {name: runs for name, runs in rivals.items()
                          if is_compute_matched(name) == matched}
