@@ -138,3 +138,15 @@ def test_search_limits_out_of_range_are_refused(problem, key, value, message):
     space, evaluator = problem
     with pytest.raises(ValueError, match=message):
         SearchDriver(space, evaluator, constrained, 0.5, **{key: value})
+
+
+def test_the_masks_a_search_starts_from_are_always_promoted():
+    oracle, stage = promotion({i: 0.5 for i in range(8)}, 0.125)
+    cheap = [objectives(0.1 * i) for i in range(8)]
+    always = frozenset({masks_of(8)[0].tobytes(), masks_of(8)[2].tobytes()})
+    graded = stage.score(masks_of(8), cheap, rank, always=always)
+    # the two starts, though the worst by the plain score, beside the others' share: one of 6
+    assert oracle.calls == [2, 0, 7] and [full for _, full in graded].count(True) == 3
+    _, capped = promotion({i: 0.5 for i in range(8)}, 1.0)
+    assert sum(full for _, full in capped.score(masks_of(8), cheap, rank, allowance=1,
+                                                always=always)) == 1

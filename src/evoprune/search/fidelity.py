@@ -12,6 +12,8 @@ ranks them together. Its accuracy is the expensive score the cheap one predicts 
 least-squares line through every promoted mask's pair of scores so far), but never above the
 lowest expensive score promoted in the step it raced in: the race ranked it below every one of
 them. Only promoted masks can be the search's answer, its finalists or members of its front.
+The masks a search starts from (``warm_start``: the one-shot baselines' answers) are always
+promoted, so its answer is never below them by its own score.
 
 ``fraction=1`` promotes every new mask: the full proxy, as a search scored only by it.
 """
@@ -55,8 +57,8 @@ class Promotion:
         return len(self.scores)
 
     def score(self, masks: Sequence[np.ndarray], cheap: Sequence[Objectives],
-              rank: Callable[[Objectives], float],
-              allowance: int | None = None) -> list[tuple[Objectives, bool]]:
+              rank: Callable[[Objectives], float], allowance: int | None = None,
+              always: frozenset[bytes] = frozenset()) -> list[tuple[Objectives, bool]]:
         """Each mask's objectives with the accuracy the search sees, and whether that is the
         expensive score (promoted).
 
@@ -64,16 +66,20 @@ class Promotion:
             masks, cheap: a step's masks and their cheap objectives.
             rank: the fitness of a cheap score: the race's order.
             allowance: the most masks this step may promote (a search's evaluation budget).
+            always: keys of masks promoted whenever they race, beside the others' share
+                (the masks the search starts from).
         """
         keys = [self.key(mask) for mask in masks]
         new: dict[bytes, int] = {}
         for index, key in enumerate(keys):
             if key not in self.scores and key not in self.ceilings:
                 new.setdefault(key, index)
-        quota = math.ceil(self.fraction * len(new)) if new else 0
+        # stable: ties by order; the masks always promoted first
+        raced = sorted(new.values(), key=lambda i: (keys[i] not in always, -rank(cheap[i])))
+        starts = sum(keys[i] in always for i in raced)
+        quota = starts + math.ceil(self.fraction * (len(new) - starts))
         if allowance is not None:
             quota = min(quota, max(allowance, 0))
-        raced = sorted(new.values(), key=lambda i: -rank(cheap[i]))  # stable: ties by order
         winners = []
         for index in raced[:quota]:
             self.scores[keys[index]] = float(self.expensive(masks[index]))

@@ -98,7 +98,8 @@ class SearchDriver:
             graded = self.fidelity.score(
                 masks, cheap, lambda objectives: self.fitness(objectives, self.budget),
                 allowance=None if self.max_evaluations is None
-                else self.max_evaluations - self.evaluations())
+                else self.max_evaluations - self.evaluations(),
+                always=frozenset(self.space.key(start) for start in self.starts))
         scored = [Scored(mask, objectives, float(self.fitness(objectives, self.budget)), full)
                   for mask, (objectives, full) in zip(masks, graded)]
         self._step_scored.extend(scored)
