@@ -388,3 +388,14 @@ def test_a_searched_methods_cost_is_a_column(tmp_path):
     table = agg.files["md"].read_text()
     assert "| search evaluations | search s |" in table
     assert "| 101 ± 1 | 10 ± 10 | 3 |" in table
+
+
+def test_keys_named_same_do_not_split_methods(tmp_path):
+    write_job(tmp_path, 0, ["budget=0.5", "seed=0", "experiment=compare"], fake_results(0.5, 0))
+    write_job(tmp_path, 1, ["budget=0.5", "seed=1"], fake_results(0.5, 1))
+    assert [row.method for row in collect(tmp_path).rows][:2] == [
+        "ga (experiment=compare)", "ga"]
+    rows = collect(tmp_path, same=["experiment"]).rows
+    assert [(row.method, row.n_seeds) for row in rows] == [("ga", 2), ("uniform_magnitude", 2)]
+    main([str(tmp_path), "--out", str(tmp_path / "out"), "--same", "experiment"])
+    assert "| ga | 0.5 |" in (tmp_path / "out" / "compare.md").read_text()

@@ -7,6 +7,7 @@ From the command line: ``python -m evoprune.report.aggregate MULTIRUN_DIR [--out
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from evoprune.report.aggregate.collect import Aggregate, MissingRun, Row, Stat, collect
@@ -18,14 +19,16 @@ __all__ = ["Aggregate", "MissingRun", "Row", "Stat", "aggregate", "collect", "ma
            "rich_table"]
 
 
-def aggregate(multirun_dir: str | Path, out_dir: str | Path | None = None) -> Aggregate:
+def aggregate(multirun_dir: str | Path, out_dir: str | Path | None = None,
+              same: Sequence[str] = ()) -> Aggregate:
     """Summarise every ``results.json`` under ``multirun_dir`` and write ``compare.csv``,
-    ``compare.md`` and ``compare.png`` to ``out_dir`` (default: ``multirun_dir``).
+    ``compare.md`` and ``compare.png`` to ``out_dir`` (default: ``multirun_dir``). Keys in
+    ``same`` never split a method into variants (runs of one study launched differently).
 
     Jobs without a readable ``results.json`` are listed under "missing runs", never fatal.
     Raises FileNotFoundError if the dir does not exist, ValueError if it holds no results.
     """
-    agg = collect(multirun_dir)
+    agg = collect(multirun_dir, same=same)
     out = Path(multirun_dir if out_dir is None else out_dir)
     agg.files = {"csv": out / "compare.csv", "md": out / "compare.md", "png": out / "compare.png"}
     write_csv(agg, agg.files["csv"])

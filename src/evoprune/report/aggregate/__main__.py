@@ -32,9 +32,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("multirun_dir", help="the sweep dir, e.g. multirun/compare/<date>/<time>")
     parser.add_argument("--out", default=None,
                         help="where to write compare.* (default: MULTIRUN_DIR)")
+    parser.add_argument("--same", nargs="+", default=[], metavar="KEY",
+                        help="override keys that never split a method into variants (e.g. "
+                             "experiment, where one study's sweeps were launched with and "
+                             "without experiment=compare)")
     args = parser.parse_args(argv)
     try:
-        agg = aggregate(args.multirun_dir, args.out)
+        agg = aggregate(args.multirun_dir, args.out, same=args.same)
     except (FileNotFoundError, ValueError) as err:
         parser.exit(2, f"error: {err}\n")
     report(agg)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,8 +119,9 @@ class Aggregate:
                 "validation sizes, a check of the pipeline, not a comparison of the methods")
 
 
-def collect(multirun_dir: str | Path) -> Aggregate:
-    """Summarise every completed job under ``multirun_dir`` (nothing is written)."""
+def collect(multirun_dir: str | Path, same: Sequence[str] = ()) -> Aggregate:
+    """Summarise every completed job under ``multirun_dir`` (nothing is written); keys in
+    ``same`` never split a method into variants."""
     root = Path(multirun_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"multirun dir {str(root)!r} does not exist or is not a dir")
@@ -142,7 +144,8 @@ def collect(multirun_dir: str | Path) -> Aggregate:
     if len(metrics) > 1:
         raise ValueError(f"the runs under {str(root)!r} report different metrics ({metrics}): "
                          "compare runs of one task and metric at a time")
-    labels = _variant_labels([(overrides, results["config"]) for _, overrides, results in jobs])
+    labels = _variant_labels([(overrides, results["config"]) for _, overrides, results in jobs],
+                             same=same)
     samples, searched, parts = _method_samples(jobs, labels)
     return Aggregate(root, _method_rows(samples, searched), _dense_rows(jobs, labels), missing,
                      completed=len(jobs), debug=dict(debug),
@@ -225,7 +228,7 @@ def _override_items(overrides: list[str]) -> dict[str, str]:
     return items
 
 
-def _variant_labels(jobs: list[tuple[list[str], dict]]) -> list[str]:
+def _variant_labels(jobs: list[tuple[list[str], dict]], same: Sequence[str] = ()) -> list[str]:
     """Per job (its overrides and recorded config), the settings that differ between jobs
     (other than seed, budget and method choice), e.g. ``search.encoding=ratios``: without them,
     a sweep over a hyperparameter would silently average different settings into one row.
@@ -235,7 +238,8 @@ def _variant_labels(jobs: list[tuple[list[str], dict]]) -> list[str]:
     items = [_override_items(overrides) for overrides, _ in jobs]
     keys = sorted({k for item in items for k in item})
     varying = [k for k in keys
-               if k not in _NOT_A_VARIANT and not k.startswith(("hydra.", "logger."))
+               if k not in _NOT_A_VARIANT and k not in same
+               and not k.startswith(("hydra.", "logger."))
                and len({item.get(k) for item in items}) > 1]
     labels = []
     for item, (_, config) in zip(items, jobs):
