@@ -93,9 +93,14 @@ def control_section(jobs) -> list[str]:
     settings = [_setting(results["config"]) for results in single]
     varied = len(set(settings)) > 1
     parts: dict[str, tuple[str, str]] = {}
-    for results, setting in zip(single, settings):
+    starts = [results["config"].get("warm_start") or [] for results in single]
+    for results, setting, start in zip(single, settings, starts):
         config, name = results["config"], results["searched"]
-        label = f"{name} ({setting})" if varied else name
+        # a warm start is the search's own (the control never has one): it names the method,
+        # and the pairing stays with the control of the same setting
+        own = ", ".join(filter(None, [setting if varied else "",
+                                      f"warm_start=[{','.join(start)}]" if start else ""]))
+        label = f"{name} ({own})" if own else name
         parts[label] = (name, setting if varied else "")
         samples[(label, float(config["budget"]))].append(
             (int(config["seed"]), results["methods"][name]))
@@ -113,12 +118,23 @@ def control_section(jobs) -> list[str]:
 
 def _setting(config: dict) -> str:
     """What a searched run's result depends on besides seed and budget: its fine-tune length
-    and the search score (``proxy.epochs`` as it resolved)."""
+    and the search score (``proxy.epochs`` as it resolved, and with the proxy on, its steps
+    and promoted share where the run recorded them)."""
     epochs = config.get("finetune", {}).get("epochs")
     if epochs is None:
         return ""
-    proxy = proxy_epochs(config.get("proxy", {}).get("epochs", 1), epochs)
-    return f"finetune.epochs={epochs}, proxy.epochs={proxy}"
+    settings = config.get("proxy", {})
+    proxy = proxy_epochs(settings.get("epochs", 1), epochs)
+    text = f"finetune.epochs={epochs}, proxy.epochs={proxy}"
+    if proxy:
+        text += "".join(f", proxy.{key}={_spelt(settings[key])}"
+                        for key in ("steps", "promote") if key in settings)
+    return text
+
+
+def _spelt(value) -> str:
+    """A config value as an override spells it."""
+    return "null" if value is None else str(value)
 
 
 def best_after(history: Path, scored: int) -> float:
