@@ -329,11 +329,13 @@ def test_warm_started_ga_starts_from_the_baselines_and_beats_them_in_fitness(tmp
 
 
 @pytest.mark.parametrize("overrides, score", [
-    ([], "validation accuracy after a 1-epoch fine-tune"),  # the default, 5-epoch fine-tune
-    (["finetune.epochs=20"], "validation accuracy after a 1-epoch"),  # the default, long one
+    ([], "validation accuracy after a brief fine-tune of 8 steps"),  # the default
+    (["finetune.epochs=20"], "validation accuracy after a brief fine-tune of 8 steps"),
     (["finetune.epochs=20", "proxy.epochs=auto"], "validation accuracy right after pruning"),
-    (["finetune.epochs=5", "proxy.epochs=auto"], "validation accuracy after a 1-epoch"),
-    (["finetune.epochs=20", "proxy.epochs=2"], "validation accuracy after a 2-epoch"),
+    (["finetune.epochs=5", "proxy.epochs=auto"], "validation accuracy after a brief fine-tune"),
+    (["proxy.steps=null"], "validation accuracy after a brief fine-tune of 1 epoch (the"),
+    (["finetune.epochs=20", "proxy.epochs=2", "proxy.steps=null"],
+     "validation accuracy after a brief fine-tune of 2 epochs"),
 ])
 def test_the_search_score_follows_proxy_epochs_and_under_auto_the_finetune(overrides, score):
     assert score_description(compose_config(overrides)).startswith(score)
@@ -360,9 +362,9 @@ def test_nsga2_run_writes_the_pareto_front(tmp_path, cache):
     # the member fine-tuned as nsga2, the budget, and every method after fine-tuning too
     nsga2 = results["methods"]["nsga2"]
     assert pareto["budget"] == 0.4 and pareto["chosen"]["name"] == "nsga2"
-    # every point is the search's own score (here after the proxy's 1-epoch fine-tune), so
+    # every point is the search's own score (here after the proxy's brief fine-tune), so
     # the member fine-tuned sits on its front point
-    assert pareto["score"].startswith("validation accuracy after a 1-epoch fine-tune")
+    assert pareto["score"].startswith("validation accuracy after a brief fine-tune")
     assert pareto["chosen"]["macs_ratio"] == pytest.approx(nsga2["macs_ratio"])
     assert any(member["val_acc"] == pareto["chosen"]["val_acc"]
                and member["macs_ratio"] == pareto["chosen"]["macs_ratio"]

@@ -282,12 +282,12 @@ def score_description(cfg: DictConfig, metric: str = "accuracy") -> str:
     epochs = proxy_epochs(cfg.proxy.epochs, cfg.finetune.epochs)
     if not epochs:
         return SCORE.replace("accuracy", metric)
-    length = f"{epochs}-epoch" if cfg.proxy.steps is None else f"{cfg.proxy.steps}-step"
+    count, unit = (epochs, "epoch") if cfg.proxy.steps is None else (cfg.proxy.steps, "step")
     promoted = "" if cfg.proxy.promote == 1 else (
         f", for the best {cfg.proxy.promote:g} of each step's new candidates by the plain "
         "score (proxy.promote; the others' predicted from it)")
-    return (f"validation {metric} after a {length} fine-tune (the search's score, "
-            f"proxy){promoted}")
+    return (f"validation {metric} after a brief fine-tune of {count} {unit}"
+            f"{'s' if count != 1 else ''} (the search's score, proxy){promoted}")
 
 
 def search_evaluator(cfg: DictConfig, problem: Problem) -> Evaluator | FinetunedEvaluator:

@@ -45,6 +45,7 @@ BAD = [
     ("proxy.epochs=fast", "proxy.epochs must be an integer >= 0 or auto, got .fast."),
     ("proxy.samples=0", "proxy.samples must be an integer >= 1 or null, got 0"),
     ("proxy.steps=0", "proxy.steps must be an integer >= 1 or null, got 0"),
+    ("proxy.epochs=3", "proxy.epochs=3 has no effect while steps=\\d+ sets the brief fine-tune"),
     ("proxy.steps=8 proxy.samples=100", "proxy.steps=8 cannot go with samples=100 .*: set one"),
     ("proxy.promote=0", "proxy.promote must be a number in \\(0, 1\\], got 0"),
     ("search.max_evaluations=0", "search.max_evaluations must be an integer >= 1 or null"),

@@ -42,6 +42,9 @@ def check_proxy(epochs: int | str, samples: int | None, steps: int | None = None
         raise ValueError(f"epochs must be an integer >= 0 or auto, got {epochs!r}")
     check_samples(samples)
     check_int("steps", steps, 1, optional=True)
+    if steps is not None and whole and epochs > 1:
+        raise ValueError(f"epochs={epochs} has no effect while steps={steps} sets the brief "
+                         "fine-tune's length: set steps=null to fine-tune for epochs")
     if steps is not None and samples is not None:
         raise ValueError(f"steps={steps} cannot go with samples={samples} (steps trains on "
                          "the first steps x finetune.batch_size samples): set one, the other "
