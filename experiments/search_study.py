@@ -94,11 +94,12 @@ def control_section(jobs) -> list[str]:
     varied = len(set(settings)) > 1
     parts: dict[str, tuple[str, str]] = {}
     starts = [results["config"].get("warm_start") or [] for results in single]
-    for results, setting, start in zip(single, settings, starts):
+    tuned = _search_settings(single)
+    for results, setting, start, search in zip(single, settings, starts, tuned):
         config, name = results["config"], results["searched"]
-        # a warm start is the search's own (the control never has one): it names the method,
-        # and the pairing stays with the control of the same setting
-        own = ", ".join(filter(None, [setting if varied else "",
+        # a warm start and the strategy's own settings are the search's (the control has
+        # neither): they name the method; the pairing stays with the control of the setting
+        own = ", ".join(filter(None, [setting if varied else "", search,
                                       f"warm_start=[{','.join(start)}]" if start else ""]))
         label = f"{name} ({own})" if own else name
         parts[label] = (name, setting if varied else "")
@@ -114,6 +115,19 @@ def control_section(jobs) -> list[str]:
              "seeds ahead |", "| --- | ---: | --- |" + " ---: |" * 5]
     return lines + ["| " + " | ".join(paired_cells(d)) + " |"
                     for d in paired_differences(samples, searched, parts=parts)]
+
+
+def _search_settings(runs: list[dict]) -> list[str]:
+    """Per run, the ``search.*`` values that differ between runs of its method (e.g.
+    ``search.generations=40``), as overrides spell them; empty where none differ."""
+    by_method = defaultdict(list)
+    for results in runs:
+        by_method[results["searched"]].append(results["config"].get("search") or {})
+    varying = {name: sorted(key for key in {k for c in configs for k in c}
+                            if len({json.dumps(c.get(key)) for c in configs}) > 1)
+               for name, configs in by_method.items()}
+    return [", ".join(f"search.{key}={_spelt(results['config']['search'].get(key))}"
+                      for key in varying[results["searched"]]) for results in runs]
 
 
 def _setting(config: dict) -> str:

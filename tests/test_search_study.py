@@ -104,3 +104,20 @@ def test_front_table_pairs_the_member_within_each_budget_with_the_baselines(tmp_
     # front − baseline: +1 and +3 points at 0.5 (mean +2.00), +2 at 0.1 on both seeds
     assert "| nsga2 front | 0.5 | uniform_magnitude | 2 | +2.00 |" in out
     assert "| nsga2 front | 0.1 | uniform_magnitude | 2 | +2.00 |" in out
+
+
+def test_a_searchs_own_settings_name_it_and_it_pairs_with_the_control(tmp_path):
+    for seed in range(3):
+        for generations, acc in ((20, 0.90), (40, 0.92)):
+            job_dir = job(tmp_path / f"ga{generations}", "ga", seed, 0.1, acc + seed / 100,
+                          {"wall_time_s": 1.0, "requests": 10, "evaluations": 5})
+            results = json.loads((job_dir / "results.json").read_text())
+            results["config"]["search"] = {"generations": generations, "population_size": 32}
+            (job_dir / "results.json").write_text(json.dumps(results))
+        job(tmp_path / "random", "random_search", seed, 0.1, 0.88 + seed / 100,
+            {"wall_time_s": 1.0, "requests": 10, "evaluations": 5})
+    process = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True,
+                             text=True, timeout=120)
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "| ga (search.generations=20) | 0.1 | random_search | 3 | +2.00 |" in process.stdout
+    assert "| ga (search.generations=40) | 0.1 | random_search | 3 | +4.00 |" in process.stdout
