@@ -28,7 +28,7 @@ import numpy as np
 
 from evoprune.finish.along_front import members_within
 from evoprune.finish.proxy import proxy_epochs
-from evoprune.report.aggregate.collect import paired_differences
+from evoprune.report.aggregate.collect import paired_differences, spelt
 from evoprune.report.aggregate.tables import paired_cells, paired_markdown
 
 FRONT = "nsga2 front"
@@ -126,7 +126,7 @@ def _search_settings(runs: list[dict]) -> list[str]:
     varying = {name: sorted(key for key in {k for c in configs for k in c}
                             if len({json.dumps(c.get(key)) for c in configs}) > 1)
                for name, configs in by_method.items()}
-    return [", ".join(f"search.{key}={_spelt(results['config']['search'].get(key))}"
+    return [", ".join(f"search.{key}={spelt(results['config']['search'].get(key))}"
                       for key in varying[results["searched"]]) for results in runs]
 
 
@@ -141,14 +141,9 @@ def _setting(config: dict) -> str:
     proxy = proxy_epochs(settings.get("epochs", 1), epochs)
     text = f"finetune.epochs={epochs}, proxy.epochs={proxy}"
     if proxy:
-        text += "".join(f", proxy.{key}={_spelt(settings[key])}"
+        text += "".join(f", proxy.{key}={spelt(settings[key])}"
                         for key in ("steps", "promote") if key in settings)
     return text
-
-
-def _spelt(value) -> str:
-    """A config value as an override spells it."""
-    return "null" if value is None else str(value)
 
 
 def best_after(history: Path, scored: int) -> float:

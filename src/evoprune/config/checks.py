@@ -204,7 +204,7 @@ def _check_search(cfg: DictConfig, config: dict, cost: str) -> None:
         raise ConfigError("search.encoding=mask needs pruning=structured: unstructured pruning "
                           "keeps weights by magnitude per layer; use search.encoding=ratios")
     with section("search", config["search"]):
-        check_search_limits(**{key: config["search"].get(key) for key in SEARCH_LIMITS})
+        check_search_limits(**search_limits(cfg))
         make_strategy(cfg)  # constructors check their settings
 
 

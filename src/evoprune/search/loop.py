@@ -73,6 +73,7 @@ class SearchDriver:
         self.fidelity = fidelity
         self.max_evaluations, self.max_seconds = max_evaluations, max_seconds
         self.starts = list(starts)
+        self._start_keys = frozenset(space.key(start) for start in self.starts)
         self.callback, self.checkpoint, self.progress = callback, checkpoint, progress
         self.best = BestFeasible(budget, keep=finalists)
         self.fittest: Scored | None = None  # the fallback's starting point
@@ -99,7 +100,7 @@ class SearchDriver:
                 masks, cheap, lambda objectives: self.fitness(objectives, self.budget),
                 allowance=None if self.max_evaluations is None
                 else self.max_evaluations - self.evaluations(),
-                always=frozenset(self.space.key(start) for start in self.starts))
+                always=self._start_keys)
         scored = [Scored(mask, objectives, float(self.fitness(objectives, self.budget)), full)
                   for mask, (objectives, full) in zip(masks, graded)]
         self._step_scored.extend(scored)

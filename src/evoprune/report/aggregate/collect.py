@@ -258,6 +258,11 @@ def _recorded(config: dict, key: str) -> str | None:
         value = value[part]
     if isinstance(value, (dict, list)):
         return None
+    return spelt(value)
+
+
+def spelt(value: object) -> str:
+    """A scalar config value as an override spells it (``null``, ``true``, ``0.1``)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
