@@ -572,3 +572,21 @@ def test_a_batched_search_finds_what_the_one_at_a_time_search_finds(tmp_path, ca
                        results["methods"]["ga"]["search"]["evaluations"])
         assert results["methods"]["ga"]["macs_ratio"] <= 0.4
     assert found["batched"] == found["masked"]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["baselines=[uniform_magnitude,global_magnitude,lamp,taylor,random,torch_prune,"
+     "gradual_magnitude]", "gradual.steps=2"],
+    ["search=random", "baselines=[]"],
+    ["experiment=rl", "baselines=[]"],
+    ["search=nsga2", "baselines=[]"],
+], ids=["ga_and_baselines", "random", "rl", "nsga2"])
+def test_round_to_reaches_every_method(tmp_path, cache, overrides):
+    results = run(compose_config(FAST + ["pruning.round_to=8", "model.hidden=[40,20]",
+                                         "budget=0.3"] + overrides), tmp_path / "run")
+    assert results["methods"]
+    for name, row in results["methods"].items():
+        assert row["macs_ratio"] <= 0.3 + 1e-9, name
+        kept = row["kept_per_group"]
+        assert all(count % 8 == 0 or count == size
+                   for count, size in zip(kept.values(), (40, 20))), (name, kept)

@@ -21,6 +21,7 @@ from evoprune.pruning.compact import compact
 from evoprune.pruning.importance import pruning_groups
 from evoprune.pruning.masking import MaskHold
 from evoprune.pruning.space import PruningSpace
+from evoprune.pruning.widths import legal_count
 from evoprune.training.distill import DistillConfig
 from evoprune.training.train import TrainConfig, train_classifier
 
@@ -168,7 +169,7 @@ def _uniform_subset_mask(
     def at(ratio: float) -> np.ndarray:
         mask = np.zeros(space.num_units, dtype=bool)
         for group, order, now in zip(space.groups, orders, kept_now):
-            count = min(max(round(ratio * group.size), group.min_keep), int(now))
+            count = min(legal_count(group, round(ratio * group.size)), int(now))
             mask[group.offset + order[:count]] = True
         return mask
 

@@ -25,6 +25,7 @@ from evoprune.pruning.importance import (
     taylor_scores,
 )
 from evoprune.pruning.unstructured import global_threshold_policy
+from evoprune.pruning.widths import legal_count
 
 if TYPE_CHECKING:  # the registry defines the context and imports this module
     from evoprune.baselines.registry import BaselineContext
@@ -189,7 +190,7 @@ def torch_prune(context: BaselineContext) -> np.ndarray:
     def at(ratio: float) -> np.ndarray:
         mask = np.zeros(space.num_units, dtype=bool)
         for index, group in enumerate(space.groups):
-            keep = min(max(round(ratio * group.size), group.min_keep), group.size)
+            keep = legal_count(group, round(ratio * group.size))
             mask[group.offset + kept_rows(index, keep)] = True
         return mask
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from evoprune.infra.errors import UserError
 from evoprune.pruning.space import PruningSpace
+from evoprune.pruning.widths import legal_count
 
 
 class InfeasibleBudgetError(UserError, ValueError):
@@ -85,14 +86,17 @@ def largest_prefix_mask(space: PruningSpace, scores: np.ndarray, budget: float) 
     length and a bisection over the length finds the largest one that fits with O(log units)
     cost evaluations. The result is tight for its ranking: the next unit would break the
     budget (or every unit is kept). Its global threshold is the score of the last unit kept.
+    With ``pruning.round_to``, each group keeps its share of the prefix rounded down to a
+    count it may keep, so the next unit is the one that would add a whole step.
     """
     check_budget(space, budget)
     order, forced = keep_order(space, scores)
+    base = np.zeros(space.num_units, dtype=bool)
+    base[order[:forced]] = True  # every group at its minimum: a count it may keep
+    rest = order[forced:]
 
-    def prefix(length: int) -> np.ndarray:
-        mask = np.zeros(space.num_units, dtype=bool)
-        mask[order[:length]] = True
-        return mask
+    def prefix(length: int) -> np.ndarray:  # each group's share rounded down (round_to)
+        return _switched(space, base, rest, True, [length - forced])[0]
 
     low, high = forced, space.num_units  # invariant: prefix(low) fits, prefix(high) may not
     if space.macs_ratio(prefix(low)) > budget:
@@ -119,12 +123,13 @@ def shrink_to_budget(space: PruningSpace, mask: np.ndarray, budget: float) -> np
     Importance is normalised per group (:func:`unit_scores`). Units go in increasing
     importance, never below a group's ``min_keep`` (each group's most important kept units
     stay), so the result is what dropping one weakest removable unit at a time gives; the
-    shortest prefix of that order that fits is found in one batched cost call.
+    shortest prefix of that order that fits is found in one batched cost call. A mask off the
+    ``round_to`` steps is first rounded down, and each group's removals go on to its next step.
     """
     check_budget(space, budget)
-    mask = space.check(mask).copy()
+    mask = space.repair(mask, "down")
     if space.macs_ratio(mask) <= budget:
-        return mask
+        return space.check(mask)
     score = unit_scores(space)
     removable = []
     for group in space.groups:
@@ -133,31 +138,33 @@ def shrink_to_budget(space: PruningSpace, mask: np.ndarray, budget: float) -> np
         removable.append(by_score[group.min_keep:])
     order = np.concatenate(removable)
     order = order[np.argsort(score[order], kind="stable")]
-    fits = space.macs_ratio(_with_prefixes(mask, order, False)) <= budget
+    rows = _switched(space, mask, order, False, np.arange(1, order.size + 1))
     # every unit removed leaves the minimum mask, which check_budget found feasible
-    mask[order[: int(np.argmax(fits)) + 1]] = False
-    return mask
+    return rows[int(np.argmax(space.macs_ratio(rows) <= budget))]
 
 
 def fill_to_budget(space: PruningSpace, mask: np.ndarray, budget: float) -> np.ndarray:
     """Switch dropped units back on, most important first (:func:`unit_scores`), skipping any
     that would break the budget, until no dropped unit fits: a mask that leaves no budget
-    unused that one more unit could take. A mask over the budget is returned unchanged."""
-    mask = space.check(mask).copy()
+    unused that one more unit could take (with ``round_to``: one more step of a group). A
+    mask over the budget is returned rounded down to the steps, otherwise unchanged."""
+    mask = space.repair(mask, "down")
     if space.macs_ratio(mask) > budget:
         return mask
     score = unit_scores(space)
+    group_of = _group_of(space)
     order = np.flatnonzero(~mask)
     order = order[np.argsort(-score[order], kind="stable")]
     while order.size:
         # adding units only adds MACs, so the prefixes that fit are a leading run
-        fits = space.macs_ratio(_with_prefixes(mask, order, True)) <= budget
+        rows = _switched(space, mask, order, True, np.arange(1, order.size + 1))
+        fits = space.macs_ratio(rows) <= budget
         taken = len(fits) if fits.all() else int(np.argmin(fits))
-        mask[order[:taken]] = True
-        order = order[taken:]
-        if order.size:  # drop every unit that no longer fits on its own: it never will
-            alone = np.repeat(mask[None], order.size, axis=0)
-            alone[np.arange(order.size), order] = True
+        if taken:
+            mask = rows[taken - 1]
+        order = order[~mask[order]]
+        if order.size:  # drop every unit whose next step no longer fits alone: it never will
+            alone = _next_steps(space, mask, order, group_of)
             order = order[space.macs_ratio(alone) <= budget]
     return mask
 
@@ -175,7 +182,7 @@ def scale_to_budget(space: PruningSpace, ratios, budget: float, *, grow: bool = 
 
     def counts(factor: float) -> list[int]:
         scaled = np.minimum(low + factor * (ratios - low), 1.0)
-        return [max(g.min_keep, int(round(r * g.size))) for g, r in zip(space.groups, scaled)]
+        return [legal_count(g, round(r * g.size)) for g, r in zip(space.groups, scaled)]
 
     def fits(factor: float) -> bool:
         return space.macs_ratio(space.mask_from_counts(counts(factor))) <= budget + 1e-12
@@ -209,8 +216,55 @@ def unit_scores(space: PruningSpace) -> np.ndarray:
     return np.concatenate([g.importance / (g.importance.mean() + 1e-12) for g in space.groups])
 
 
-def _with_prefixes(mask: np.ndarray, order: np.ndarray, value: bool) -> np.ndarray:
-    """Row ``i``: ``mask`` with units ``order[: i + 1]`` set to ``value``."""
+def _group_of(space: PruningSpace) -> np.ndarray:
+    """The index of each unit's group."""
+    return np.repeat(np.arange(len(space.groups)), [g.size for g in space.groups])
+
+
+def _switched(space: PruningSpace, mask: np.ndarray, order: np.ndarray, value: bool,
+              lengths) -> np.ndarray:
+    """Row ``j``: ``mask`` with the units ``order[: lengths[j]]`` set to ``value``, each group's
+    share of them rounded so that its kept count stays one it may keep (``round_to``): adding,
+    a group takes only the whole steps its share completes; removing, it goes on to the next
+    step with its next units in ``order``. ``mask`` must keep counts it may keep; ``order``
+    lists units ``mask`` does not hold at ``value`` yet. With step 1 each row is exactly the
+    prefix."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    rows = np.repeat(mask[None], lengths.size, axis=0)
+    if not order.size:
+        return rows
+    group_of = _group_of(space)[order]
+    rank = np.zeros(order.size, dtype=np.int64)  # position among its group's entries of order
+    taken = np.zeros((lengths.size, len(space.groups)), dtype=np.int64)
+    kept = space.keep_counts(mask)
+    for index, group in enumerate(space.groups):
+        entries = np.flatnonzero(group_of == index)
+        if not entries.size:
+            continue
+        rank[entries] = np.arange(entries.size)
+        share = np.searchsorted(entries, lengths)  # entries of this group in each prefix
+        if group.step > 1:
+            if value:
+                share = [legal_count(group, kept[index] + n, "down") - kept[index] for n in share]
+            else:
+                share = [kept[index] - legal_count(group, kept[index] - n, "down") for n in share]
+        taken[:, index] = share
+    switch = rank[None, :] < taken[:, group_of]
+    rows[:, order] = np.where(switch, value, rows[:, order])
+    return rows
+
+
+def _next_steps(space: PruningSpace, mask: np.ndarray, order: np.ndarray, group_of: np.ndarray
+                ) -> np.ndarray:
+    """Row ``i``: ``mask`` with unit ``order[i]`` switched on, and with as many more of its
+    group's next units in ``order`` as the group's next step needs (``round_to``)."""
     rows = np.repeat(mask[None], order.size, axis=0)
-    rows[:, order] = np.where(np.tri(order.size, dtype=bool), value, rows[:, order])
+    rows[np.arange(order.size), order] = True
+    kept = space.keep_counts(mask)
+    for index, group in enumerate(space.groups):
+        entries = np.flatnonzero(group_of[order] == index)
+        if group.step == 1 or not entries.size:
+            continue
+        more = legal_count(group, kept[index] + 1, "up") - kept[index]
+        rows[np.ix_(entries, order[entries[:more]])] = True
     return rows

@@ -82,6 +82,7 @@ class Group:
     kernel: int = 0  # product of the root conv's kernel size (linear: 0)
     stride: int = 0  # product of the root conv's stride (linear: 0)
     layers: tuple[GroupLayer, ...] = ()  # every layer the group prunes, root first
+    step: int = 1  # kept counts are multiples of it, or the whole group (pruning.round_to)
 
 
 @dataclass(frozen=True)

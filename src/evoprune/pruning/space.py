@@ -33,6 +33,7 @@ from evoprune.pruning.grouping import Coupling, Group, GroupLayer, find_groups
 from evoprune.pruning.layers import ROOT_TYPES, UnsupportedLayerError, check_layer_names
 from evoprune.pruning.macs import check_dense_macs, kept_along, layer_cost, trace_layers
 from evoprune.pruning.recurrent import RECURRENT_TYPES, ProjectionPadding, recurrent_modules
+from evoprune.pruning.widths import check_round_to, legal_count, with_step
 
 
 class NoPrunableLayerError(UserError, ValueError):
@@ -52,6 +53,8 @@ class PruningSpace:
         granularity: ``channel``, ``block`` or ``both`` (whole residual blocks).
         heads: head counts of attention modules by name, for modules with query, key and
             value layers that keep no head count of their own (``pruning.heads``).
+        round_to: every group of channels, neurons or recurrent units keeps a multiple of it
+            or all of its units (``pruning.round_to``, :mod:`~evoprune.pruning.widths`).
     """
 
     kind = "structured"
@@ -66,15 +69,18 @@ class PruningSpace:
         importance_p: int = 1,
         granularity: str = "channel",
         heads: Mapping[str, int] | None = None,
+        round_to: int = 1,
     ) -> None:
         heads = dict(heads or {})
         self.check_settings(min_keep=min_keep, ignored_layers=ignored_layers,
-                            importance_p=importance_p, granularity=granularity, heads=heads)
+                            importance_p=importance_p, granularity=granularity, heads=heads,
+                            round_to=round_to)
         names = {module: name for name, module in model.named_modules()}
         unknown = sorted(set(ignored_layers) - set(names.values()))
         if unknown:
             raise ValueError(f"ignored_layers names unknown layers {unknown}")
         self.min_keep_fraction = min_keep
+        self.round_to = round_to
         self.example_input = example_input
         traces = trace_layers(model, example_input)
         found_sites = attention_sites(model, example_input, heads)
@@ -117,7 +123,7 @@ class PruningSpace:
                                for n in unknown)
                    if unknown else "")
             )
-        self.groups: tuple[Group, ...] = tuple(groups)
+        self.groups: tuple[Group, ...] = tuple(with_step(g, round_to) for g in groups)
         self.couplings: tuple[Coupling, ...] = tuple(
             Coupling(param, dim, units) for (param, dim), units in couplings.items()
         )
@@ -154,10 +160,12 @@ class PruningSpace:
 
     @staticmethod
     def check_settings(*, min_keep: float, ignored_layers: Sequence[str], importance_p: int,
-                       granularity: str, heads: Mapping[str, int] | None = None) -> None:
+                       granularity: str, heads: Mapping[str, int] | None = None,
+                       round_to: int = 1) -> None:
         """Refuse settings out of range, before any model is at hand (every setting given
-        but ``heads``: the defaults are the constructor's)."""
+        but ``heads`` and ``round_to``: the defaults are the constructor's)."""
         check_granularity(granularity)
+        check_round_to(round_to)
         if not isinstance(heads or {}, Mapping) or not all(
                 isinstance(name, str) and isinstance(count, int) and not isinstance(count, bool)
                 and count >= 1 for name, count in (heads or {}).items()):
@@ -251,31 +259,43 @@ class PruningSpace:
             if kept < group.min_keep:
                 raise ValueError(
                     f"mask keeps {kept} units of group '{group.name}', the minimum is "
-                    f"{group.min_keep} (min_keep={self.min_keep_fraction})"
+                    f"{group.min_keep} (min_keep={self.min_keep_fraction}"
+                    + (f", pruning.round_to={self.round_to}" if group.step > 1 else "") + ")"
                 )
+            if kept != legal_count(group, kept):
+                raise ValueError(
+                    f"mask keeps {kept} units of group '{group.name}': with "
+                    f"pruning.round_to={group.step} it keeps a multiple of {group.step} or "
+                    f"all {group.size}")
         return mask
 
-    def repair(self, mask: np.ndarray) -> np.ndarray:
-        """Copy of ``mask`` with the most important dropped units switched back on where a
-        group keeps fewer than its minimum."""
+    def repair(self, mask: np.ndarray, how: str = "nearest") -> np.ndarray:
+        """Copy of ``mask`` that every group may keep: where a group keeps fewer than its
+        minimum, or a count off its ``round_to`` step, the most important dropped units are
+        switched back on or the least important kept ones off, to the count
+        :func:`~evoprune.pruning.widths.legal_count` gives (``how``)."""
         mask = np.array(mask, dtype=bool)
         for group in self.groups:
             part = mask[self.group_slice(group)]
-            missing = group.min_keep - int(part.sum())
-            if missing > 0:
+            kept = int(part.sum())
+            change = legal_count(group, kept, how) - kept
+            if change > 0:
                 dropped = np.flatnonzero(~part)
-                best = dropped[np.argsort(-group.importance[dropped], kind="stable")[:missing]]
-                part[best] = True
+                part[dropped[np.argsort(-group.importance[dropped], kind="stable")[:change]]] = True
+            elif change < 0:
+                kept_units = np.flatnonzero(part)
+                weakest = np.argsort(group.importance[kept_units], kind="stable")[:-change]
+                part[kept_units[weakest]] = False
         return mask
 
     def mask_from_counts(self, counts: Sequence[int]) -> np.ndarray:
-        """Keep the ``counts[g]`` most important units of each group (clipped to the minimum)."""
+        """Keep the ``counts[g]`` most important units of each group (clipped to the minimum,
+        moved to the nearest count ``round_to`` allows)."""
         if len(counts) != len(self.groups):
             raise ValueError(f"expected {len(self.groups)} keep counts, got {len(counts)}")
         mask = np.zeros(self.num_units, dtype=bool)
         for group, count in zip(self.groups, counts):
-            count = int(min(max(count, group.min_keep), group.size))
-            top = np.argsort(-group.importance, kind="stable")[:count]
+            top = np.argsort(-group.importance, kind="stable")[:legal_count(group, count)]
             mask[group.offset + top] = True
         return mask
 

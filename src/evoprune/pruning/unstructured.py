@@ -39,6 +39,7 @@ class WeightLayer:
     min_keep: int
     dense_macs: int
     param: str  # the weight's parameter name
+    step: int = 1  # any count of weights may be kept
 
 
 class UnstructuredSpace:

@@ -19,6 +19,7 @@ from evoprune.evaluate.evaluator import Objectives
 from evoprune.evaluate.fitness import FITNESS_FUNCTIONS
 from evoprune.pruning.budget import check_budget, scale_to_budget
 from evoprune.pruning.space import PruningSpace
+from evoprune.pruning.widths import legal_count
 
 RewardFn = Callable[[Objectives, float], float]
 # scores a list of masks (an Evaluator's ``evaluate``, or the search driver's scoring)
@@ -133,8 +134,7 @@ class PruningEnv(gym.Env):
         group = self.space.groups[len(self._counts)]
         low = group.min_keep / group.size
         ratio = low + (np.clip(value, -1.0, 1.0) + 1.0) / 2.0 * (1.0 - low)
-        count = min(round(ratio * group.size), self._wall())
-        count = max(count, group.min_keep)
+        count = legal_count(group, min(round(ratio * group.size), self._wall()))
         self._counts.append(count)
         self._previous = count / group.size
         return len(self._counts) == self.num_groups
