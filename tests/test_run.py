@@ -177,6 +177,10 @@ def test_search_none_runs_only_baselines(tmp_path, cache):
         ("pruning.granularity=both", "pruning.granularity=both: MLP has no residual block"),
         ("warm_start=[lamp] search=random", "warm_start=\\['lamp'\\] seeds a first population: "
                                             "use search=ga or search=nsga2"),
+        ("pruning.round_to=0", "pruning.round_to must be an integer >= 1, got 0"),
+        ("latency.runtime=tvm", "latency.runtime must be one of \\['torch', 'onnxruntime'\\], "
+                                "got 'tvm'"),
+        ("export.onnx=yes", "export.onnx must be true or false"),
     ],
 )
 def test_bad_values_stop_before_writing(tmp_path, cache, override, message):
@@ -590,3 +594,48 @@ def test_round_to_reaches_every_method(tmp_path, cache, overrides):
         kept = row["kept_per_group"]
         assert all(count % 8 == 0 or count == size
                    for count, size in zip(kept.values(), (40, 20))), (name, kept)
+
+
+def test_onnx_export_matches_the_torch_program(tmp_path, cache, capsys):
+    import onnxruntime
+
+    out = tmp_path / "run"
+    results = run(compose_config(FAST + ["export.onnx=true", "latency.runtime=onnxruntime",
+                                         "baselines=[lamp]"]), out)
+    assert set(results["methods"]) == {"ga", "lamp"}
+    assert "latency ms (onnxruntime)" in capsys.readouterr().out
+    for name, row in results["methods"].items():
+        assert row["onnx_max_abs_diff"] < 1e-4 and row["latency_ms"] > 0
+        program = torch.export.load(str(out / f"model_{name}.pt2")).module()
+        session = onnxruntime.InferenceSession(str(out / f"model_{name}.onnx"))
+        x = torch.randn(5, 1, 32)  # another batch size than the export's
+        assert np.allclose(session.run(None, {"input": x.numpy()})[0], program(x).detach(),
+                           atol=1e-5)
+
+
+def test_onnx_without_the_extra_stops_before_training(tmp_path, cache, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    out = tmp_path / "run"
+    with pytest.raises(ImportError, match="latency.runtime=onnxruntime needs ONNX export .* "
+                                          "onnxscript is not installed"):
+        run(compose_config(FAST + ["latency.runtime=onnxruntime"]), out)
+    assert not out.exists() and not cache.exists()
+
+
+def test_a_model_onnx_cannot_carry_is_refused_before_training(tmp_path, cache, monkeypatch):
+    from evoprune.config import model_checks
+    from evoprune.evaluate.runtime import OnnxExportError
+
+    def fails(program, inputs):
+        raise OnnxExportError("Fail: no kernel for Op X")
+
+    monkeypatch.setattr(model_checks, "checked_onnx", fails)
+    with pytest.raises(ConfigError, match="^export.onnx=true: MLP does not run in ONNX Runtime "
+                                          "as in torch \\(Fail: no kernel for Op X\\); use "
+                                          "export.onnx=false$"):
+        run(compose_config(FAST + ["export.onnx=true"]), tmp_path / "run")
+    assert not cache.exists()

@@ -36,6 +36,7 @@ from evoprune.config.targets import make_data, make_model, make_task
 from evoprune.data import DataSplits
 from evoprune.evaluate.evaluator import Evaluator
 from evoprune.evaluate.latency import LatencySettings
+from evoprune.evaluate.runtime import OnnxExportError
 from evoprune.evaluate.sensitivity import sensitivity
 from evoprune.finish.along_front import finetune_along_front
 from evoprune.finish.measure import dense_row, finish
@@ -60,6 +61,7 @@ from evoprune.report.results import (
     RESULTS_FILE,
     cost_rule,
     export_model,
+    export_onnx,
     results_table,
     tracked_files,
     write_json,
@@ -442,8 +444,14 @@ def report(cfg: DictConfig, config: dict, problem: Problem, methods: dict[str, P
                "wall_time_s": wall_time_s}
     for name, pruned in methods.items():
         write_json(run_dir / f"mask_{name}.json", problem.space.describe(pruned.mask))
-        export_model(run_dir / f"model_{name}.pt2", finished[name].model,
-                     problem.data.test.inputs(2))
+        program = export_model(run_dir / f"model_{name}.pt2", finished[name].model,
+                               problem.data.test.inputs(2))
+        if cfg.export.onnx:
+            try:
+                rows[name]["onnx_max_abs_diff"] = export_onnx(
+                    run_dir / f"model_{name}.onnx", program, problem.data.test.inputs(64))
+            except OnnxExportError as err:  # said, never silent; the .pt2 stands
+                console.print(f"model_{name}.onnx not written: {err}", highlight=False)
         save_pruned_weights(run_dir / WEIGHTS_FILE.format(method=name), finished[name].model,
                             pruned.mask, problem.data.input_shape, problem.data.num_classes)
         try:

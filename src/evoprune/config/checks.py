@@ -27,6 +27,7 @@ from evoprune.config.targets import build, call_arguments, make_task
 from evoprune.evaluate.evaluator import Objectives, check_settings
 from evoprune.evaluate.fitness import Fitness
 from evoprune.evaluate.latency import LatencySettings
+from evoprune.evaluate.runtime import require_onnx
 from evoprune.evaluate.sensitivity import check_ratios
 from evoprune.finish.along_front import check_front_finetune
 from evoprune.finish.proxy import check_proxy
@@ -119,6 +120,10 @@ def check_config(cfg: DictConfig, *, data_and_model: bool = True) -> None:
                         ("sensitivity", lambda c: check_ratios(c["ratios"]))):
         with section(name, config[name]):
             check(config[name])
+    with section("export", config["export"]):
+        check_bool("onnx", config["export"]["onnx"])
+    if cfg.export.onnx or cfg.latency.runtime == "onnxruntime":  # before any training
+        require_onnx("export.onnx=true" if cfg.export.onnx else "latency.runtime=onnxruntime")
     if cfg.pareto.finetune and not _multi_objective(cfg):
         raise ConfigError(
             f"pareto.finetune={cfg.pareto.finetune} fine-tunes members of a Pareto front, which "

@@ -10,6 +10,7 @@ import torch
 from evoprune.baselines import registry
 from evoprune.config.errors import ConfigError
 from evoprune.data import DataSplits
+from evoprune.evaluate.runtime import OnnxExportError, checked_onnx, exported_program
 from evoprune.evaluate.scorer import check_mode_runs
 from evoprune.infra.errors import UserError
 from evoprune.infra.progress import console
@@ -55,6 +56,7 @@ def check_against_model(config: dict, model: torch.nn.Module, space: PruningSpac
                         config["evaluator"]["batch_candidates"])
     except ValueError as err:
         raise ConfigError(f"evaluator.{err}") from None
+    _check_onnx(config, model, data)
     for reason in skipped:
         console.print(f"baselines={config['baselines']}: {reason}", highlight=False)
     train = config["train"]
@@ -68,3 +70,21 @@ def check_against_model(config: dict, model: torch.nn.Module, space: PruningSpac
                                group_lasso=train["group_lasso"])
     except ValueError as err:  # a penalty this model gives nothing to act on
         raise ConfigError(str(err)) from None
+
+
+def _check_onnx(config: dict, model: torch.nn.Module, data: DataSplits) -> None:
+    """With ONNX asked for, the dense model must export and run in ONNX Runtime: a pruned
+    model has the same operators, and finding out after the search would waste it."""
+    if config["export"]["onnx"]:
+        key, value = "export.onnx", "true"
+    elif config["latency"]["runtime"] == "onnxruntime":
+        key, value = "latency.runtime", "onnxruntime"
+    else:
+        return
+    inputs = data.val.inputs(4)
+    try:
+        checked_onnx(exported_program(model, inputs), inputs)
+    except OnnxExportError as err:
+        raise ConfigError(f"{key}={value}: {type(model).__name__} does not run in ONNX Runtime "
+                          f"as in torch ({err}); use {key}="
+                          f"{'false' if key == 'export.onnx' else 'torch'}") from None

@@ -275,6 +275,7 @@ class Evaluator:
         return measure_latency_ms(
             compact(self.model, self.space, mask), self.latency_inputs,
             repeats=self.latency.repeats, warmup=self.latency.warmup, threads=self.latency.threads,
+            runtime=self.latency.runtime, device=self.latency.device,
         )
 
     def _accuracies(self, masks: list[np.ndarray]) -> list[float]:

@@ -143,6 +143,7 @@ def measure_finished(
         "latency_ms": measure_latency_ms(
             model, data.test.inputs(latency.batch_size), repeats=latency.repeats,
             warmup=latency.warmup, threads=latency.threads,
+            runtime=latency.runtime, device=latency.device,
         ),
         "kept_per_group": {g.name: int(k) for g, k in zip(space.groups, space.keep_counts(mask))},
     }
@@ -160,6 +161,7 @@ def dense_row(model: nn.Module, space: PruningSpace, data: DataSplits,
         "latency_ms": measure_latency_ms(
             model, data.test.inputs(latency.batch_size), repeats=latency.repeats,
             warmup=latency.warmup, threads=latency.threads,
+            runtime=latency.runtime, device=latency.device,
         ),
     }
 

@@ -94,6 +94,8 @@ class MethodRow(_MethodRow, total=False):
     search: SearchFigures  # the searched method only
     finetune_s: NonNegative  # seconds its fine-tune took (none for a method that trains itself)
     compute_matched: ComputeMatched  # a baseline given the search's seconds as epochs
+    # export.onnx: largest |ONNX Runtime output - torch program output| on test samples
+    onnx_max_abs_diff: NonNegative
 
 
 class FinetunedFigures(TypedDict):

@@ -13,7 +13,8 @@ from evoprune.infra.atomic import write_failed
 # what a run writes into its dir (report, search, sensitivity): a fresh run in a used dir
 # removes these first, so an interrupted run never leaves the previous run's results beside
 # its own config. Hydra's records (.hydra/, <job>.log) and tracker folders (wandb/) stay.
-OUTPUTS = ("results.json", "mask_*.json", "model_*.pt2", "weights_*.pt", "prune_*.pt",
+OUTPUTS = ("results.json", "mask_*.json", "model_*.pt2", "model_*.onnx", "weights_*.pt",
+           "prune_*.pt",
            "pareto.json", "pareto.png", "sensitivity.json", "sensitivity.png", "search_history.csv",
            "convergence.png", "checkpoint/search.pt", "checkpoint/finetune-*.pt")
 # what Hydra writes before the run starts: a dir holding nothing else was never used

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import io
 import json
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from rich.table import Table
 from torch import nn
 
 from evoprune.evaluate.latency import LatencySettings
+from evoprune.evaluate.runtime import checked_onnx, exported_program
 from evoprune.infra.atomic import write_atomic, write_bytes_atomic
 
 RESULTS_FILE = "results.json"
@@ -53,23 +52,29 @@ def write_json(path: Path, payload: Mapping) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2) + "\n"))
 
 
-def export_model(path: Path, model: nn.Module, example_input: torch.Tensor) -> None:
+def export_model(path: Path, model: nn.Module, example_input: torch.Tensor
+                 ) -> torch.export.ExportedProgram:
     """Save a standalone model: ``torch.export.load(path).module()`` rebuilds it, no pickle and
     no evoprune needed (the pruned architecture differs from any class in the code). It takes
     any batch size; ``example_input`` must hold at least 2 samples, since torch.export fixes a
-    dimension of size 1."""
-    if example_input.shape[0] < 2:
-        raise ValueError(f"export needs an example batch of at least 2 samples, got "
-                         f"{example_input.shape[0]}: a batch of one fixes the batch size at 1")
-    if next(model.parameters()).device.type != "cpu":  # a program that loads anywhere
-        model = copy.deepcopy(model).cpu()
-    batch = {0: torch.export.Dim("batch")}
-    with warnings.catch_warnings():  # a recurrent layer's internal weight list, rebuilt on load
-        warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
-        program = torch.export.export(model.eval(), (example_input,), dynamic_shapes=(batch,))
+    dimension of size 1. Returns the program (:func:`export_onnx` converts it)."""
+    program = exported_program(model, example_input)
     buffer = io.BytesIO()  # in memory first: a failed write is then a Python OSError
     torch.export.save(program, buffer)
     write_bytes_atomic(path, buffer.getvalue())
+    return program
+
+
+def export_onnx(path: Path, program: torch.export.ExportedProgram, inputs: torch.Tensor
+                ) -> float:
+    """Write ``program`` as an ONNX model (input ``input``, output ``output``, any batch size)
+    once ONNX Runtime's outputs on ``inputs`` match the program's
+    (:func:`~evoprune.evaluate.runtime.checked_onnx`); returns the largest absolute
+    difference. Raises :class:`~evoprune.evaluate.runtime.OnnxExportError`, writing nothing,
+    when they do not."""
+    model, difference = checked_onnx(program, inputs)
+    write_bytes_atomic(path, model)
+    return difference
 
 
 def results_table(results: Mapping, budget: float, cost: str = "macs") -> Table:
@@ -81,8 +86,10 @@ def results_table(results: Mapping, budget: float, cost: str = "macs") -> Table:
     if cost == "latency":
         title = f"budget: {budget:g} of dense latency for the search, of dense MACs for baselines"
     table = Table(title=f"evoprune results ({title})", caption=results.get("cost"))
+    runtime = results.get("config", {}).get("latency", {}).get("runtime", "torch")
+    latency = "latency ms" if runtime == "torch" else f"latency ms ({runtime})"
     for column in ("method", f"test {metric}", "before FT", f"val {metric}", "MACs",
-                   "MACs ratio", "params", "latency ms"):
+                   "MACs ratio", "params", latency):
         table.add_column(column, justify="left" if column == "method" else "right")
     dense = results["dense"]
     table.add_row("dense", f"{dense['test_acc']:.4f}", "", f"{dense['val_acc']:.4f}",
