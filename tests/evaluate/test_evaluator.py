@@ -94,7 +94,8 @@ def test_latency_cost_times_each_compacted_mask_once(setup, monkeypatch):
 
     def counting(module, inputs, **settings):
         timed.append(count_params(module))
-        assert settings == {"repeats": 3, "warmup": 1, "threads": 1} and len(inputs) == 16
+        assert settings == {"repeats": 3, "warmup": 1, "threads": 1, "runtime": "torch",
+                            "device": None} and len(inputs) == 16
         return measure(module, inputs, **settings)
 
     monkeypatch.setattr(evaluator_module, "measure_latency_ms", counting)
