@@ -226,6 +226,9 @@ def space_and_evaluator(cfg: DictConfig, config: dict, data: DataSplits,
         f"{data.task.label('test')} {dense['test_acc']:.4f}, "
         f"{dense['macs']:,} MACs, {len(space.groups)} prunable groups, {space.num_units} units"
     )
+    if evaluator.table is not None:
+        console.print(f"latency table: {evaluator.table.cells} layer timings in "
+                      f"{evaluator.table.build_s:.1f} s")
     if evaluator.dense_latency_ms is not None:
         console.print(f"search cost: latency, dense {evaluator.dense_latency_ms:.3f} ms")
         _warn_if_unsteady(evaluator.dense_latency_ms, dense["latency_ms"])

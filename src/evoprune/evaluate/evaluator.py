@@ -118,9 +118,10 @@ class Evaluator:
         cost: ``macs`` (the cost ratio is the MACs ratio) or ``latency``: each new mask is also
             compacted and timed on CPU (the median of ``latency.repeats`` forward passes of the
             first ``latency.batch_size`` validation samples, after ``latency.warmup``, on
-            ``latency.threads``), and its cost ratio is its latency over the dense model's,
-            measured the same way at construction. Structured pruning only: unstructured masks
-            remove nothing.
+            ``latency.threads``, in ``latency.runtime``), or with ``latency.estimate=table``
+            read off a per-layer table timed here once; its cost ratio is its latency over
+            the dense model's, measured the same way at construction. Structured pruning
+            only: unstructured masks remove nothing.
 
     With ``backend="ray"``, call :meth:`close` (or use the evaluator as a context manager) to
     stop the workers, and the Ray session if the evaluator started it.
@@ -197,6 +198,12 @@ class Evaluator:
         self.latency = latency or LatencySettings()
         self.latency_inputs = val.inputs(self.latency.batch_size).to(
             next(model.parameters()).device)
+        self.table = None  # latency.estimate=table: every candidate read off it
+        if cost == "latency" and self.latency.estimate == "table":
+            from evoprune.evaluate.latency_table import LatencyTable
+
+            self.table = LatencyTable(model, space, self.latency_inputs, self.latency,
+                                      self.latency.grid)
         # the dense model timed exactly as every candidate is
         self.dense_latency_ms = self._latency(space.full_mask()) if cost == "latency" else None
         if backend == "ray":  # last: nothing after it can fail and leave the workers running
@@ -257,7 +264,8 @@ class Evaluator:
         cache = self.cache or {}
         return {"keys": list(cache), "objectives": [asdict(o) for o in cache.values()],
                 "evaluations": self.evaluations, "requests": self.requests,
-                "dense_latency_ms": self.dense_latency_ms}
+                "dense_latency_ms": self.dense_latency_ms,
+                "latency_table": None if self.table is None else self.table.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what ``state_dict`` saved: a resumed search sees the same cache hits."""
@@ -267,9 +275,14 @@ class Evaluator:
         self.evaluations, self.requests = state["evaluations"], state["requests"]
         if self.cost == "latency":  # restored cost ratios are relative to the first timing
             self.dense_latency_ms = state["dense_latency_ms"]
+        if self.table is not None and state.get("latency_table"):
+            self.table.load_state_dict(state["latency_table"])
 
     def _latency(self, mask: np.ndarray) -> float:
-        """Median milliseconds of the compacted model (units removed, not just zeroed)."""
+        """Median milliseconds of the compacted model (units removed, not just zeroed), or the
+        table's prediction of them."""
+        if self.table is not None:
+            return self.table.predict(mask)
         from evoprune.pruning.compact import compact  # torch-pruning: only for latency costs
 
         return measure_latency_ms(

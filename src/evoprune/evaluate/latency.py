@@ -22,6 +22,9 @@ from evoprune.infra.device import DEVICES, synchronize
 from evoprune.infra.threads import torch_threads
 from evoprune.infra.validators import check_int
 
+# how a latency cost reads each candidate: timed after compaction, or a per-layer table's sum
+ESTIMATES = ("measured", "table")
+
 
 @dataclass(frozen=True)
 class LatencySettings:
@@ -37,12 +40,20 @@ class LatencySettings:
     threads: int | None = 1
     runtime: str = "torch"
     device: str | None = None
+    estimate: str = "measured"  # a latency cost's candidates: measured | table (LatencyTable)
+    grid: int = 8  # table: at most this many widths per layer dimension
 
     def __post_init__(self) -> None:
         for name, low in (("batch_size", 1), ("repeats", 1), ("warmup", 0)):
             check_int(name, getattr(self, name), low)
         check_int("threads", self.threads, 1, optional=True)
         check_runtime(self.runtime)
+        if self.estimate not in ESTIMATES:
+            raise ValueError(f"estimate must be one of {list(ESTIMATES)}, got {self.estimate!r}")
+        check_int("grid", self.grid, 2)
+        if self.estimate == "table" and self.runtime != "torch":
+            raise ValueError(f"estimate=table times each layer alone in torch: use runtime=torch "
+                             f"with it, or estimate=measured with runtime={self.runtime}")
         if self.device is not None and self.device not in DEVICES[1:]:
             raise ValueError(f"device must be null (the run's device) or one of "
                              f"{list(DEVICES[1:])}, got {self.device!r}")

@@ -139,6 +139,7 @@ class PruningSpace:
             self.groups = tuple(
                 dataclasses.replace(g, importance=magnitude[self.group_slice(g)])
                 if built.stand_ins or g.kind in ("block", "head") else g for g in self.groups)
+        self.traces = tuple(traces)  # the weight matrices one forward pass applies, in order
         self._layer_costs = [(*layer_cost(t, model, couplings), self._inside(t.name))
                              for t in traces]
         for call in calls:  # attention's two products: per kept head
@@ -218,6 +219,19 @@ class PruningSpace:
         for padding in self._paddings:
             total += padding.macs(batch)
         return int(total[0]) if np.ndim(masks) == 1 else total
+
+    def layer_widths(self, masks: np.ndarray) -> list[tuple]:
+        """Per traced layer (``traces``, in order), under each mask: ``(trace, kept inputs,
+        kept outputs, runs)``, the entries of its weight's input and output dimensions the
+        mask keeps and whether the layer runs at all (False inside a removed block). A
+        depthwise layer's inputs are its outputs. A 1-D mask is a batch of one."""
+        batch = np.atleast_2d(np.asarray(masks, dtype=bool))
+        rows = []
+        for trace, (_, in_units, out_units, blocks) in zip(self.traces, self._layer_costs):
+            kept_out = kept_along(batch, out_units)
+            kept_in = kept_out if in_units is None else kept_along(batch, in_units)
+            rows.append((trace, kept_in, kept_out, batch[:, blocks].all(axis=1)))
+        return rows
 
     def params(self, masks: np.ndarray) -> np.ndarray | int:
         """Parameter count of the compacted model under each mask."""

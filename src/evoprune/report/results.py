@@ -38,14 +38,18 @@ def cost_rule(cost: str, kind: str, latency: LatencySettings) -> str:
     or with latency as the search's cost, how the search timed and what baselines used."""
     if cost != "latency":
         return COST_RULES[kind]
-    threads = {None: "the run's torch threads", 1: "1 torch thread"}.get(
-        latency.threads, f"{latency.threads} torch threads")
-    return (
-        f"search: latency, the median of {latency.repeats} CPU timings (after "
-        f"{latency.warmup} warm-up, on {threads}) of the compacted model on "
-        f"{latency.batch_size} samples, as a fraction of the dense model's; baselines: "
-        f"{COST_RULES['structured']}"
-    )
+    runtime = "torch" if latency.runtime == "torch" else "ONNX Runtime"
+    threads = {None: f"the run's {runtime} threads", 1: f"1 {runtime} thread"}.get(
+        latency.threads, f"{latency.threads} {runtime} threads")
+    device = latency.device or "the run's device"
+    timing = (f"the median of {latency.repeats} timings (after {latency.warmup} warm-up, on "
+              f"{threads}, on {device})")
+    what = (f"{timing} of the compacted model" if latency.estimate == "measured" else
+            f"the sum over its layers of a latency table (each conv and linear layer alone at "
+            f"up to {latency.grid} widths per dimension, {timing}; the rest of the dense "
+            f"model's measured latency scaled by what the mask keeps)")
+    return (f"search: latency, {what} on {latency.batch_size} samples, as a fraction of the "
+            f"dense model's; baselines: {COST_RULES['structured']}")
 
 
 def write_json(path: Path, payload: Mapping) -> None:
