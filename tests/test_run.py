@@ -648,7 +648,8 @@ def test_latency_table_run(tmp_path, cache, capsys):
     results = run(compose_config(overrides), tmp_path / "run")
     assert "latency table: " in capsys.readouterr().out
     search = results["methods"]["ga"]["search"]
-    assert 0 < search["cost_ratio"] <= 0.8
+    assert 0 < search["cost_ratio"] <= 0.8 and search["latency_table_s"] > 0
+    assert search["latency_table_cells"] > 0
     assert results["cost"].startswith("search: latency, the sum over its layers of a latency "
                                       "table (each conv and linear layer alone at up to 8 "
                                       "widths per dimension")

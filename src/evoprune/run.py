@@ -277,6 +277,9 @@ def search(cfg: DictConfig, problem: Problem, scorer: Evaluator | FinetunedEvalu
     if problem.cost == "latency":  # as the search measured them (validation inputs)
         figures.update(latency_ms=chosen.objectives.latency_ms,
                        dense_latency_ms=problem.evaluator.dense_latency_ms)
+        if problem.evaluator.table is not None:  # its build comes before the search's clock
+            figures.update(latency_table_s=problem.evaluator.table.build_s,
+                           latency_table_cells=problem.evaluator.table.cells)
     return {strategy.name: Pruned(chosen.mask, figures={"search": figures})}, result.front
 
 

@@ -61,6 +61,8 @@ class SearchFigures(_SearchFigures, total=False):
 
     latency_ms: NonNegative  # with cost=latency: the two timings cost_ratio came from
     dense_latency_ms: NonNegative
+    latency_table_s: NonNegative  # latency.estimate=table: seconds to build the table
+    latency_table_cells: Count  # and the layer timings it holds
     selection: dict[str, Any]  # with selection.finalists > 1: what the selection saw
 
 
