@@ -181,6 +181,9 @@ def test_search_none_runs_only_baselines(tmp_path, cache):
         ("latency.runtime=tvm", "latency.runtime must be one of \\['torch', 'onnxruntime'\\], "
                                 "got 'tvm'"),
         ("export.onnx=yes", "export.onnx must be true or false"),
+        ("latency.estimate=table latency.runtime=onnxruntime",
+         "latency.estimate=table times each layer alone in torch"),
+        ("latency.device=auto", "latency.device must be null \\(the run's device\\) or one of"),
     ],
 )
 def test_bad_values_stop_before_writing(tmp_path, cache, override, message):

@@ -10,7 +10,12 @@ import torch
 from evoprune.baselines import registry
 from evoprune.config.errors import ConfigError
 from evoprune.data import DataSplits
-from evoprune.evaluate.runtime import OnnxExportError, checked_onnx, exported_program
+from evoprune.evaluate.runtime import (
+    OnnxExportError,
+    OnnxSession,
+    checked_onnx,
+    exported_program,
+)
 from evoprune.evaluate.scorer import check_mode_runs
 from evoprune.infra.errors import UserError
 from evoprune.infra.progress import console
@@ -83,8 +88,11 @@ def _check_onnx(config: dict, model: torch.nn.Module, data: DataSplits) -> None:
         return
     inputs = data.val.inputs(4)
     try:
-        checked_onnx(exported_program(model, inputs), inputs)
+        exported, _ = checked_onnx(exported_program(model, inputs), inputs)
     except OnnxExportError as err:
         raise ConfigError(f"{key}={value}: {type(model).__name__} does not run in ONNX Runtime "
                           f"as in torch ({err}); use {key}="
                           f"{'false' if key == 'export.onnx' else 'torch'}") from None
+    if config["latency"]["runtime"] == "onnxruntime":  # a GPU needs onnxruntime-gpu's provider
+        OnnxSession(exported, device=config["latency"]["device"]
+                    or next(model.parameters()).device)
