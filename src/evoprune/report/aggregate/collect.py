@@ -363,15 +363,16 @@ def paired_differences(samples: dict[tuple[str, float], list[tuple[int, dict]]],
         for matched in (False, True):
             baselines = {name: runs for name, runs in rivals.items()
                          if is_compute_matched(name) == matched}
-            difference = _paired(method, budget, ours, baselines, metric, variant)
+            difference = paired_difference(method, budget, ours, baselines, metric, variant)
             if difference is not None:
                 differences.append(difference)
     return sorted(differences, key=lambda d: (d.method, -d.budget, d.baseline))
 
 
-def _paired(method: str, budget: float, ours: list[tuple[int, dict]], baselines: dict,
-            metric: str, variant: str) -> PairedDifference | None:
-    """``method`` minus the best of ``baselines``, paired by seed (None without one)."""
+def paired_difference(method: str, budget: float, ours: list[tuple[int, dict]],
+                      baselines: dict, metric: str, variant: str) -> PairedDifference | None:
+    """``method`` minus the best of ``baselines`` (name -> seed -> figures; the highest mean
+    ``metric``), paired by seed (None without one): mean, 95 % t-interval, paired t-test."""
     from scipy import stats  # only when aggregating
 
     if not baselines:
