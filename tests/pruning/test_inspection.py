@@ -24,6 +24,10 @@ def test_each_group_lists_its_size_coupled_layers_and_macs_share():
     assert first.macs_share == pytest.approx(1 - space.macs(mask) / space.dense_macs)
     assert all(0 < g.macs_share <= 1 for g in found.groups)
     assert found.kept == () and found.dense_macs == space.dense_macs
+    assert {g.step for g in found.groups} == {1}
+    rounded = evoprune.inspect(model, x, round_to=8)
+    assert [g.step for g in rounded.groups] == [8] * 4
+    assert [g.min_keep for g in rounded.groups] == [8, 8, 8, 16]
 
 
 def test_ignored_layers_and_what_they_cut_off_are_listed_as_kept_whole_with_why():
@@ -32,6 +36,7 @@ def test_ignored_layers_and_what_they_cut_off_are_listed_as_kept_whole_with_why(
     why = {layer.name: layer.reason for layer in found.kept}
     assert why["features.4"] == "listed in pruning.ignored_layers"
     assert "feed a layer kept whole" in why["features.0"]  # its channels enter features.4
+    assert why["features.1"] == "no prunable group's units reach it"  # features.0's BatchNorm
     assert "features.0" not in [g.name for g in found.groups]
     assert found.fixed_macs_share > 0  # features.4's MACs depend on no group now
 

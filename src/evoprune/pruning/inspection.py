@@ -14,7 +14,7 @@ from rich.table import Table
 from torch import nn
 
 from evoprune.infra.errors import UserError
-from evoprune.pruning.layers import MIXING_TYPES, ROOT_TYPES
+from evoprune.pruning.layers import KNOWN_TYPES, ROOT_TYPES
 from evoprune.pruning.recurrent import RECURRENT_TYPES
 from evoprune.pruning.space import PruningSpace
 
@@ -31,6 +31,7 @@ class GroupRow:
     min_keep: int
     macs_share: float
     coupled: tuple[str, ...]  # the other layers whose weights follow the group's units
+    step: int = 1  # kept counts are multiples of it, or the whole group (pruning.round_to)
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,11 @@ class Inspection:
                              f"{sum(g.units for g in self.groups):,} units, "
                              f"{self.dense_macs:,} MACs, {self.dense_params:,} parameters",
                        title_justify="left")
-        for column in ("group", "kind", "units", "min keep", "MACs share"):
+        for column in ("group", "kind", "units", "min keep", "step", "MACs share"):
             groups.add_column(column, justify="left" if column in ("group", "kind") else "right")
         groups.add_column("coupled layers")
         for g in self.groups:
-            groups.add_row(g.name, g.kind, f"{g.units:,}", f"{g.min_keep:,}",
+            groups.add_row(g.name, g.kind, f"{g.units:,}", f"{g.min_keep:,}", str(g.step),
                            f"{g.macs_share:.1%}", ", ".join(g.coupled) or "-")
         fixed = f"{self.fixed_macs_share:.1%} of the MACs depend on no group"
         if not self.kept:
@@ -96,7 +97,8 @@ def inspect_space(model: nn.Module, space: PruningSpace,
         share = 1 - space.macs(mask) / space.dense_macs
         coupled = tuple(name for name in dict.fromkeys(layer.name for layer in group.layers)
                         if name != group.name) if group.kind != "block" else group.members
-        rows.append(GroupRow(group.name, group.kind, group.size, group.min_keep, share, coupled))
+        rows.append(GroupRow(group.name, group.kind, group.size, group.min_keep, share, coupled,
+                             group.step))
     # a head group names its module and output projection; its q / k / v children too
     reached = {layer.name for g in space.groups for layer in g.layers}
     reached |= {name for site in space.sites.values() for name in site.projections}
@@ -126,8 +128,8 @@ def _why_kept(name: str, module: nn.Module, output_layer: str,
               ignored_layers: Sequence[str]) -> str:
     if name in ignored_layers:
         return "listed in pruning.ignored_layers"
-    if any(True for _ in module.parameters(recurse=False)) and not isinstance(
-            module, ROOT_TYPES + RECURRENT_TYPES + MIXING_TYPES):
+    # a module of no known layer type, holding parameters of its own (a model's class token)
+    if any(True for _ in module.parameters(recurse=False)) and not isinstance(module, KNOWN_TYPES):
         return "its own parameters (a position embedding, a class token) touch no pruned unit"
     if not isinstance(module, ROOT_TYPES + RECURRENT_TYPES):
         return "no prunable group's units reach it"
