@@ -168,3 +168,11 @@ def test_budget_below_the_rounded_minimum_is_refused(space):
     smallest = space.macs_ratio(smallest_mask(space))
     with pytest.raises(ValueError, match="cannot be met"):
         check_budget(space, smallest * 0.9)
+
+
+def test_floor_counts_is_legal_count_down_for_every_count():
+    from evoprune.pruning.widths import floor_counts
+
+    for g in (group(30, 3), group(5, 1), group(30, 3, kind="head")):
+        counts = np.arange(-2, 40)
+        assert floor_counts(g, counts).tolist() == [legal_count(g, c, "down") for c in counts]

@@ -7,7 +7,7 @@ import numpy as np
 
 from evoprune.infra.errors import UserError
 from evoprune.pruning.space import PruningSpace
-from evoprune.pruning.widths import legal_count
+from evoprune.pruning.widths import floor_counts, legal_count
 
 
 class InfeasibleBudgetError(UserError, ValueError):
@@ -243,11 +243,10 @@ def _switched(space: PruningSpace, mask: np.ndarray, order: np.ndarray, value: b
             continue
         rank[entries] = np.arange(entries.size)
         share = np.searchsorted(entries, lengths)  # entries of this group in each prefix
-        if group.step > 1:
-            if value:
-                share = [legal_count(group, kept[index] + n, "down") - kept[index] for n in share]
-            else:
-                share = [kept[index] - legal_count(group, kept[index] - n, "down") for n in share]
+        if value:
+            share = floor_counts(group, kept[index] + share) - kept[index]
+        else:
+            share = kept[index] - floor_counts(group, kept[index] - share)
         taken[:, index] = share
     switch = rank[None, :] < taken[:, group_of]
     rows[:, order] = np.where(switch, value, rows[:, order])

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from evoprune.infra.validators import check_int
 
 # group kinds whose units are a layer's width
@@ -53,10 +55,19 @@ def legal_count(group, count: float, how: str = "nearest") -> int:
     return up if up - count <= count - down else down
 
 
+def floor_counts(group, counts: np.ndarray) -> np.ndarray:
+    """``legal_count(group, count, "down")`` of every entry of ``counts``, at numpy speed."""
+    counts = np.clip(np.asarray(counts, dtype=np.int64), group.min_keep, group.size)
+    if group.step == 1:
+        return counts
+    return np.where(counts == group.size, counts, counts // group.step * group.step)
+
+
 def legal_counts(group) -> list[int]:
     """Every count ``group`` may keep, smallest first."""
     return sorted({legal_count(group, count, "down")
                    for count in range(group.min_keep, group.size + 1)})
 
 
-__all__ = ["ROUNDED_KINDS", "check_round_to", "legal_count", "legal_counts", "with_step"]
+__all__ = ["ROUNDED_KINDS", "check_round_to", "floor_counts", "legal_count", "legal_counts",
+           "with_step"]
