@@ -8,6 +8,7 @@ from torch import nn
 from evoprune.pruning.compact import check_compaction
 from evoprune.pruning.space import PruningSpace
 from evoprune.pruning.unstructured import UnstructuredSpace
+from evoprune.pruning.widths import legal_count
 
 SPACES = {"structured": PruningSpace, "unstructured": UnstructuredSpace}
 
@@ -31,4 +32,5 @@ def check_space_settings(*, kind: str = "structured", **settings) -> None:
     SPACES[kind].check_settings(**settings)
 
 
-__all__ = ["SPACES", "PruningSpace", "UnstructuredSpace", "check_space_settings", "make_space"]
+__all__ = ["SPACES", "PruningSpace", "UnstructuredSpace", "check_space_settings", "legal_count",
+           "make_space"]
