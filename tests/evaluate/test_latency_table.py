@@ -61,7 +61,7 @@ def test_widths_on_the_grid_read_their_own_cells(fake_timings):
     rng = np.random.default_rng(0)
     for _ in range(5):
         mask = space.mask_from_ratios(rng.uniform(0.1, 1, len(space.groups)))
-        timed = table.predict(mask) - table.rest_ms * table._share(space.layer_widths(mask))
+        timed = table.predict(mask) - table.rest_ms * table.rest_share(space.layer_widths(mask))
         assert timed == pytest.approx(layer_sum(model, space, mask))
 
 
@@ -70,7 +70,7 @@ def test_between_grid_points_the_table_interpolates(fake_timings):
     model, space = cnn_space()
     table = LatencyTable(model, space, torch.randn(8, 1, 40), LatencySettings(), grid=3)
     mask = space.mask_from_ratios([0.37, 0.61, 0.83, 0.45])
-    timed = table.predict(mask) - table.rest_ms * table._share(space.layer_widths(mask))
+    timed = table.predict(mask) - table.rest_ms * table.rest_share(space.layer_widths(mask))
     assert timed == pytest.approx(layer_sum(model, space, mask), rel=0.02)
 
 
@@ -96,7 +96,7 @@ def test_layers_it_cannot_rebuild_scale_the_rest_by_their_macs(fake_timings):
     names = {space.traces[index].name for index in table.untimed}
     assert "rnn" in names
     half = space.mask_from_ratios([0.5] * len(space.groups))
-    share = table._share(space.layer_widths(half))[0]
+    share = table.rest_share(space.layer_widths(half))[0]
     assert 0 < share < 1 and table.predict(half) < DENSE_MS
 
 

@@ -7,8 +7,9 @@ grid), after which a candidate costs a lookup, as a MACs count does. What the ta
 time (normalisation, activations, pooling, attention's products, layers it cannot rebuild
 alone: recurrent, attention projections, grouped convolutions) is the dense model's measured
 latency minus its layers' table entries; it is scaled by the share of the untimed layers' MACs
-a candidate keeps (kept whole when every weight layer is timed). So the table's prediction of
-the dense model is its measured latency.
+a candidate keeps or, when every weight layer is timed, by the share of the timed layers'
+output activations it keeps (what normalisation and activations process). So the table's
+prediction of the dense model is its measured latency.
 
 Widths between grid points are read by linear interpolation. With ``pruning.round_to``, a
 layer rarely has more legal widths than the grid holds, and every one is timed.
@@ -108,14 +109,15 @@ class LatencyTable:
         """Predicted milliseconds of one forward pass under each mask (a 1-D mask gives a
         float)."""
         widths = self.space.layer_widths(masks)
-        rest = self.rest_ms * self._share(widths)
+        rest = self.rest_ms * self.rest_share(widths)
         total = self._timed_ms(widths) + rest
         return float(total[0]) if np.ndim(masks) == 1 else total
 
-    def _share(self, widths) -> np.ndarray:
-        """The share of the untimed work a mask keeps: of the untimed layers' MACs where there
-        are any, else of the timed layers' output activations (what elementwise layers
-        after them process)."""
+    def rest_share(self, widths) -> np.ndarray:
+        """The share of the untimed rest each mask keeps (``widths``: the space's
+        ``layer_widths`` of the masks): of the untimed layers' MACs where there are any, else
+        of the timed layers' output activations (what elementwise layers after them
+        process)."""
         if self._dense_untimed_macs > 0:
             return self._untimed_macs(widths) / self._dense_untimed_macs
         if not self._activations:
