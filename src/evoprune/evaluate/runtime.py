@@ -10,6 +10,7 @@ batch dimension dynamic.
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import io
 import logging
@@ -56,8 +57,6 @@ def exported_program(model: nn.Module, example_input: torch.Tensor
         raise ValueError(f"export needs an example batch of at least 2 samples, got "
                          f"{example_input.shape[0]}: a batch of one fixes the batch size at 1")
     if next(model.parameters()).device.type != "cpu":  # a program that loads anywhere
-        import copy
-
         model = copy.deepcopy(model).cpu()
     batch = {0: torch.export.Dim("batch")}
     with warnings.catch_warnings():  # a recurrent layer's internal weight list, rebuilt on load
