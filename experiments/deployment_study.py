@@ -153,17 +153,19 @@ def latency_section(jobs, latency) -> list[str]:
              "The MACs search's test accuracy at each latency model's measured latency is "
              "interpolated between its budgets (seed by seed; outside their range, the nearest "
              "budget's).", "",
-             "| search | measured ms | test acc | MACs search at that latency | Δ test acc "
-             "(95 % CI) | p | seeds ahead | search s (MACs search s) |",
-             "| --- | ---: | ---: | ---: | --- | ---: | ---: | --- |"]
+             "| search | measured ms | test acc | MACs search at that latency | seeds within "
+             "the MACs search's range | Δ test acc (95 % CI) | p | seeds ahead | search s "
+             "(MACs search s) |",
+             "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |"]
     for variant, seeds in sorted(searches.items()):
-        matched = {}
+        matched, inside = {}, 0
         for seed, figures in seeds.items():
             points = sorted(macs_runs.get(seed, []))
             if len(points) < 2:
                 continue
             matched[seed] = {"test_acc": float(np.interp(
                 figures["ms"], [p[0] for p in points], [p[1] for p in points]))}
+            inside += points[0][0] <= figures["ms"] <= points[-1][0]
         if not matched:
             continue
         ours = [(seed, seeds[seed]) for seed in matched]
@@ -174,7 +176,8 @@ def latency_section(jobs, latency) -> list[str]:
         lines.append(
             f"| {variant} | {np.mean([seeds[s]['ms'] for s in matched]):.3f} | "
             f"{np.mean([seeds[s]['test_acc'] for s in matched]):.4f} | "
-            f"{np.mean([m['test_acc'] for m in matched.values()]):.4f} | {mean} {interval} | "
+            f"{np.mean([m['test_acc'] for m in matched.values()]):.4f} | "
+            f"{inside} of {len(matched)} | {mean} {interval} | "
             f"{p} | {ahead} | {np.mean([seeds[s]['seconds'] for s in matched]):.1f} "
             f"({macs_seconds:.1f}) |")
     return lines + [""]

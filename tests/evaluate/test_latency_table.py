@@ -14,7 +14,7 @@ from evoprune.models.recurrent import RecurrentClassifier
 from evoprune.pruning.macs import count_params
 from evoprune.pruning.space import PruningSpace
 
-DENSE_MS = 100.0
+DENSE_MS = 1000.0  # above the sum of the layers timed alone: the rest is positive
 
 
 @pytest.fixture
@@ -124,4 +124,15 @@ def test_real_timings_rank_masks_like_their_macs():
     table = LatencyTable(model, space, torch.randn(16, 1, 40),
                          LatencySettings(repeats=5, warmup=1), grid=3)
     quarter = space.mask_from_ratios([0.25] * 4)
-    assert 0 < table.predict(quarter) < table.predict(space.full_mask()) == table.dense_ms
+    assert 0 < table.predict(quarter) < table.predict(space.full_mask())
+    assert table.rest_ms >= 0
+
+
+def test_the_rest_is_never_negative(monkeypatch):
+    # layers alone timed slower than the whole model: the prediction is their sum
+    monkeypatch.setattr(latency_table, "measure_latency_ms",
+                        lambda model, inputs, **settings: 0.001 if isinstance(
+                            model, (nn.Linear, nn.Conv1d)) else 0.002)
+    model, space = cnn_space()
+    table = LatencyTable(model, space, torch.randn(8, 1, 40), LatencySettings())
+    assert table.rest_ms == 0 and table.predict(space.full_mask()) > table.dense_ms

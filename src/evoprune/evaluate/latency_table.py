@@ -9,7 +9,8 @@ alone: recurrent, attention projections, grouped convolutions) is the dense mode
 latency minus its layers' table entries; it is scaled by the share of the untimed layers' MACs
 a candidate keeps or, when every weight layer is timed, by the share of the timed layers'
 output activations it keeps (what normalisation and activations process). So the table's
-prediction of the dense model is its measured latency.
+prediction of the dense model is its measured latency (or, where the layers timed alone add up
+to more, their sum: the rest is never negative).
 
 Widths between grid points are read by linear interpolation. With ``pruning.round_to``, a
 layer rarely has more legal widths than the grid holds, and every one is timed.
@@ -91,7 +92,9 @@ class LatencyTable:
                 -1 if isinstance(module, nn.Linear) else 1]))
         self.cells = len(timed)
         self._dense_untimed_macs = self._untimed_macs(full)[0]
-        self.rest_ms = self.dense_ms - float(self._timed_ms(full)[0])
+        # layers timed alone can add up to more than the whole (each call's own overhead, or
+        # noise): then nothing is left for the rest, and the dense prediction is that sum
+        self.rest_ms = max(self.dense_ms - float(self._timed_ms(full)[0]), 0.0)
         self.build_s = time.perf_counter() - start
 
     def state_dict(self) -> dict:
