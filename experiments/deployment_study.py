@@ -3,6 +3,7 @@ and buys in latency, and how latency-budgeted searches compare with the MACs sea
 measured latency.
 
     python experiments/deployment_study.py STUDY_DIR > experiments/deployment/study_tables.md
+    python experiments/deployment_study.py STUDY_DIR --plot latency_accuracy.png > ...
 
 STUDY_DIR holds Hydra multiruns (any depth) of one model. Every model a run wrote is timed
 again here, in this process, interleaved over all runs (the lowest of ``--rounds`` medians of
@@ -129,8 +130,10 @@ def _milliseconds(difference) -> str:
     return f"{difference.mean:+.3f} [{difference.low:+.3f}, {difference.high:+.3f}]"
 
 
-def latency_section(jobs, latency) -> list[str]:
-    macs_runs = defaultdict(list)  # seed -> (measured ms, test acc) of the MACs search
+def searches_by_cost(jobs, latency) -> tuple[dict, dict]:
+    """The MACs search's runs per seed (measured ms, test acc, seconds, budget), and each
+    latency-budgeted search's figures per seed (unrounded runs only)."""
+    macs_runs = defaultdict(list)  # seed -> (measured ms, test acc, seconds, budget)
     searches = defaultdict(dict)  # variant -> seed -> figures
     for job_dir, results in jobs:
         config, searched = results["config"], results["searched"]
@@ -148,6 +151,11 @@ def latency_section(jobs, latency) -> list[str]:
         searches[variant][config["seed"]] = {"test_acc": row["test_acc"], "ms": ms,
                                              "seconds": seconds,
                                              "cost_ratio": row["search"]["cost_ratio"]}
+    return macs_runs, searches
+
+
+def latency_section(jobs, latency) -> list[str]:
+    macs_runs, searches = searches_by_cost(jobs, latency)
     lines = ["## 2. Latency-budgeted searches against the MACs search at equal measured "
              "latency", "",
              "The MACs search's test accuracy at each latency model's measured latency is "
@@ -183,22 +191,76 @@ def latency_section(jobs, latency) -> list[str]:
     return lines + [""]
 
 
+def plot(jobs, latency, path: Path) -> None:
+    """Test accuracy after fine-tuning against measured torch latency: the MACs search at
+    each budget (mean over seeds, joined), each latency-budgeted search (mean ± std), and
+    the GA with widths rounded to 8."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    macs_runs, searches = searches_by_cost(jobs, latency)
+    figure, ax = plt.subplots(figsize=(6.4, 4.4))
+    by_budget = defaultdict(list)
+    for points in macs_runs.values():
+        for ms, acc, _, budget in points:
+            by_budget[budget].append((ms, acc))
+    if by_budget:
+        budgets = sorted(by_budget)
+        ax.plot([np.mean([p[0] for p in by_budget[b]]) for b in budgets],
+                [np.mean([p[1] for p in by_budget[b]]) for b in budgets], "o-", color="gray",
+                label="GA, MACs budget " + ", ".join(f"{b:g}" for b in budgets))
+    for variant, seeds in sorted(searches.items()):
+        ms = [f["ms"] for f in seeds.values()]
+        acc = [f["test_acc"] for f in seeds.values()]
+        ax.errorbar(np.mean(ms), np.mean(acc), xerr=np.std(ms), yerr=np.std(acc), fmt="s",
+                    capsize=3, label=f"{variant} of dense latency")
+    rounded = [(latency[(d, "ga", "torch")], r["methods"]["ga"]["test_acc"]) for d, r in jobs
+               if r["config"]["pruning"]["round_to"] == 8 and "ga" in r["methods"]]
+    if rounded:
+        ax.plot(np.mean([p[0] for p in rounded]), np.mean([p[1] for p in rounded]), "D",
+                color="black", label="GA, pruning.round_to=8")
+    ax.set_xlabel("measured latency, ms (torch, 64 inputs, one thread)")
+    ax.set_ylabel("test accuracy after fine-tuning")
+    ax.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study_dir", type=Path)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="also draw accuracy against measured latency into this PNG")
+    parser.add_argument("--timings", type=Path, default=None,
+                        help="JSON of the re-timed latencies: read if it exists (the tables "
+                             "and the plot are then remade without timing), else written")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     jobs = runs(args.study_dir)
     if not jobs:
         raise SystemExit(f"no results.json under {args.study_dir}")
-    latency = retime(jobs, args)
+    if args.timings is not None and args.timings.exists():
+        latency = {(args.study_dir / job, method, runtime): ms for job, method, runtime, ms
+                   in json.loads(args.timings.read_text())}
+    else:
+        latency = retime(jobs, args)
+        if args.timings is not None:
+            records = [[str(job.relative_to(args.study_dir)), method, runtime, ms]
+                       for (job, method, runtime), ms in sorted(latency.items(), key=str)]
+            args.timings.write_text(  # a model per line
+                "[\n" + ",\n".join(json.dumps(record) for record in records) + "\n]\n")
     print("\n".join(["# Deployment study: tables", "", f"{len(jobs)} runs under "
                      f"`{args.study_dir}`; every model re-timed here, interleaved, the lowest "
                      f"of {args.rounds} medians of {args.repeats} passes of 64 inputs on one "
                      "thread.", ""] + rounding_section(jobs, latency)
                     + latency_section(jobs, latency)))
+    if args.plot is not None:
+        plot(jobs, latency, args.plot)
 
 
 if __name__ == "__main__":

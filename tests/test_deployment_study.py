@@ -51,11 +51,16 @@ def _runs(root, results):
 
 def test_study_tables_pair_by_seed(study, tmp_path):
     root, results = study
-    process = subprocess.run(
-        [sys.executable, str(REPO / "experiments" / "deployment_study.py"), str(root),
-         "--rounds", "1", "--repeats", "2"],
-        env=app_env(tmp_path / "cache"), capture_output=True, text=True, timeout=600)
+    timings, figure = tmp_path / "timings.json", tmp_path / "latency.png"
+    command = [sys.executable, str(REPO / "experiments" / "deployment_study.py"), str(root),
+               "--rounds", "1", "--repeats", "2", "--timings", str(timings)]
+    process = subprocess.run(command + ["--plot", str(figure)], env=app_env(tmp_path / "cache"),
+                             capture_output=True, text=True, timeout=600)
     assert process.returncode == 0, process.stderr[-3000:]
+    assert figure.stat().st_size > 0 and timings.exists()
+    again = subprocess.run(command, env=app_env(tmp_path / "cache"), capture_output=True,
+                           text=True, timeout=600)  # read back: the same tables, untimed
+    assert again.returncode == 0 and again.stdout == process.stdout
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ")
             for line in process.stdout.splitlines() if line.startswith("| ")}
     for method in ("ga", "uniform_magnitude"):
