@@ -2,6 +2,7 @@
 cannot carry is refused with one line; a missing extra is named with its install command."""
 
 import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -111,7 +112,19 @@ def test_bad_latency_settings(settings, message):
 
 
 def test_the_exporter_says_nothing(cnn, capfd):
-    x = torch.randn(2, 1, 40)
-    runtime.onnx_bytes(exported_program(cnn, x))
+    # a run's logging config (Hydra's) shows INFO lines of every logger on the console
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        x = torch.randn(2, 1, 40)
+        runtime.onnx_bytes(exported_program(cnn, x))
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
     out, err = capfd.readouterr()
     assert out == "" and err == ""

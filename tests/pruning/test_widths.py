@@ -142,14 +142,6 @@ def test_fill_rounds_a_mask_off_the_steps_down_first(space):
     assert legal(space, filled) and filled.all()  # rounded to 56 (or 63), then grown back
 
 
-def test_round_to_one_changes_nothing():
-    torch.manual_seed(0)
-    model, x = CNN1d((1, 40), 10).eval(), torch.randn(2, 1, 40)
-    plain, once = PruningSpace(model, x), PruningSpace(model, x, round_to=1)
-    for mask in random_masks(plain, 5):
-        assert np.array_equal(fit_to_budget(plain, mask, 0.3), fit_to_budget(once, mask, 0.3))
-
-
 def test_recurrent_units_follow_the_steps():
     model = RecurrentClassifier((1, 12), 10, hidden=20, cell="gru").eval()
     space = PruningSpace(model, torch.randn(2, 1, 12), round_to=8)
