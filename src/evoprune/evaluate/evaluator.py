@@ -24,6 +24,7 @@ from torch import nn
 
 from evoprune.evaluate.batchnorm import batchnorm_layers
 from evoprune.evaluate.latency import LatencySettings, measure_latency_ms
+from evoprune.evaluate.latency_table import LatencyTable
 from evoprune.evaluate.scorer import MODES, MaskScorer
 from evoprune.infra.validators import check_bool, check_int
 from evoprune.tasks import CLASSIFICATION, Task
@@ -200,8 +201,6 @@ class Evaluator:
             next(model.parameters()).device)
         self.table = None  # latency.estimate=table: every candidate read off it
         if cost == "latency" and self.latency.estimate == "table":
-            from evoprune.evaluate.latency_table import LatencyTable
-
             self.table = LatencyTable(model, space, self.latency_inputs, self.latency,
                                       self.latency.grid)
         # the dense model timed exactly as every candidate is

@@ -59,7 +59,7 @@ class LatencyTable:
         sweep = np.stack([space.mask_from_ratios([r] * len(space.groups))
                           for r in np.linspace(0.0, 1.0, _SWEEP)])
         widths = space.layer_widths(sweep)
-        full = space.layer_widths(space.full_mask())
+        full = self._full = space.layer_widths(space.full_mask())  # the dense widths
         device = settings.device or next(model.parameters()).device
         timed: dict[tuple, float] = {}  # one timing per distinct layer shape: repeated blocks
         self.layers: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -92,6 +92,7 @@ class LatencyTable:
                 -1 if isinstance(module, nn.Linear) else 1]))
         self.cells = len(timed)
         self._dense_untimed_macs = self._untimed_macs(full)[0]
+        self._dense_volume = self._volume(full)[0] if self._activations else 0.0
         # layers timed alone can add up to more than the whole (each call's own overhead, or
         # noise): then nothing is left for the rest, and the dense prediction is that sum
         self.rest_ms = max(self.dense_ms - float(self._timed_ms(full)[0]), 0.0)
@@ -125,12 +126,12 @@ class LatencyTable:
             return self._untimed_macs(widths) / self._dense_untimed_macs
         if not self._activations:
             return np.ones(len(widths[0][1]))
-        full = self.space.layer_widths(self.space.full_mask())
+        return self._volume(widths) / self._dense_volume
 
-        def volume(rows):
-            return sum(per_channel * rows[index][2] * rows[index][3]
-                       for index, per_channel in self._activations)
-        return volume(widths) / volume(full)
+    def _volume(self, widths) -> np.ndarray:
+        """Output entries of the timed layers per sample under each mask."""
+        return sum(per_channel * widths[index][2] * widths[index][3]
+                   for index, per_channel in self._activations)
 
     def _timed_ms(self, widths) -> np.ndarray:
         total = np.zeros(len(widths[0][1]))
@@ -141,10 +142,9 @@ class LatencyTable:
 
     def _untimed_macs(self, widths) -> np.ndarray:
         total = np.zeros(len(widths[0][1]))
-        full = self.space.layer_widths(self.space.full_mask())
         for index in self.untimed:
             trace, kept_in, kept_out, runs = widths[index]
-            _, dense_in, dense_out, _ = full[index]
+            _, dense_in, dense_out, _ = self._full[index]
             share = kept_out / dense_out if trace.depthwise else (
                 kept_in * kept_out / (dense_in * dense_out))
             total += trace.macs * share * runs
