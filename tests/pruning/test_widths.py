@@ -20,7 +20,7 @@ from evoprune.pruning.budget import (
 )
 from evoprune.pruning.grouping import Group
 from evoprune.pruning.space import PruningSpace
-from evoprune.pruning.widths import legal_count, legal_counts, with_step
+from evoprune.pruning.widths import legal_count, with_step
 
 
 def group(size, min_keep, kind="channel", step=8):
@@ -33,6 +33,11 @@ def test_the_minimum_rises_to_the_first_multiple_or_the_whole_group():
     assert group(5, 1).min_keep == 5  # narrower than one step: never pruned
     assert legal_counts(group(30, 3)) == [8, 16, 24, 30]
     assert legal_counts(group(5, 1)) == [5]
+
+
+def legal_counts(g):
+    """Every count ``g`` may keep, smallest first."""
+    return [count for count in range(g.size + 1) if legal_count(g, count, "down") == count]
 
 
 @pytest.mark.parametrize("count, nearest, down, up", [

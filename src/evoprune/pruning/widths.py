@@ -43,31 +43,23 @@ def legal_count(group, count: float, how: str = "nearest") -> int:
     if how not in HOW:
         raise ValueError(f"how must be one of {HOW}, got {how!r}")
     count = min(max(int(count), group.min_keep), group.size)
-    step = group.step
-    if step == 1 or count == group.size or count % step == 0:
-        return count
-    down = count // step * step  # >= min_keep: the minimum is itself a multiple here
-    up = min(down + step, group.size)
-    if how == "down":
+    down = int(floor_counts(group, count))
+    if how == "down" or down == count:
         return down
+    up = min(down + group.step, group.size)
     if how == "up":
         return up
     return up if up - count <= count - down else down
 
 
-def floor_counts(group, counts: np.ndarray) -> np.ndarray:
-    """``legal_count(group, count, "down")`` of every entry of ``counts``, at numpy speed."""
+def floor_counts(group, counts) -> np.ndarray:
+    """Each of ``counts`` clipped to ``[min_keep, size]`` and moved down to a count the group
+    may keep (:func:`legal_count` with ``how="down"``), at numpy speed. The minimum is itself
+    a multiple of the step (or the whole group), so nothing moves below it."""
     counts = np.clip(np.asarray(counts, dtype=np.int64), group.min_keep, group.size)
     if group.step == 1:
         return counts
     return np.where(counts == group.size, counts, counts // group.step * group.step)
 
 
-def legal_counts(group) -> list[int]:
-    """Every count ``group`` may keep, smallest first."""
-    return sorted({legal_count(group, count, "down")
-                   for count in range(group.min_keep, group.size + 1)})
-
-
-__all__ = ["ROUNDED_KINDS", "check_round_to", "floor_counts", "legal_count", "legal_counts",
-           "with_step"]
+__all__ = ["ROUNDED_KINDS", "check_round_to", "floor_counts", "legal_count", "with_step"]
